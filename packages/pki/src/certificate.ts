@@ -1,0 +1,207 @@
+import { createHash } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { algorithmIdentifier } from './keys.ts';
+import { buildGeneralNames, buildName, sanCount, type Sans, type SubjectInput } from './names.ts';
+import { EXT_KEY_USAGE, KEY_USAGE_BITS, OID, type ExtKeyUsageName, type KeyUsageName } from './oids.ts';
+import type { Signer } from './signer.ts';
+import { toAsn1Time } from './time.ts';
+
+/** Everything a certificate says, decided by the caller (the CA applies profiles; this only encodes). */
+export interface CertificateParams {
+  /** DER-minimal positive serial content (see serial.ts). */
+  serial: Uint8Array;
+  subject: SubjectInput;
+  /** The issuer's subject Name, or the subject itself when self-signed. */
+  issuerName: pkijs.RelativeDistinguishedNames;
+  /** SubjectKeyIdentifier of the issuer, written as the AKI key identifier. */
+  issuerKeyId: Uint8Array;
+  subjectPublicKeySpki: Uint8Array;
+  /** Whole seconds; fractions are truncated. */
+  notBefore: Date;
+  notAfter: Date;
+  keyUsage: KeyUsageName[];
+  extKeyUsage?: ExtKeyUsageName[];
+  basicConstraints: { ca: boolean; pathLen?: number };
+  sans?: Sans;
+  crlUrl?: string;
+  ocspUrl?: string;
+  caIssuersUrl?: string;
+  /** id-pkix-ocsp-nocheck, for delegated OCSP signers. */
+  ocspNoCheck?: boolean;
+}
+
+/** RFC 5280 method 1: SHA-1 of the subjectPublicKey BIT STRING value. */
+export function keyIdentifier(spkiDer: Uint8Array): Uint8Array {
+  const spki = pkijs.PublicKeyInfo.fromBER(spkiDer);
+  return new Uint8Array(createHash('sha1').update(spki.subjectPublicKey.valueBlock.valueHexView).digest());
+}
+
+/** The KeyUsage BIT STRING, DER: trailing zero bits dropped and counted as unused. */
+export function keyUsageBitString(usages: KeyUsageName[]): asn1js.BitString {
+  let bits = 0;
+  for (const u of usages) bits |= 1 << KEY_USAGE_BITS[u];
+  if (bits === 0) throw new Error('keyUsage must name at least one usage');
+  const highest = 31 - Math.clz32(bits); // bit numbers count from the most significant bit of byte 0
+  const byteLength = (highest >> 3) + 1;
+  const bytes = new Uint8Array(byteLength);
+  for (let bit = 0; bit <= highest; bit++) if (bits & (1 << bit)) bytes[bit >> 3] |= 0x80 >> (bit & 7);
+  const unused = 7 - (highest & 7);
+  return new asn1js.BitString({ unusedBits: unused, valueHex: bytes });
+}
+
+function extension(extnID: string, critical: boolean, value: asn1js.BaseBlock | { toSchema(): asn1js.BaseBlock }) {
+  const schema = 'toSchema' in value ? value.toSchema() : value;
+  return new pkijs.Extension({ extnID, critical, extnValue: schema.toBER(false) });
+}
+
+function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
+/** Builds the unsigned certificate. Throws on parameters that can never make a valid certificate. */
+export function buildTbsCertificate(p: CertificateParams): pkijs.Certificate {
+  const notBefore = wholeSeconds(p.notBefore);
+  const notAfter = wholeSeconds(p.notAfter);
+  if (notAfter <= notBefore) throw new Error('notAfter must be after notBefore');
+
+  const cert = new pkijs.Certificate();
+  cert.version = 2;
+  cert.serialNumber = new asn1js.Integer({ valueHex: p.serial });
+  cert.issuer = p.issuerName;
+  cert.subject = buildName(p.subject);
+  cert.notBefore = toAsn1Time(notBefore);
+  cert.notAfter = toAsn1Time(notAfter);
+  cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(p.subjectPublicKeySpki);
+
+  const exts: pkijs.Extension[] = [];
+  exts.push(
+    extension(
+      OID.basicConstraints,
+      true,
+      new pkijs.BasicConstraints(
+        p.basicConstraints.ca
+          ? { cA: true, ...(p.basicConstraints.pathLen !== undefined ? { pathLenConstraint: p.basicConstraints.pathLen } : {}) }
+          : {},
+      ),
+    ),
+  );
+  exts.push(extension(OID.keyUsage, true, keyUsageBitString(p.keyUsage)));
+  if (p.extKeyUsage?.length) {
+    exts.push(
+      extension(OID.extKeyUsage, false, new pkijs.ExtKeyUsage({ keyPurposes: p.extKeyUsage.map((n) => EXT_KEY_USAGE[n]) })),
+    );
+  }
+  exts.push(
+    extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(p.subjectPublicKeySpki) })),
+  );
+  exts.push(
+    extension(
+      OID.authorityKeyIdentifier,
+      false,
+      new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: p.issuerKeyId }) }),
+    ),
+  );
+  if (p.sans && sanCount(p.sans) > 0) {
+    // An empty subject makes the SAN the only name, and then it must be critical (RFC 5280 4.2.1.6).
+    const emptySubject = cert.subject.typesAndValues.length === 0;
+    exts.push(extension(OID.subjectAltName, emptySubject, new pkijs.AltName({ altNames: buildGeneralNames(p.sans) })));
+  }
+  if (p.crlUrl) {
+    exts.push(
+      extension(
+        OID.crlDistributionPoints,
+        false,
+        new pkijs.CRLDistributionPoints({
+          distributionPoints: [
+            new pkijs.DistributionPoint({ distributionPoint: [new pkijs.GeneralName({ type: 6, value: p.crlUrl })] }),
+          ],
+        }),
+      ),
+    );
+  }
+  const access: pkijs.AccessDescription[] = [];
+  if (p.ocspUrl) {
+    access.push(
+      new pkijs.AccessDescription({ accessMethod: OID.ocsp, accessLocation: new pkijs.GeneralName({ type: 6, value: p.ocspUrl }) }),
+    );
+  }
+  if (p.caIssuersUrl) {
+    access.push(
+      new pkijs.AccessDescription({
+        accessMethod: OID.caIssuers,
+        accessLocation: new pkijs.GeneralName({ type: 6, value: p.caIssuersUrl }),
+      }),
+    );
+  }
+  if (access.length) exts.push(extension(OID.authorityInfoAccess, false, new pkijs.InfoAccess({ accessDescriptions: access })));
+  if (p.ocspNoCheck) exts.push(extension(OID.ocspNoCheck, false, new asn1js.Null()));
+  cert.extensions = exts;
+  return cert;
+}
+
+/** DER of the to-be-signed part, with the signature algorithm of `signer` written in. */
+export function encodeTbs(cert: pkijs.Certificate, signer: Signer): Uint8Array {
+  cert.signature = algorithmIdentifier(signer.signatureAlgorithm);
+  cert.signatureAlgorithm = algorithmIdentifier(signer.signatureAlgorithm);
+  const tbs = new Uint8Array(cert.encodeTBS().toBER(false));
+  cert.tbsView = tbs;
+  return tbs;
+}
+
+/** Signs TBS bytes produced by `encodeTbs` and returns the certificate DER. */
+export async function signTbs(tbs: Uint8Array, signer: Signer): Promise<Uint8Array> {
+  const signature = await signer.sign(tbs);
+  const algId = algorithmIdentifier(signer.signatureAlgorithm).toSchema().toBER(false);
+  const bitString = new asn1js.BitString({ valueHex: signature }).toBER(false);
+  return derSequence([tbs, new Uint8Array(algId), new Uint8Array(bitString)]);
+}
+
+/** SEQUENCE around already-encoded DER parts. */
+export function derSequence(parts: Uint8Array[]): Uint8Array {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const header = derHeader(0x30, length);
+  const out = new Uint8Array(header.length + length);
+  out.set(header, 0);
+  let at = header.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export function derHeader(tag: number, length: number): Uint8Array {
+  if (length < 0x80) return Uint8Array.of(tag, length);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Uint8Array.of(tag, 0x80 | bytes.length, ...bytes);
+}
+
+/** Parses certificate DER; throws CertificateParseError on anything that is not one certificate. */
+export function parseCertificate(der: Uint8Array): pkijs.Certificate {
+  try {
+    const asn = asn1js.fromBER(der);
+    if (asn.offset === -1 || asn.offset !== der.byteLength) throw new Error('not DER');
+    return new pkijs.Certificate({ schema: asn.result });
+  } catch {
+    throw new CertificateParseError('not a DER X.509 certificate');
+  }
+}
+
+export class CertificateParseError extends Error {
+  readonly code = 'malformed_certificate';
+}
+
+/** Parses the TBS alone (for linting before signing) by wrapping it with an empty signature. */
+export function parseTbs(tbs: Uint8Array, sigAlgDer: Uint8Array): pkijs.Certificate {
+  return parseCertificate(derSequence([tbs, sigAlgDer, Uint8Array.of(0x03, 0x01, 0x00)]));
+}
+
+export function getExtension(cert: pkijs.Certificate, oid: string): pkijs.Extension | undefined {
+  return cert.extensions?.find((e) => e.extnID === oid);
+}
+
+export function fingerprintSha256(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}
