@@ -9,3 +9,6 @@ export * from './certificate.ts';
 export * from './certificate-info.ts';
 export * from './csr.ts';
 export * from './lint.ts';
+export * from './bundles/pkcs7.ts';
+export * from './bundles/pkcs12.ts';
+export { BundleError } from './bundles/inputs.ts';
