@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from 'pino';
+import type { Actor, Authority } from '@anvil/ca';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { mapError, problem } from './problem.ts';
+import { bearerAuth } from './middleware/auth.ts';
+import { validationHook } from './validation.ts';
+import { certificateRoutes } from './routes/api/certificates.ts';
+import { profileRoutes } from './routes/api/profiles.ts';
+import { issuerRoutes } from './routes/api/issuers.ts';
+import { auditRoutes } from './routes/api/audit.ts';
+import { referenceRoutes } from './routes/api/reference.ts';
+import { pkiRoutes } from './routes/pki/issuers.ts';
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    actor: Actor;
+    scopes: string[];
+    clientAddress: string | null;
+  };
+};
+
+export interface AppDeps {
+  authority: Authority;
+  log: Logger;
+  bodyLimit?: number;
+}
+
+/** Builds the HTTP application from its parts; tests call `app.request()` on it. */
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use('*', async (c, next) => {
+    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
+    c.set('requestId', requestId);
+    let address: string | null = null;
+    try {
+      address = getConnInfo(c).remote.address ?? null;
+    } catch {
+      address = null; // app.request() in tests has no socket
+    }
+    c.set('clientAddress', address);
+    c.set('log', deps.log.child({ requestId }));
+    c.header('x-request-id', requestId);
+    await next();
+  });
+
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: deps.bodyLimit ?? 64 * 1024,
+      onError: (c) => problem(c, 413, 'body_too_large', `the request body exceeds ${deps.bodyLimit ?? 64 * 1024} bytes`),
+    }),
+  );
+
+  const auth = bearerAuth(deps.authority);
+  for (const prefix of ['/api/v1/certificates', '/api/v1/profiles', '/api/v1/issuers', '/api/v1/audit']) {
+    app.use(prefix, auth);
+    app.use(`${prefix}/*`, auth);
+  }
+
+  app.route('/api/v1', certificateRoutes(deps.authority));
+  app.route('/api/v1', profileRoutes(deps.authority));
+  app.route('/api/v1', issuerRoutes(deps.authority));
+  app.route('/api/v1', auditRoutes(deps.authority));
+  app.route('/api/v1', referenceRoutes());
+  app.route('/pki', pkiRoutes(deps.authority));
+
+  app.doc31('/api/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Anvil', version: '0.1.0', description: 'A private certificate authority for mutual TLS.' },
+    servers: [{ url: '/' }],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+
+  app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
+  app.onError(mapError);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

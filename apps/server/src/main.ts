@@ -1,0 +1,70 @@
+import { resolve, join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { Authority, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
+import { openStore } from '@anvil/db';
+import { createApp } from './app.ts';
+import { loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+
+/** Composition root: config -> db -> authority -> HTTP listener. */
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const log = createLogger(config.logLevel);
+  const dataDir = resolve(config.dataDir);
+
+  const kekPath = join(dataDir, 'kek.key');
+  const { kek, created: kekCreated } = config.kek
+    ? { kek: KeyEncryptionKey.fromString(config.kek), created: false }
+    : KeyEncryptionKey.loadOrCreate(kekPath);
+  if (kekCreated) log.info({ path: kekPath }, 'created the key-encryption key (mode 0600); back it up with the database');
+
+  const store = await openStore(config.databaseUrl ? { url: config.databaseUrl } : { dataDir });
+  const authority = new Authority({
+    store,
+    custody: new SoftwareKeyCustody(kek),
+    config: { publicUrl: config.publicUrl, caKeyAlgorithm: config.caKeyAlgorithm, organization: config.organization },
+  });
+  const boot = await authority.bootstrap({ adminToken: config.adminToken });
+
+  const app = createApp({ authority, log, bodyLimit: config.bodyLimit });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    const base = `http://localhost:${info.port}`;
+    log.info(
+      {
+        store: store.kind === 'postgres' ? 'postgresql' : `pglite at ${join(dataDir, 'pglite')}`,
+        api: `${base}/api/v1`,
+        reference: `${base}/api/v1/reference`,
+        trustBundle: `${base}/pki/trust-bundle.pem`,
+        issuers: authority.issuers().map((i) => `${i.record.name} (${i.record.kind}, ${i.record.keyAlgorithm})`),
+        createdCa: boot.createdCa,
+      },
+      `Anvil listening on ${base}`,
+    );
+    if (boot.generatedAdminToken) {
+      // Printed once, to the terminal only, never through the logger.
+      process.stderr.write(
+        `\n  Admin API token (shown once; store it now):\n\n    ${boot.generatedAdminToken}\n\n  export ANVIL_TOKEN=${boot.generatedAdminToken}\n\n`,
+      );
+    }
+  });
+
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    server.close();
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error('Anvil failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

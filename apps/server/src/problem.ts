@@ -1,0 +1,55 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { CaError, type CaErrorKind } from '@anvil/ca';
+
+/** RFC 9457 problem details with a stable machine `code`. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  [extra: string]: unknown;
+}
+
+const STATUS: Record<CaErrorKind, ContentfulStatusCode> = {
+  invalid: 422,
+  not_found: 404,
+  conflict: 409,
+  forbidden: 403,
+  unauthorized: 401,
+  unavailable: 503,
+};
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function problem(c: Context, status: ContentfulStatusCode, code: string, detail: string, extra: Record<string, unknown> = {}) {
+  const body: Problem = { type: `urn:anvil:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail, ...extra };
+  return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
+}
+
+/** The one place domain errors become HTTP. Unknown errors are logged and answered without detail. */
+export function mapError(err: Error, c: Context) {
+  if (err instanceof CaError) return problem(c, STATUS[err.kind], err.code, err.message, err.details ?? {});
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    if (status === 400 && /JSON/i.test(err.message)) return problem(c, 400, 'malformed_json', 'the request body is not valid JSON');
+    if (status === 401) return problem(c, 401, 'unauthorized', err.message || 'a valid bearer token is required');
+    return problem(c, status, `http_${status}`, err.message || TITLES[status] || 'error');
+  }
+  if ((err as { code?: string }).code === 'invalid_cursor') return problem(c, 400, 'invalid_cursor', err.message);
+  c.get('log')?.error({ err }, 'unhandled error');
+  return problem(c, 500, 'internal_error', 'an internal error occurred; it has been logged with the request id');
+}

@@ -1,0 +1,117 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Authority } from '@anvil/ca';
+import type { AppEnv } from '../../app.ts';
+import { validationHook } from '../../validation.ts';
+import { CertificateSchema, IssueRequestSchema, problemResponses } from './schemas.ts';
+import { certificateView } from './views.ts';
+
+const IdParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+
+const issue = createRoute({
+  method: 'post',
+  path: '/certificates',
+  summary: 'Issue a certificate from a CSR, or with a key generated for the caller',
+  security: [{ bearer: [] }],
+  request: {
+    headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
+    body: { content: { 'application/json': { schema: IssueRequestSchema } }, required: true },
+  },
+  responses: {
+    201: { description: 'Issued', content: { 'application/json': { schema: CertificateSchema } } },
+    200: { description: 'Idempotent replay of an earlier issuance', content: { 'application/json': { schema: CertificateSchema } } },
+    ...problemResponses,
+  },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/certificates',
+  summary: 'List certificates, newest first',
+  security: [{ bearer: [] }],
+  request: {
+    query: z.object({
+      status: z.enum(['active', 'revoked']).optional(),
+      profile: z.string().max(64).optional(),
+      issuer: z.string().max(64).optional(),
+      q: z.string().max(256).optional().openapi({ description: 'Substring of CN, SAN or serial' }),
+      cursor: z.string().max(512).optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(50),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'A page of certificates',
+      content: { 'application/json': { schema: z.object({ items: z.array(CertificateSchema), nextCursor: z.string().nullable() }) } },
+    },
+    ...problemResponses,
+  },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/certificates/{id}',
+  summary: 'One certificate',
+  security: [{ bearer: [] }],
+  request: { params: IdParam },
+  responses: { 200: { description: 'The certificate', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
+});
+
+const DOWNLOADS = ['cert.pem', 'chain.pem', 'fullchain.pem', 'cert.der'] as const;
+
+export function certificateRoutes(authority: Authority) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(issue, async (c) => {
+    const body = c.req.valid('json');
+    const { 'idempotency-key': idempotencyKey } = c.req.valid('header');
+    const issued = await authority.issue({ ...body, idempotencyKey }, c.get('actor'));
+    c.get('log').info(
+      { certificateId: issued.record.id, serial: issued.record.serial, profile: issued.record.profile, replayed: issued.replayed },
+      'certificate issued',
+    );
+    const view = certificateView(authority, issued.record, new Date(), issued.privateKeyPkcs8);
+    if (issued.replayed) return c.json(view, 200, { 'idempotent-replayed': 'true' });
+    return c.json(view, 201, { location: `/api/v1/certificates/${issued.record.id}` });
+  });
+
+  app.openapi(list, async (c) => {
+    const q = c.req.valid('query');
+    const issuerId = q.issuer ? authority.issuerByName(q.issuer).record.id : undefined;
+    const page = await authority.listCertificates({ status: q.status, profile: q.profile, issuerId, q: q.q, cursor: q.cursor, limit: q.limit });
+    const now = new Date();
+    return c.json({ items: page.items.map((r) => certificateView(authority, r, now)), nextCursor: page.nextCursor }, 200);
+  });
+
+  app.openapi(get, async (c) => {
+    const record = await authority.certificate(c.req.valid('param').id);
+    return c.json(certificateView(authority, record, new Date()), 200);
+  });
+
+  // Downloads named as certbot names them.
+  for (const file of DOWNLOADS) {
+    app.openapi(
+      createRoute({
+        method: 'get',
+        path: `/certificates/{id}/${file}`,
+        summary: `Download ${file}`,
+        security: [{ bearer: [] }],
+        request: { params: IdParam },
+        responses: {
+          200: { description: file, content: { [file.endsWith('.der') ? 'application/pkix-cert' : 'application/x-pem-file']: { schema: z.string() } } },
+          ...problemResponses,
+        },
+      }),
+      async (c) => {
+        const record = await authority.certificate(c.req.valid('param').id);
+        const disposition = { 'content-disposition': `attachment; filename="${file}"` };
+        if (file === 'cert.der') {
+          return c.body(new Uint8Array(record.der), 200, { 'content-type': 'application/pkix-cert', ...disposition });
+        }
+        const pems = authority.pemsOf(record);
+        const text = file === 'cert.pem' ? pems.certificate : file === 'chain.pem' ? pems.chain : pems.fullchain;
+        return c.body(text, 200, { 'content-type': 'application/x-pem-file', ...disposition });
+      },
+    );
+  }
+  return app;
+}

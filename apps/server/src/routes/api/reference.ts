@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Hono } from 'hono';
+
+/** The interactive API reference: Swagger UI served from our own node_modules, never a CDN. */
+export function referenceRoutes() {
+  const app = new Hono();
+  const dist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const assets: Record<string, { file: string; type: string }> = {
+    'swagger-ui.css': { file: 'swagger-ui.css', type: 'text/css; charset=utf-8' },
+    'swagger-ui-bundle.js': { file: 'swagger-ui-bundle.js', type: 'text/javascript; charset=utf-8' },
+  };
+  const cache = new Map<string, Buffer>();
+
+  app.get('/reference', (c) =>
+    c.html(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Anvil API reference</title>
+<link rel="stylesheet" href="/api/v1/reference/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/api/v1/reference/swagger-ui-bundle.js"></script>
+<script src="/api/v1/reference/init.js"></script>
+</body></html>`),
+  );
+  app.get('/reference/init.js', (c) =>
+    c.body(`window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui', persistAuthorization: false });\n`, 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+    }),
+  );
+  app.get('/reference/:asset', (c) => {
+    const asset = assets[c.req.param('asset')];
+    if (!asset) return c.notFound();
+    let body = cache.get(asset.file);
+    if (!body) cache.set(asset.file, (body = readFileSync(join(dist, asset.file))));
+    return c.body(new Uint8Array(body), 200, { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' });
+  });
+  return app;
+}

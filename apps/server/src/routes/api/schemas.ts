@@ -1,0 +1,108 @@
+import { z } from '@hono/zod-openapi';
+import { KEY_ALGORITHMS } from '@anvil/pki';
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.string().openapi({ description: 'Stable machine-readable error code' }),
+    detail: z.string(),
+  })
+  .openapi('Problem');
+
+export const problemResponses = {
+  400: { description: 'Malformed or invalid request', content: { 'application/problem+json': { schema: ProblemSchema } } },
+  401: { description: 'Missing or wrong token', content: { 'application/problem+json': { schema: ProblemSchema } } },
+  404: { description: 'Not found', content: { 'application/problem+json': { schema: ProblemSchema } } },
+  422: { description: 'Refused by policy', content: { 'application/problem+json': { schema: ProblemSchema } } },
+} as const;
+
+export const SansSchema = z
+  .object({
+    dns: z.array(z.string().max(253)).max(1000).default([]),
+    ip: z.array(z.string().max(64)).max(1000).default([]),
+    uri: z.array(z.string().max(2048)).max(1000).default([]),
+    email: z.array(z.string().max(320)).max(1000).default([]),
+  })
+  .strict()
+  .openapi('Sans');
+
+export const SubjectSchema = z
+  .object({
+    CN: z.string().min(1).max(64).optional(),
+    O: z.string().min(1).max(64).optional(),
+    OU: z.string().min(1).max(64).optional(),
+    L: z.string().min(1).max(128).optional(),
+    ST: z.string().min(1).max(128).optional(),
+    C: z.string().regex(/^[A-Z]{2}$/, 'C is a two-letter country code').optional(),
+  })
+  .strict()
+  .openapi('Subject');
+
+export const TtlSchema = z
+  .union([z.string().max(16), z.number().int().positive()])
+  .openapi({ description: 'Seconds, or a duration such as "90d", "720h", "30m"', example: '90d' });
+
+export const IssueRequestSchema = z
+  .object({
+    profile: z.string().min(1).max(64).openapi({ example: 'client' }),
+    csr: z.string().max(65536).optional().openapi({ description: 'PEM PKCS#10 request; omit to have a key generated' }),
+    keyAlgorithm: z.enum(KEY_ALGORITHMS).optional().openapi({ description: 'Without csr: the key to generate (default EC-P256)' }),
+    subject: SubjectSchema.optional(),
+    sans: SansSchema.partial().optional(),
+    ttl: TtlSchema.optional(),
+    issuer: z.string().max(64).optional(),
+  })
+  .strict()
+  .openapi('IssueRequest');
+
+export const CertificateSchema = z
+  .object({
+    id: z.string().uuid(),
+    serial: z.string(),
+    issuer: z.string(),
+    profile: z.string(),
+    subject: z.string(),
+    sans: SansSchema,
+    notBefore: z.string(),
+    notAfter: z.string(),
+    status: z.enum(['active', 'revoked', 'expired']),
+    revokedAt: z.string().nullable(),
+    revocationReason: z.string().nullable(),
+    keyAlgorithm: z.string(),
+    fingerprintSha256: z.string(),
+    certificate: z.string(),
+    chain: z.string(),
+    fullchain: z.string(),
+    privateKey: z.string().optional().openapi({ description: 'PKCS#8 PEM, only in the response that generated it' }),
+  })
+  .openapi('Certificate');
+
+export const KeyFamilySchema = z.enum(['EC-P256', 'EC-P384', 'RSA', 'Ed25519']);
+
+export const PolicySchema = z
+  .object({
+    sanTypes: z.array(z.enum(['dns', 'ip', 'uri', 'email'])).min(1),
+    dnsSuffixes: z.array(z.string().min(1).max(253)).max(100).optional(),
+    allowWildcards: z.boolean().default(false),
+    ipCidrs: z.array(z.string().max(64)).max(100).optional(),
+    uriPrefixes: z.array(z.string().min(1).max(2048)).max(100).optional(),
+    emailDomains: z.array(z.string().min(1).max(253)).max(100).optional(),
+    keyAlgorithms: z.array(KeyFamilySchema).min(1).default(['EC-P256', 'EC-P384', 'RSA', 'Ed25519']),
+    minRsaBits: z.number().int().min(2048).max(8192).default(2048),
+    defaultTtl: TtlSchema.default(90 * 86400),
+    maxTtl: TtlSchema.default(397 * 86400),
+    issuer: z.string().max(64).optional(),
+  })
+  .strict()
+  .openapi('ProfilePolicy');
+
+export const ProfileSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'profile names are lower-case letters, digits and hyphens'),
+    kind: z.enum(['server', 'client', 'peer']),
+    builtin: z.boolean().optional(),
+    policy: PolicySchema,
+  })
+  .openapi('Profile');

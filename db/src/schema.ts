@@ -1,0 +1,138 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => new Uint8Array(v),
+  toDriver: (v) => Buffer.from(v),
+});
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** Root and intermediate CAs, and the delegated OCSP signers' keys live here too (kind). */
+export const issuers = pgTable('issuers', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  kind: text('kind').notNull(), // root | intermediate
+  parentId: uuid('parent_id'),
+  subject: text('subject').notNull(),
+  keyAlgorithm: text('key_algorithm').notNull(),
+  /** AES-256-GCM under the key-encryption key; null when the key lives in an HSM (keyRef). */
+  encryptedKey: bytea('encrypted_key'),
+  keyRef: text('key_ref'),
+  certificateDer: bytea('certificate_der').notNull(),
+  serial: text('serial').notNull(),
+  subjectKeyId: text('subject_key_id').notNull(),
+  notBefore: tstz('not_before').notNull(),
+  notAfter: tstz('not_after').notNull(),
+  /** Last CRL number handed out; incremented in the same transaction that stores the CRL. */
+  crlNumber: bigint('crl_number', { mode: 'bigint' }).notNull().default(sql`0`),
+  status: text('status').notNull().default('active'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});
+
+export const profiles = pgTable('profiles', {
+  name: text('name').primaryKey(),
+  kind: text('kind').notNull(), // server | client | peer
+  builtin: boolean('builtin').notNull().default(false),
+  policy: jsonb('policy').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+
+export const certificates = pgTable(
+  'certificates',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    issuerId: uuid('issuer_id').notNull().references(() => issuers.id),
+    serial: text('serial').notNull(),
+    profile: text('profile').notNull(),
+    subject: text('subject').notNull(),
+    commonName: text('common_name'),
+    sans: jsonb('sans').notNull(),
+    /** Lower-case CN, SANs and serial, space separated: what `q` searches. */
+    searchText: text('search_text').notNull(),
+    keyAlgorithm: text('key_algorithm').notNull(),
+    notBefore: tstz('not_before').notNull(),
+    notAfter: tstz('not_after').notNull(),
+    der: bytea('der').notNull(),
+    fingerprintSha256: text('fingerprint_sha256').notNull(),
+    status: text('status').notNull().default('active'), // active | revoked
+    revokedAt: tstz('revoked_at'),
+    revocationReason: text('revocation_reason'),
+    requestedBy: text('requested_by'),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('certificates_issuer_serial').on(t.issuerId, t.serial),
+    index('certificates_created').on(t.createdAt, t.id),
+    index('certificates_revoked').on(t.issuerId, t.status),
+  ],
+);
+
+/** A retried issuance returns the certificate of the first attempt. */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    tokenId: text('token_id').notNull(),
+    key: text('key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    certificateId: uuid('certificate_id').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('idempotency_keys_pk').on(t.tokenId, t.key)],
+);
+
+export const apiTokens = pgTable('api_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  /** SHA-256 of the token; the token itself is never stored. */
+  tokenHash: text('token_hash').notNull().unique(),
+  scopes: jsonb('scopes').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  revokedAt: tstz('revoked_at'),
+});
+
+/** The latest signed CRL per issuer. */
+export const crls = pgTable('crls', {
+  issuerId: uuid('issuer_id').primaryKey().references(() => issuers.id),
+  number: bigint('number', { mode: 'bigint' }).notNull(),
+  thisUpdate: tstz('this_update').notNull(),
+  nextUpdate: tstz('next_update').notNull(),
+  der: bytea('der').notNull(),
+});
+
+/** Append-only: a trigger in the migration refuses UPDATE and DELETE. */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    at: tstz('at').notNull().defaultNow(),
+    actor: text('actor').notNull(),
+    source: text('source'),
+    action: text('action').notNull(),
+    target: text('target'),
+    outcome: text('outcome').notNull(),
+    details: jsonb('details'),
+  },
+  (t) => [index('audit_log_at').on(t.at)],
+);
+
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  version: integer('version').notNull().default(1),
+});

@@ -1,0 +1,240 @@
+import { and, desc, eq, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type {
+  AuditEntry,
+  AuditRecord,
+  CertificateQuery,
+  CertificateRecord,
+  IdempotencyRecord,
+  IssuerRecord,
+  NewCertificate,
+  ProfileRecord,
+  Store,
+  StoreTx,
+  TokenRecord,
+} from '@anvil/ca';
+import * as schema from './schema.ts';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+const { issuers, certificates, profiles, idempotencyKeys, apiTokens, auditLog, settings } = schema;
+
+type CertificateRow = typeof certificates.$inferSelect;
+
+function toCertificate(row: CertificateRow): CertificateRecord {
+  return {
+    id: row.id,
+    issuerId: row.issuerId,
+    serial: row.serial,
+    profile: row.profile,
+    subject: row.subject,
+    commonName: row.commonName,
+    sans: row.sans as CertificateRecord['sans'],
+    keyAlgorithm: row.keyAlgorithm,
+    notBefore: row.notBefore,
+    notAfter: row.notAfter,
+    der: row.der,
+    fingerprintSha256: row.fingerprintSha256,
+    status: row.status as CertificateRecord['status'],
+    revokedAt: row.revokedAt,
+    revocationReason: row.revocationReason,
+    requestedBy: row.requestedBy,
+    createdAt: row.createdAt,
+  };
+}
+
+function toIssuer(row: typeof issuers.$inferSelect): IssuerRecord {
+  const { crlNumber: _crlNumber, createdAt: _createdAt, ...rest } = row;
+  return { ...rest, kind: row.kind as IssuerRecord['kind'] };
+}
+
+function searchText(c: NewCertificate): string {
+  return [c.commonName ?? '', c.serial, ...c.sans.dns, ...c.sans.ip, ...c.sans.uri, ...c.sans.email]
+    .join(' ')
+    .toLowerCase();
+}
+
+function encodeCursor(row: CertificateRecord): string {
+  return Buffer.from(`${row.createdAt.toISOString()}|${row.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { at: Date; id: string } | null {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  const date = new Date(at);
+  if (!id || Number.isNaN(date.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return null;
+  return { at: date, id };
+}
+
+export class InvalidCursorError extends Error {
+  readonly code = 'invalid_cursor';
+}
+
+/** StoreTx over a drizzle database or transaction handle. */
+export class DrizzleTx implements StoreTx {
+  constructor(protected readonly db: Db) {}
+
+  async insertIssuer(issuer: Omit<IssuerRecord, 'id' | 'status'>): Promise<IssuerRecord> {
+    const [row] = await this.db.insert(issuers).values(issuer).returning();
+    return toIssuer(row);
+  }
+
+  async listIssuers(): Promise<IssuerRecord[]> {
+    const rows = await this.db.select().from(issuers).orderBy(issuers.createdAt);
+    return rows.map(toIssuer);
+  }
+
+  async insertCertificate(cert: NewCertificate): Promise<CertificateRecord> {
+    const [row] = await this.db
+      .insert(certificates)
+      .values({ ...cert, searchText: searchText(cert) })
+      .returning();
+    return toCertificate(row);
+  }
+
+  async getCertificate(id: string): Promise<CertificateRecord | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    const [row] = await this.db.select().from(certificates).where(eq(certificates.id, id));
+    return row ? toCertificate(row) : null;
+  }
+
+  async getCertificateBySerial(issuerId: string, serial: string): Promise<CertificateRecord | null> {
+    const [row] = await this.db
+      .select()
+      .from(certificates)
+      .where(and(eq(certificates.issuerId, issuerId), eq(certificates.serial, serial)));
+    return row ? toCertificate(row) : null;
+  }
+
+  async listCertificates(query: CertificateQuery): Promise<{ items: CertificateRecord[]; nextCursor: string | null }> {
+    const where: SQL[] = [];
+    if (query.status) where.push(eq(certificates.status, query.status));
+    if (query.profile) where.push(eq(certificates.profile, query.profile));
+    if (query.issuerId) where.push(eq(certificates.issuerId, query.issuerId));
+    if (query.q) {
+      const pattern = `%${query.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      where.push(sql`${certificates.searchText} like ${pattern}`);
+    }
+    if (query.cursor) {
+      const c = decodeCursor(query.cursor);
+      if (!c) throw new InvalidCursorError('the cursor is not one this server issued');
+      where.push(
+        or(lt(certificates.createdAt, c.at), and(eq(certificates.createdAt, c.at), lt(certificates.id, c.id))) as SQL,
+      );
+    }
+    const rows = await this.db
+      .select()
+      .from(certificates)
+      .where(where.length ? and(...where) : undefined)
+      .orderBy(desc(certificates.createdAt), desc(certificates.id))
+      .limit(query.limit + 1);
+    const items = rows.slice(0, query.limit).map(toCertificate);
+    return { items, nextCursor: rows.length > query.limit ? encodeCursor(items[items.length - 1]) : null };
+  }
+
+  async getProfile(name: string): Promise<ProfileRecord | null> {
+    const [row] = await this.db.select().from(profiles).where(eq(profiles.name, name));
+    return row ? { name: row.name, kind: row.kind as ProfileRecord['kind'], builtin: row.builtin, policy: row.policy } : null;
+  }
+
+  async listProfiles(): Promise<ProfileRecord[]> {
+    const rows = await this.db.select().from(profiles).orderBy(profiles.name);
+    return rows.map((r) => ({ name: r.name, kind: r.kind as ProfileRecord['kind'], builtin: r.builtin, policy: r.policy }));
+  }
+
+  async upsertProfile(p: ProfileRecord): Promise<ProfileRecord> {
+    await this.db
+      .insert(profiles)
+      .values({ name: p.name, kind: p.kind, builtin: p.builtin, policy: p.policy })
+      .onConflictDoUpdate({ target: profiles.name, set: { kind: p.kind, policy: p.policy, updatedAt: new Date() } });
+    return p;
+  }
+
+  async getIdempotency(tokenId: string, key: string): Promise<IdempotencyRecord | null> {
+    const [row] = await this.db
+      .select()
+      .from(idempotencyKeys)
+      .where(and(eq(idempotencyKeys.tokenId, tokenId), eq(idempotencyKeys.key, key)));
+    return row ? { requestHash: row.requestHash, certificateId: row.certificateId } : null;
+  }
+
+  async insertIdempotency(tokenId: string, key: string, record: IdempotencyRecord): Promise<boolean> {
+    const rows = await this.db
+      .insert(idempotencyKeys)
+      .values({ tokenId, key, ...record })
+      .onConflictDoNothing()
+      .returning({ key: idempotencyKeys.key });
+    return rows.length === 1;
+  }
+
+  async insertToken(token: { name: string; tokenHash: string; scopes: string[] }): Promise<TokenRecord> {
+    const [row] = await this.db.insert(apiTokens).values(token).returning();
+    return { id: row.id, name: row.name, scopes: row.scopes as string[], revokedAt: row.revokedAt };
+  }
+
+  async findTokenByHash(tokenHash: string): Promise<TokenRecord | null> {
+    const [row] = await this.db.select().from(apiTokens).where(eq(apiTokens.tokenHash, tokenHash));
+    return row ? { id: row.id, name: row.name, scopes: row.scopes as string[], revokedAt: row.revokedAt } : null;
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    await this.db.insert(auditLog).values({ ...entry, details: entry.details ?? null });
+  }
+
+  async listAudit(params: { limit: number; beforeId?: string }): Promise<AuditRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(auditLog)
+      .where(params.beforeId ? lt(auditLog.id, BigInt(params.beforeId)) : undefined)
+      .orderBy(desc(auditLog.id))
+      .limit(params.limit);
+    return rows.map((r) => ({
+      id: r.id.toString(),
+      at: r.at,
+      actor: r.actor,
+      source: r.source,
+      action: r.action,
+      target: r.target,
+      outcome: r.outcome as AuditEntry['outcome'],
+      details: (r.details ?? undefined) as Record<string, unknown> | undefined,
+    }));
+  }
+
+  async getSetting<T>(key: string): Promise<T | null> {
+    const [row] = await this.db.select().from(settings).where(eq(settings.key, key));
+    return row ? (row.value as T) : null;
+  }
+
+  async putSetting(key: string, value: unknown): Promise<void> {
+    await this.db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } });
+  }
+}
+
+export interface StoreHooks {
+  kind: 'pglite' | 'postgres';
+  close(): Promise<void>;
+  startupLock<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export class DrizzleStore extends DrizzleTx implements Store {
+  readonly kind: 'pglite' | 'postgres';
+
+  constructor(
+    readonly database: Db,
+    private readonly hooks: StoreHooks,
+  ) {
+    super(database);
+    this.kind = hooks.kind;
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new DrizzleTx(tx as unknown as Db)));
+  }
+
+  withStartupLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.hooks.startupLock(fn);
+  }
+
+  close(): Promise<void> {
+    return this.hooks.close();
+  }
+}

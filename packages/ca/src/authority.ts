@@ -1,0 +1,514 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  algorithmIdentifier,
+  buildName,
+  buildTbsCertificate,
+  CsrError,
+  emptySans,
+  encodeTbs,
+  fingerprintSha256,
+  generateKey,
+  KeyError,
+  keyIdentifier,
+  lintCertificate,
+  nameToString,
+  parseAndVerifyCsr,
+  parseTbs,
+  pemToDerList,
+  PemError,
+  publicKeyFacts,
+  sanCount,
+  serialFromRandom,
+  serialToHex,
+  signTbs,
+  toPem,
+  type CertificateRole,
+  type KeyAlgorithm,
+  type Sans,
+  type SubjectInput,
+} from '@anvil/pki';
+import { CaError, conflict, invalid, notFound } from './errors.ts';
+import { chainOf, issuerUrls, loadIssuer, type LoadedIssuer } from './issuers.ts';
+import type { KeyCustody } from './key-custody.ts';
+import {
+  BUILTIN_PROFILES,
+  checkKey,
+  checkNames,
+  checkPolicy,
+  parseTtl,
+  PROFILE_KINDS,
+  type Profile,
+  type ProfileKind,
+  type ProfilePolicy,
+} from './profiles.ts';
+import type { CertificateQuery, CertificateRecord, IssuerRecord, Store, StoreTx } from './store.ts';
+import { ADMIN_SCOPES, generateToken, hashToken } from './tokens.ts';
+
+export interface AuthorityConfig {
+  /** Base of the CRL, AIA and OCSP URLs written into certificates. */
+  publicUrl: string;
+  /** Key algorithm of the CAs created at bootstrap. */
+  caKeyAlgorithm: KeyAlgorithm;
+  organization: string;
+}
+
+/** Who acts: written into the audit trail. */
+export interface Actor {
+  id: string;
+  name: string;
+  source: string | null;
+}
+
+export const SYSTEM_ACTOR: Actor = { id: 'system', name: 'system', source: null };
+
+export interface IssueRequest {
+  profile: string;
+  csr?: string;
+  keyAlgorithm?: KeyAlgorithm;
+  subject?: SubjectInput;
+  sans?: Partial<Sans>;
+  ttl?: string | number;
+  issuer?: string;
+  idempotencyKey?: string;
+}
+
+export interface IssuedCertificate {
+  record: CertificateRecord;
+  issuer: LoadedIssuer;
+  /** PKCS#8 DER of a key Anvil generated; present only in the response that issued it. */
+  privateKeyPkcs8?: Uint8Array;
+  /** True when an Idempotency-Key replay returned an earlier issuance. */
+  replayed: boolean;
+}
+
+const ROOT_NAME = 'root-ca';
+const ISSUING_NAME = 'issuing-ca';
+const YEAR = 365 * 86_400_000;
+const BACKDATE_MS = 60_000;
+
+export class Authority {
+  private readonly issuersByName = new Map<string, LoadedIssuer>();
+  private readonly issuersById = new Map<string, LoadedIssuer>();
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly deps: {
+      store: Store;
+      custody: KeyCustody;
+      config: AuthorityConfig;
+      now?: () => Date;
+    },
+  ) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  get store(): Store {
+    return this.deps.store;
+  }
+
+  // ---- bootstrap ---------------------------------------------------------------------------
+
+  /**
+   * First start: built-in profiles, a root and one issuing intermediate, and the admin token.
+   * Later starts reuse them. Returns the admin token only when it was generated here.
+   */
+  async bootstrap(options: { adminToken?: string } = {}): Promise<{ createdCa: boolean; generatedAdminToken?: string }> {
+    const result = await this.deps.store.withStartupLock(async () => {
+      let createdCa = false;
+      let generatedAdminToken: string | undefined;
+      await this.deps.store.transaction(async (tx) => {
+        for (const p of BUILTIN_PROFILES) {
+          if (!(await tx.getProfile(p.name))) await tx.upsertProfile(p);
+        }
+        if (options.adminToken) {
+          const hash = hashToken(options.adminToken);
+          if (!(await tx.findTokenByHash(hash))) {
+            await tx.insertToken({ name: 'admin', tokenHash: hash, scopes: ADMIN_SCOPES });
+            await tx.appendAudit({ ...audit(SYSTEM_ACTOR), action: 'token.create', target: 'admin', outcome: 'success' });
+          }
+        } else if (!(await tx.getSetting('admin_token_created'))) {
+          generatedAdminToken = generateToken();
+          await tx.insertToken({ name: 'admin', tokenHash: hashToken(generatedAdminToken), scopes: ADMIN_SCOPES });
+          await tx.appendAudit({ ...audit(SYSTEM_ACTOR), action: 'token.create', target: 'admin', outcome: 'success' });
+        }
+        await tx.putSetting('admin_token_created', true);
+      });
+      await this.loadIssuers();
+      if (this.issuersByName.size === 0) {
+        const alg = this.deps.config.caKeyAlgorithm;
+        await this.createIssuer({ name: ROOT_NAME, kind: 'root', keyAlgorithm: alg }, SYSTEM_ACTOR);
+        await this.createIssuer({ name: ISSUING_NAME, kind: 'intermediate', keyAlgorithm: alg, parent: ROOT_NAME }, SYSTEM_ACTOR);
+        createdCa = true;
+      }
+      return { createdCa, generatedAdminToken };
+    });
+    return result;
+  }
+
+  /** (Re)reads issuers from the store; parents before children. */
+  async loadIssuers(): Promise<void> {
+    const records = await this.deps.store.listIssuers();
+    const pending = [...records];
+    while (pending.length) {
+      const before = pending.length;
+      for (let i = 0; i < pending.length; i++) {
+        const r = pending[i];
+        const parent = r.parentId ? this.issuersById.get(r.parentId) : null;
+        if (r.parentId && !parent) continue;
+        if (!this.issuersById.has(r.id)) this.remember(loadIssuer(r, this.deps.custody.signer(r), parent ?? null));
+        pending.splice(i--, 1);
+      }
+      if (pending.length === before) throw new Error('issuer rows reference missing parents');
+    }
+  }
+
+  private remember(issuer: LoadedIssuer) {
+    this.issuersByName.set(issuer.record.name, issuer);
+    this.issuersById.set(issuer.record.id, issuer);
+  }
+
+  // ---- issuers -----------------------------------------------------------------------------
+
+  issuers(): LoadedIssuer[] {
+    return [...this.issuersById.values()];
+  }
+
+  issuerByName(name: string): LoadedIssuer {
+    const issuer = this.issuersByName.get(name);
+    if (!issuer) throw notFound('unknown_issuer', `no issuer named "${name}"`);
+    return issuer;
+  }
+
+  issuerById(id: string): LoadedIssuer {
+    const issuer = this.issuersById.get(id);
+    if (!issuer) throw notFound('unknown_issuer', `no issuer with id ${id}`);
+    return issuer;
+  }
+
+  roots(): LoadedIssuer[] {
+    return this.issuers().filter((i) => i.record.kind === 'root');
+  }
+
+  defaultIssuer(): LoadedIssuer {
+    return this.issuersByName.get(ISSUING_NAME) ?? this.issuers().find((i) => i.record.kind === 'intermediate') ?? this.issuerByName(ISSUING_NAME);
+  }
+
+  chain(issuer: LoadedIssuer): LoadedIssuer[] {
+    return chainOf(issuer);
+  }
+
+  /** Creates a root (self-signed) or an intermediate under `parent`, pathLen 0 for intermediates. */
+  async createIssuer(
+    params: { name: string; kind: 'root' | 'intermediate'; keyAlgorithm: KeyAlgorithm; parent?: string; commonName?: string; ttlDays?: number },
+    actor: Actor,
+  ): Promise<LoadedIssuer> {
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(params.name)) {
+      throw invalid('invalid_issuer_name', 'issuer names are lower-case letters, digits and hyphens (they appear in URLs)');
+    }
+    if (this.issuersByName.has(params.name)) throw conflict('issuer_exists', `an issuer named "${params.name}" exists`);
+    const parent = params.kind === 'intermediate' ? this.issuerByName(params.parent ?? ROOT_NAME) : null;
+    if (parent && parent.record.kind !== 'root') {
+      throw invalid('invalid_parent', 'intermediates are created under a root (they carry pathLen 0)');
+    }
+    const now = this.now();
+    const key = await generateKey(params.keyAlgorithm);
+    const subject: SubjectInput = {
+      CN: params.commonName ?? (params.kind === 'root' ? `Anvil Root CA (${params.name})` : `Anvil Issuing CA (${params.name})`),
+      O: this.deps.config.organization,
+    };
+    const lifetime = (params.ttlDays ?? (params.kind === 'root' ? 3650 : 1825)) * 86_400_000;
+    let notAfter = new Date(now.getTime() + lifetime);
+    if (parent && notAfter > parent.record.notAfter) notAfter = parent.record.notAfter;
+    const selfKeyId = keyIdentifier(key.spkiDer);
+    const custody = this.deps.custody.wrap(params.name, key.pkcs8Der);
+    const signer = parent ? parent.signer : this.deps.custody.signer({ name: params.name, keyAlgorithm: params.keyAlgorithm, ...custody });
+    const serial = serialFromRandom(randomBytes(16));
+    const tbs = buildTbsCertificate({
+      serial,
+      subject,
+      issuerName: parent ? parent.certificate.subject : buildName(subject),
+      issuerKeyId: parent ? keyIdentifier(parent.signer.publicKeySpki) : selfKeyId,
+      subjectPublicKeySpki: key.spkiDer,
+      notBefore: new Date(now.getTime() - BACKDATE_MS),
+      notAfter,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+      basicConstraints: params.kind === 'root' ? { ca: true } : { ca: true, pathLen: 0 },
+      // Java's PKIX revocation checking asks for the intermediate's status too: give it a CDP and AIA.
+      ...(parent ? issuerUrls(this.deps.config.publicUrl, parent.record.name) : {}),
+    });
+    const der = await this.signLinted(tbs, signer, params.kind, parent ? parent.record.notAfter : notAfter);
+    const record = await this.deps.store.transaction(async (tx) => {
+      const row = await tx.insertIssuer({
+        name: params.name,
+        kind: params.kind,
+        parentId: parent?.record.id ?? null,
+        subject: nameToString(buildName(subject)),
+        keyAlgorithm: params.keyAlgorithm,
+        encryptedKey: custody.encryptedKey,
+        keyRef: custody.keyRef,
+        certificateDer: der,
+        serial: serialToHex(serial),
+        subjectKeyId: Buffer.from(selfKeyId).toString('hex'),
+        notBefore: new Date(now.getTime() - BACKDATE_MS),
+        notAfter,
+      });
+      await tx.appendAudit({ ...audit(actor), action: 'issuer.create', target: params.name, outcome: 'success', details: { kind: params.kind, keyAlgorithm: params.keyAlgorithm } });
+      return row;
+    });
+    const loaded = loadIssuer(record, this.deps.custody.signer(record), parent);
+    this.remember(loaded);
+    return loaded;
+  }
+
+  // ---- profiles ----------------------------------------------------------------------------
+
+  async profile(name: string, tx: StoreTx = this.deps.store): Promise<Profile> {
+    const row = await tx.getProfile(name);
+    if (!row) throw notFound('unknown_profile', `no profile named "${name}"`);
+    return row as Profile;
+  }
+
+  async listProfiles(): Promise<Profile[]> {
+    return (await this.deps.store.listProfiles()) as Profile[];
+  }
+
+  async saveProfile(params: { name: string; kind: ProfileKind; policy: ProfilePolicy }, mode: 'create' | 'update', actor: Actor): Promise<Profile> {
+    checkPolicy(params.policy);
+    if (params.policy.issuer) this.issuerByName(params.policy.issuer);
+    return this.deps.store.transaction(async (tx) => {
+      const existing = await tx.getProfile(params.name);
+      if (mode === 'create' && existing) throw conflict('profile_exists', `a profile named "${params.name}" exists`);
+      if (mode === 'update' && !existing) throw notFound('unknown_profile', `no profile named "${params.name}"`);
+      if (existing && existing.kind !== params.kind) {
+        throw invalid('profile_kind_change', 'a profile keeps its kind; create a new profile instead');
+      }
+      const profile: Profile = { name: params.name, kind: params.kind, builtin: existing?.builtin ?? false, policy: params.policy };
+      await tx.upsertProfile(profile);
+      await tx.appendAudit({ ...audit(actor), action: `profile.${mode}`, target: params.name, outcome: 'success', details: { policy: params.policy } });
+      return profile;
+    });
+  }
+
+  // ---- issuance ----------------------------------------------------------------------------
+
+  async issue(req: IssueRequest, actor: Actor): Promise<IssuedCertificate> {
+    const profile = await this.profile(req.profile);
+    const issuerName = req.issuer ?? profile.policy.issuer;
+    if (req.issuer && profile.policy.issuer && req.issuer !== profile.policy.issuer) {
+      throw invalid('issuer_not_allowed', `profile "${profile.name}" issues only from "${profile.policy.issuer}"`);
+    }
+    const issuer = issuerName ? this.issuerByName(issuerName) : this.defaultIssuer();
+    if (issuer.record.kind !== 'intermediate') {
+      throw invalid('issuer_not_allowed', 'end-entity certificates are issued by an intermediate, not a root');
+    }
+
+    const requestHash = req.idempotencyKey ? hashRequest(req) : '';
+    if (req.idempotencyKey) {
+      const replay = await this.replay(actor, req.idempotencyKey, requestHash);
+      if (replay) return replay;
+    }
+
+    // The key: the CSR's, after its proof-of-possession verifies, or one generated here.
+    let spki: Uint8Array;
+    let csrNames: { cn?: string; sans: Sans } = { sans: emptySans() };
+    let privateKeyPkcs8: Uint8Array | undefined;
+    if (req.csr) {
+      if (req.keyAlgorithm) throw invalid('csr_and_key_algorithm', 'send either a csr or a keyAlgorithm, not both');
+      const csr = parseCsrText(req.csr);
+      spki = csr.publicKeySpki;
+      csrNames = { cn: csr.subject.CN, sans: csr.requestedSans };
+    } else {
+      const generated = await generateKey(req.keyAlgorithm ?? 'EC-P256');
+      spki = generated.spkiDer;
+      privateKeyPkcs8 = generated.pkcs8Der;
+    }
+    const keyFacts = wrapKeyError(() => publicKeyFacts(spki));
+    checkKey(profile, keyFacts);
+
+    // Names: the request's, else the CSR's; either way only what the profile allows.
+    const requestedSans = req.sans ? { ...emptySans(), ...req.sans } : csrNames.sans;
+    const sans = checkNames(profile, requestedSans);
+    const kind = PROFILE_KINDS[profile.kind];
+    const subject: SubjectInput = req.subject ? { ...req.subject } : csrNames.cn ? { CN: csrNames.cn } : {};
+    if (sanCount(sans) === 0) throw invalid('san_required', `a ${profile.kind} certificate needs at least one subject alternative name`);
+    if (kind.cnRequired && !subject.CN) throw invalid('cn_required', 'a client certificate needs a CN (gateways map consumers by CN)');
+    if (subject.CN !== undefined && subject.CN.length > 64) throw invalid('invalid_subject', 'the CN is longer than 64 characters');
+    if (kind.cnMustBeSan && subject.CN && !sans.dns.includes(subject.CN.toLowerCase()) && !sans.ip.includes(subject.CN)) {
+      throw invalid('cn_not_in_sans', `the CN "${subject.CN}" must be one of the subject alternative names`);
+    }
+    if (kind.cnMustBeSan && subject.CN) subject.CN = subject.CN.toLowerCase();
+
+    const ttl = req.ttl === undefined ? profile.policy.defaultTtl : parseTtl(req.ttl);
+    if (ttl > profile.policy.maxTtl) {
+      throw invalid('ttl_too_long', `ttl ${ttl}s exceeds the maximum of ${profile.policy.maxTtl}s for profile "${profile.name}"`);
+    }
+    const now = this.now();
+    const notBefore = new Date(now.getTime() - BACKDATE_MS);
+    let notAfter = new Date(now.getTime() + ttl * 1000);
+    if (notAfter > issuer.record.notAfter) notAfter = issuer.record.notAfter;
+
+    const serial = serialFromRandom(randomBytes(16));
+    const tbs = buildTbsCertificate({
+      serial,
+      subject,
+      issuerName: issuer.certificate.subject,
+      issuerKeyId: keyIdentifier(issuer.signer.publicKeySpki),
+      subjectPublicKeySpki: spki,
+      notBefore,
+      notAfter,
+      keyUsage: [...kind.keyUsage, ...(keyFacts.family === 'RSA' ? kind.rsaKeyUsage : [])],
+      extKeyUsage: kind.extKeyUsage,
+      basicConstraints: { ca: false },
+      sans,
+      ...issuerUrls(this.deps.config.publicUrl, issuer.record.name),
+    });
+    const der = await this.signLinted(tbs, issuer.signer, profile.kind, issuer.record.notAfter);
+
+    let raceWinner: IssuedCertificate | null = null;
+    const record = await this.deps.store.transaction(async (tx) => {
+      const row = await tx.insertCertificate({
+        issuerId: issuer.record.id,
+        serial: serialToHex(serial),
+        profile: profile.name,
+        subject: nameToString(tbs.subject),
+        commonName: subject.CN ?? null,
+        sans,
+        keyAlgorithm: keyFacts.algorithm ?? `${keyFacts.family}-${keyFacts.curve ?? keyFacts.bits}`,
+        notBefore: tbs.notBefore.value,
+        notAfter: tbs.notAfter.value,
+        der,
+        fingerprintSha256: fingerprintSha256(der),
+        requestedBy: actor.id,
+      });
+      if (req.idempotencyKey) {
+        const won = await tx.insertIdempotency(actor.id, req.idempotencyKey, { requestHash, certificateId: row.id });
+        // Another request with the same key committed first: roll back ours, return theirs.
+        if (!won) throw new IdempotencyRace();
+      }
+      await tx.appendAudit({
+        ...audit(actor),
+        action: 'certificate.issue',
+        target: row.id,
+        outcome: 'success',
+        details: { serial: row.serial, profile: profile.name, issuer: issuer.record.name, subject: row.subject },
+      });
+      return row;
+    }).catch(async (err) => {
+      if (!(err instanceof IdempotencyRace) || !req.idempotencyKey) throw err;
+      raceWinner = await this.replay(actor, req.idempotencyKey, requestHash);
+      if (!raceWinner) throw err;
+      return null;
+    });
+    if (raceWinner) return raceWinner;
+    return { record: record!, issuer, privateKeyPkcs8, replayed: false };
+  }
+
+  private async replay(actor: Actor, key: string, requestHash: string): Promise<IssuedCertificate | null> {
+    const previous = await this.deps.store.getIdempotency(actor.id, key);
+    if (!previous) return null;
+    if (previous.requestHash !== requestHash) {
+      throw conflict('idempotency_key_reused', 'this Idempotency-Key was used with a different request body');
+    }
+    const record = await this.deps.store.getCertificate(previous.certificateId);
+    if (!record) throw new Error('idempotency row points at a missing certificate');
+    return { record, issuer: this.issuerById(record.issuerId), replayed: true };
+  }
+
+  /** Lints what will be signed, parsed back from its DER; any finding refuses the signature. */
+  private async signLinted(
+    tbs: ReturnType<typeof buildTbsCertificate>,
+    signer: LoadedIssuer['signer'],
+    role: CertificateRole,
+    issuerNotAfter: Date,
+  ): Promise<Uint8Array> {
+    const tbsDer = encodeTbs(tbs, signer);
+    const sigAlg = new Uint8Array(algorithmIdentifier(signer.signatureAlgorithm).toSchema().toBER(false));
+    const findings = lintCertificate(parseTbs(tbsDer, sigAlg), { role, issuerNotAfter });
+    if (findings.length) {
+      throw invalid('lint_failed', `the certificate would break: ${findings.map((f) => f.message).join('; ')}`, { findings });
+    }
+    return signTbs(tbsDer, signer);
+  }
+
+  // ---- reading -----------------------------------------------------------------------------
+
+  async certificate(id: string): Promise<CertificateRecord> {
+    const record = await this.deps.store.getCertificate(id);
+    if (!record) throw notFound('certificate_not_found', `no certificate with id ${id}`);
+    return record;
+  }
+
+  listCertificates(query: CertificateQuery) {
+    return this.deps.store.listCertificates(query);
+  }
+
+  /** PEM texts of a certificate: the leaf, its intermediates, and both together. */
+  pemsOf(record: CertificateRecord) {
+    const issuer = this.issuerById(record.issuerId);
+    const certificate = toPem(record.der, 'CERTIFICATE');
+    const chain = chainOf(issuer).map((i) => i.pem).join('');
+    return { certificate, chain, fullchain: certificate + chain };
+  }
+
+  trustBundlePem(): string {
+    return this.roots().map((r) => r.pem).join('');
+  }
+
+  async authenticate(token: string) {
+    const row = await this.deps.store.findTokenByHash(hashToken(token));
+    return row && !row.revokedAt ? row : null;
+  }
+}
+
+class IdempotencyRace extends Error {}
+
+export function audit(actor: Actor) {
+  return { actor: actor.name === actor.id ? actor.id : `${actor.name} (${actor.id})`, source: actor.source };
+}
+
+function parseCsrText(text: string) {
+  let der: Uint8Array;
+  try {
+    der = text.includes('-----BEGIN')
+      ? pemToDerList(text, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'])[0]
+      : new Uint8Array(Buffer.from(text.replace(/\s/g, ''), 'base64'));
+  } catch (err) {
+    if (err instanceof PemError) throw invalid('malformed_csr', err.message);
+    throw err;
+  }
+  try {
+    return parseAndVerifyCsr(der);
+  } catch (err) {
+    if (err instanceof CsrError) throw invalid(err.code, err.message);
+    throw err;
+  }
+}
+
+function wrapKeyError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof KeyError) throw invalid(err.code, err.message);
+    throw err;
+  }
+}
+
+function hashRequest(req: IssueRequest): string {
+  const { idempotencyKey: _key, ...rest } = req;
+  return createHash('sha256').update(stableStringify(rest)).digest('hex');
+}
+
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export { CaError };
+export type { IssuerRecord };

@@ -1,0 +1,21 @@
+/**
+ * Typed domain errors. `kind` decides the HTTP status once, in the server's onError;
+ * `code` is the stable machine-readable name clients match on.
+ */
+export type CaErrorKind = 'invalid' | 'not_found' | 'conflict' | 'forbidden' | 'unauthorized' | 'unavailable';
+
+export class CaError extends Error {
+  constructor(
+    readonly kind: CaErrorKind,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+export const invalid = (code: string, message: string, details?: Record<string, unknown>) =>
+  new CaError('invalid', code, message, details);
+export const notFound = (code: string, message: string) => new CaError('not_found', code, message);
+export const conflict = (code: string, message: string) => new CaError('conflict', code, message);

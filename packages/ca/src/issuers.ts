@@ -1,0 +1,37 @@
+import * as pkijs from 'pkijs';
+import { parseCertificate, toPem, type Signer } from '@anvil/pki';
+import type { IssuerRecord } from './store.ts';
+
+/** An issuer ready to sign: its row, parsed certificate and signer, loaded once per process. */
+export interface LoadedIssuer {
+  record: IssuerRecord;
+  certificate: pkijs.Certificate;
+  pem: string;
+  signer: Signer;
+  /** Issuer certificates above this one up to, not including, the root. */
+  parents: LoadedIssuer[];
+}
+
+export function loadIssuer(record: IssuerRecord, signer: Signer, parent: LoadedIssuer | null): LoadedIssuer {
+  return {
+    record,
+    certificate: parseCertificate(record.certificateDer),
+    pem: toPem(record.certificateDer, 'CERTIFICATE'),
+    signer,
+    parents: parent ? (parent.record.kind === 'root' ? [] : [parent, ...parent.parents]) : [],
+  };
+}
+
+/** The intermediates a client presents after its leaf (what certbot calls chain.pem). */
+export function chainOf(issuer: LoadedIssuer): LoadedIssuer[] {
+  return issuer.record.kind === 'root' ? [] : [issuer, ...issuer.parents];
+}
+
+export function issuerUrls(publicUrl: string, issuerName: string) {
+  const base = publicUrl.replace(/\/+$/, '');
+  return {
+    crlUrl: `${base}/pki/crl/${issuerName}.crl`,
+    caIssuersUrl: `${base}/pki/issuers/${issuerName}.crt`,
+    ocspUrl: `${base}/ocsp`,
+  };
+}

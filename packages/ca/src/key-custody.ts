@@ -1,0 +1,76 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SoftwareSigner, type KeyAlgorithm, type Signer } from '@anvil/pki';
+
+/**
+ * CA private keys at rest: AES-256-GCM under a key-encryption key (KEK). The stored blob is
+ * version(1) | iv(12) | tag(16) | ciphertext, with the issuer name as additional data so a
+ * blob cannot be swapped between issuers unnoticed.
+ */
+export class KeyEncryptionKey {
+  private constructor(private readonly key: Buffer) {}
+
+  /** From `ANVIL_KEK` (64 hex chars or base64 of 32 bytes). */
+  static fromString(value: string): KeyEncryptionKey {
+    const trimmed = value.trim();
+    const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+    if (key.length !== 32) throw new Error('ANVIL_KEK must be 32 bytes, as 64 hex characters or base64');
+    return new KeyEncryptionKey(key);
+  }
+
+  /** Reads the KEK file, creating it (mode 0600) on first start. */
+  static loadOrCreate(path: string): { kek: KeyEncryptionKey; created: boolean } {
+    if (existsSync(path)) {
+      const mode = statSync(path).mode & 0o777;
+      if (mode & 0o077) chmodSync(path, 0o600); // tighten what a copy or umask loosened
+      return { kek: KeyEncryptionKey.fromString(readFileSync(path, 'utf8')), created: false };
+    }
+    mkdirSync(dirname(path), { recursive: true });
+    const key = randomBytes(32);
+    writeFileSync(path, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    return { kek: new KeyEncryptionKey(key), created: true };
+  }
+
+  static random(): KeyEncryptionKey {
+    return new KeyEncryptionKey(randomBytes(32));
+  }
+
+  encrypt(plaintext: Uint8Array, context: string): Uint8Array {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    cipher.setAAD(Buffer.from(context));
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return new Uint8Array(Buffer.concat([Buffer.of(1), iv, cipher.getAuthTag(), body]));
+  }
+
+  decrypt(blob: Uint8Array, context: string): Uint8Array {
+    const buf = Buffer.from(blob);
+    if (buf[0] !== 1 || buf.length < 29) throw new Error('unknown key blob version');
+    const decipher = createDecipheriv('aes-256-gcm', this.key, buf.subarray(1, 13));
+    decipher.setAAD(Buffer.from(context));
+    decipher.setAuthTag(buf.subarray(13, 29));
+    return new Uint8Array(Buffer.concat([decipher.update(buf.subarray(29)), decipher.final()]));
+  }
+}
+
+/** Where issuer keys come from. PKCS#11 custody implements the same interface. */
+export interface KeyCustody {
+  /** Stores a freshly generated private key and returns what the issuer row keeps. */
+  wrap(issuerName: string, pkcs8Der: Uint8Array): { encryptedKey: Uint8Array | null; keyRef: string | null };
+  signer(issuer: { name: string; keyAlgorithm: string; encryptedKey: Uint8Array | null; keyRef: string | null }): Signer;
+}
+
+export class SoftwareKeyCustody implements KeyCustody {
+  constructor(private readonly kek: KeyEncryptionKey) {}
+
+  wrap(issuerName: string, pkcs8Der: Uint8Array) {
+    return { encryptedKey: this.kek.encrypt(pkcs8Der, `issuer:${issuerName}`), keyRef: null };
+  }
+
+  signer(issuer: { name: string; keyAlgorithm: string; encryptedKey: Uint8Array | null }): Signer {
+    if (!issuer.encryptedKey) throw new Error(`issuer ${issuer.name} has no software key`);
+    const pkcs8 = this.kek.decrypt(issuer.encryptedKey, `issuer:${issuer.name}`);
+    return new SoftwareSigner(issuer.keyAlgorithm as KeyAlgorithm, pkcs8);
+  }
+}

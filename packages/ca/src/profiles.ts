@@ -1,0 +1,238 @@
+import { isIP } from 'node:net';
+import type { ExtKeyUsageName, KeyUsageName, PublicKeyFacts, SanType, Sans } from '@anvil/pki';
+import { invalid } from './errors.ts';
+
+/**
+ * Profiles are data: a kind (which decides the extensions, per the DESIGN.md table) plus a
+ * policy (which names, keys and lifetimes are allowed). "Where is the EKU for client
+ * certificates decided?" — in PROFILE_KINDS below.
+ */
+export type ProfileKind = 'server' | 'client' | 'peer';
+
+export interface KindExtensions {
+  keyUsage: KeyUsageName[];
+  /** Added for RSA keys (TLS 1.2 RSA key exchange). */
+  rsaKeyUsage: KeyUsageName[];
+  extKeyUsage: ExtKeyUsageName[];
+  /** Whether the CN must be one of the SANs (server names) or is an identity of its own. */
+  cnMustBeSan: boolean;
+  cnRequired: boolean;
+}
+
+export const PROFILE_KINDS: Record<ProfileKind, KindExtensions> = {
+  server: {
+    keyUsage: ['digitalSignature'],
+    rsaKeyUsage: ['keyEncipherment'],
+    extKeyUsage: ['serverAuth'],
+    cnMustBeSan: true,
+    cnRequired: false,
+  },
+  client: {
+    keyUsage: ['digitalSignature'],
+    rsaKeyUsage: [],
+    extKeyUsage: ['clientAuth'],
+    cnMustBeSan: false,
+    cnRequired: true,
+  },
+  peer: {
+    keyUsage: ['digitalSignature'],
+    rsaKeyUsage: ['keyEncipherment'],
+    extKeyUsage: ['serverAuth', 'clientAuth'],
+    cnMustBeSan: true,
+    cnRequired: false,
+  },
+};
+
+export type KeyFamilyName = 'EC-P256' | 'EC-P384' | 'RSA' | 'Ed25519';
+
+export interface ProfilePolicy {
+  sanTypes: SanType[];
+  /** When set, every DNS SAN must equal a suffix or end with "." + suffix. */
+  dnsSuffixes?: string[];
+  allowWildcards: boolean;
+  ipCidrs?: string[];
+  uriPrefixes?: string[];
+  emailDomains?: string[];
+  keyAlgorithms: KeyFamilyName[];
+  minRsaBits: number;
+  /** Seconds. */
+  defaultTtl: number;
+  maxTtl: number;
+  /** Issuer name; unset means the default issuing CA. */
+  issuer?: string;
+}
+
+export interface Profile {
+  name: string;
+  kind: ProfileKind;
+  builtin: boolean;
+  policy: ProfilePolicy;
+}
+
+const DAY = 86_400;
+const ALL_KEYS: KeyFamilyName[] = ['EC-P256', 'EC-P384', 'RSA', 'Ed25519'];
+
+/** Built-ins accept any well-formed name of their SAN types until an admin narrows them. */
+export const BUILTIN_PROFILES: Profile[] = [
+  {
+    name: 'server',
+    kind: 'server',
+    builtin: true,
+    policy: { sanTypes: ['dns', 'ip'], allowWildcards: true, keyAlgorithms: ALL_KEYS, minRsaBits: 2048, defaultTtl: 90 * DAY, maxTtl: 397 * DAY },
+  },
+  {
+    name: 'client',
+    kind: 'client',
+    builtin: true,
+    policy: { sanTypes: ['dns', 'uri', 'email', 'ip'], allowWildcards: false, keyAlgorithms: ALL_KEYS, minRsaBits: 2048, defaultTtl: 90 * DAY, maxTtl: 397 * DAY },
+  },
+  {
+    name: 'peer',
+    kind: 'peer',
+    builtin: true,
+    policy: { sanTypes: ['dns', 'ip', 'uri'], allowWildcards: false, keyAlgorithms: ALL_KEYS, minRsaBits: 2048, defaultTtl: 90 * DAY, maxTtl: 397 * DAY },
+  },
+];
+
+export const MAX_SANS = 100;
+
+// ---- well-formedness -------------------------------------------------------------------------
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+export function isDnsName(name: string, allowWildcard: boolean): boolean {
+  if (name.length === 0 || name.length > 253 || name.endsWith('.')) return false;
+  const labels = name.split('.');
+  if (labels.length < 1) return false;
+  return labels.every((label, i) => (i === 0 && allowWildcard && label === '*' && labels.length > 2) || LABEL.test(label));
+}
+
+function isUri(value: string): boolean {
+  if (/\s/.test(value)) return false;
+  try {
+    const u = new URL(value);
+    return /^[a-z][a-z0-9+.-]*:$/.test(u.protocol);
+  } catch {
+    return false;
+  }
+}
+
+const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+
+function cidrContains(cidr: string, ip: string): boolean {
+  const [base, bitsText] = cidr.split('/');
+  const kind = isIP(base);
+  if (kind === 0 || isIP(ip) !== kind) return false;
+  const toBits = (a: string) =>
+    kind === 4
+      ? a.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('')
+      : expandIpv6(a).map((h) => parseInt(h, 16).toString(2).padStart(16, '0')).join('');
+  const bits = bitsText === undefined ? (kind === 4 ? 32 : 128) : Number(bitsText);
+  return toBits(base).slice(0, bits) === toBits(ip).slice(0, bits);
+}
+
+function expandIpv6(ip: string): string[] {
+  const [head, tail] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail ? tail.split(':') : [];
+  return ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+}
+
+export function isValidCidr(cidr: string): boolean {
+  const [base, bits] = cidr.split('/');
+  const kind = isIP(base);
+  if (!kind) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return Number.isInteger(n) && n >= 0 && n <= (kind === 4 ? 32 : 128);
+}
+
+/** Normalises names (lower-case DNS and email domains) and checks them against the policy. */
+export function checkNames(profile: Profile, sans: Sans): Sans {
+  const p = profile.policy;
+  const total = sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length;
+  if (total > MAX_SANS) throw invalid('too_many_sans', `at most ${MAX_SANS} subject alternative names`);
+  const out: Sans = {
+    dns: sans.dns.map((d) => d.toLowerCase()),
+    ip: sans.ip.map((ip) => ip.toLowerCase()),
+    uri: [...sans.uri],
+    email: sans.email.map((e) => e.replace(/@(.*)$/, (_, d: string) => `@${d.toLowerCase()}`)),
+  };
+  for (const type of ['dns', 'ip', 'uri', 'email'] as const) {
+    if (out[type].length && !p.sanTypes.includes(type)) {
+      throw invalid('san_type_not_allowed', `profile "${profile.name}" does not allow ${type} names`, { type });
+    }
+  }
+  for (const name of out.dns) {
+    if (name.startsWith('*') && !p.allowWildcards) {
+      throw invalid('wildcard_not_allowed', `profile "${profile.name}" does not allow wildcard names (${name})`);
+    }
+    if (!isDnsName(name, p.allowWildcards)) throw invalid('invalid_dns_name', `"${name}" is not a valid DNS name (a wildcard may only be the whole leftmost label)`);
+    if (p.dnsSuffixes?.length) {
+      const bare = name.startsWith('*.') ? name.slice(2) : name;
+      if (!p.dnsSuffixes.some((s) => bare === s || bare.endsWith(`.${s}`))) {
+        throw invalid('san_not_allowed', `"${name}" is outside the DNS suffixes allowed by profile "${profile.name}"`);
+      }
+    }
+  }
+  for (const ip of out.ip) {
+    if (!isIP(ip)) throw invalid('invalid_ip', `"${ip}" is not an IP address`);
+    if (p.ipCidrs?.length && !p.ipCidrs.some((c) => cidrContains(c, ip))) {
+      throw invalid('san_not_allowed', `${ip} is outside the IP ranges allowed by profile "${profile.name}"`);
+    }
+  }
+  for (const uri of out.uri) {
+    if (!isUri(uri)) throw invalid('invalid_uri', `"${uri}" is not an absolute URI`);
+    if (p.uriPrefixes?.length && !p.uriPrefixes.some((pre) => uri.startsWith(pre))) {
+      throw invalid('san_not_allowed', `"${uri}" does not start with a URI prefix allowed by profile "${profile.name}"`);
+    }
+  }
+  for (const email of out.email) {
+    if (!EMAIL.test(email)) throw invalid('invalid_email', `"${email}" is not an email address`);
+    const domain = email.slice(email.lastIndexOf('@') + 1);
+    if (p.emailDomains?.length && !p.emailDomains.includes(domain)) {
+      throw invalid('san_not_allowed', `${email} is outside the email domains allowed by profile "${profile.name}"`);
+    }
+  }
+  return out;
+}
+
+/** Refuses keys the profile (or Anvil at all) does not accept. */
+export function checkKey(profile: Profile, key: PublicKeyFacts): void {
+  if (key.family === 'RSA' && key.bits < 2048) {
+    throw invalid('weak_key', `RSA keys must be at least 2048 bits (got ${key.bits})`);
+  }
+  if (key.family === 'EC' && key.curve !== 'P-256' && key.curve !== 'P-384') {
+    throw invalid('unsupported_key', `unsupported EC curve ${key.curve}; use P-256 or P-384`);
+  }
+  if (key.family === 'RSA' && key.bits > 8192) throw invalid('unsupported_key', 'RSA keys above 8192 bits are not accepted');
+  const family: KeyFamilyName = key.family === 'RSA' ? 'RSA' : key.family === 'Ed25519' ? 'Ed25519' : (key.algorithm as KeyFamilyName);
+  if (!profile.policy.keyAlgorithms.includes(family)) {
+    throw invalid('key_not_allowed', `profile "${profile.name}" does not allow ${family} keys`);
+  }
+  if (key.family === 'RSA' && key.bits < profile.policy.minRsaBits) {
+    throw invalid('weak_key', `profile "${profile.name}" needs RSA keys of at least ${profile.policy.minRsaBits} bits`);
+  }
+}
+
+/** TTL: seconds, or a duration such as "90d", "720h", "30m", "3600s". */
+export function parseTtl(ttl: string | number): number {
+  if (typeof ttl === 'number') {
+    if (!Number.isInteger(ttl) || ttl <= 0) throw invalid('invalid_ttl', 'ttl must be a positive whole number of seconds');
+    return ttl;
+  }
+  const m = /^(\d+)(s|m|h|d)$/.exec(ttl.trim());
+  if (!m) throw invalid('invalid_ttl', 'ttl must look like "3600s", "30m", "720h" or "90d"');
+  const n = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (n <= 0) throw invalid('invalid_ttl', 'ttl must be positive');
+  return n;
+}
+
+/** Validates a policy an admin submits; the server's zod schema has already checked the shape. */
+export function checkPolicy(policy: ProfilePolicy): void {
+  if (policy.defaultTtl > policy.maxTtl) throw invalid('invalid_policy', 'defaultTtl must not exceed maxTtl');
+  if (policy.minRsaBits < 2048) throw invalid('invalid_policy', 'minRsaBits must be at least 2048');
+  for (const c of policy.ipCidrs ?? []) if (!isValidCidr(c)) throw invalid('invalid_policy', `"${c}" is not a CIDR`);
+  for (const s of policy.dnsSuffixes ?? []) if (!isDnsName(s.toLowerCase(), false)) throw invalid('invalid_policy', `"${s}" is not a DNS suffix`);
+  if (policy.sanTypes.length === 0) throw invalid('invalid_policy', 'sanTypes must name at least one SAN type');
+}

@@ -1,0 +1,125 @@
+import type { Sans } from '@anvil/pki';
+
+/**
+ * What the authority needs from storage. `db/` implements it for PGlite and PostgreSQL; every
+ * state change runs inside `transaction`, which also receives the audit row.
+ */
+export interface IssuerRecord {
+  id: string;
+  name: string;
+  kind: 'root' | 'intermediate';
+  parentId: string | null;
+  subject: string;
+  keyAlgorithm: string;
+  encryptedKey: Uint8Array | null;
+  keyRef: string | null;
+  certificateDer: Uint8Array;
+  serial: string;
+  subjectKeyId: string;
+  notBefore: Date;
+  notAfter: Date;
+  status: string;
+}
+
+export type CertificateStatus = 'active' | 'revoked';
+
+export interface CertificateRecord {
+  id: string;
+  issuerId: string;
+  serial: string;
+  profile: string;
+  subject: string;
+  commonName: string | null;
+  sans: Sans;
+  keyAlgorithm: string;
+  notBefore: Date;
+  notAfter: Date;
+  der: Uint8Array;
+  fingerprintSha256: string;
+  status: CertificateStatus;
+  revokedAt: Date | null;
+  revocationReason: string | null;
+  requestedBy: string | null;
+  createdAt: Date;
+}
+
+export type NewCertificate = Omit<CertificateRecord, 'id' | 'status' | 'revokedAt' | 'revocationReason' | 'createdAt'>;
+
+export interface ProfileRecord {
+  name: string;
+  kind: 'server' | 'client' | 'peer';
+  builtin: boolean;
+  policy: unknown;
+}
+
+export interface AuditEntry {
+  actor: string;
+  source: string | null;
+  action: string;
+  target: string | null;
+  outcome: 'success' | 'failure';
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: string;
+  at: Date;
+}
+
+export interface CertificateQuery {
+  status?: CertificateStatus;
+  profile?: string;
+  issuerId?: string;
+  /** Case-insensitive substring over CN, SANs and serial. */
+  q?: string;
+  /** Opaque: the id of the last row of the previous page. */
+  cursor?: string;
+  limit: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  scopes: string[];
+  revokedAt: Date | null;
+}
+
+export interface IdempotencyRecord {
+  requestHash: string;
+  certificateId: string;
+}
+
+export interface StoreTx {
+  insertIssuer(issuer: Omit<IssuerRecord, 'id' | 'status'>): Promise<IssuerRecord>;
+  listIssuers(): Promise<IssuerRecord[]>;
+
+  insertCertificate(cert: NewCertificate): Promise<CertificateRecord>;
+  getCertificate(id: string): Promise<CertificateRecord | null>;
+  getCertificateBySerial(issuerId: string, serial: string): Promise<CertificateRecord | null>;
+  listCertificates(query: CertificateQuery): Promise<{ items: CertificateRecord[]; nextCursor: string | null }>;
+
+  getProfile(name: string): Promise<ProfileRecord | null>;
+  listProfiles(): Promise<ProfileRecord[]>;
+  upsertProfile(profile: ProfileRecord): Promise<ProfileRecord>;
+
+  getIdempotency(tokenId: string, key: string): Promise<IdempotencyRecord | null>;
+  /** Returns false when the key was taken meanwhile (another request won the race). */
+  insertIdempotency(tokenId: string, key: string, record: IdempotencyRecord): Promise<boolean>;
+
+  insertToken(token: { name: string; tokenHash: string; scopes: string[] }): Promise<TokenRecord>;
+  findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
+
+  appendAudit(entry: AuditEntry): Promise<void>;
+  listAudit(params: { limit: number; beforeId?: string }): Promise<AuditRecord[]>;
+
+  getSetting<T>(key: string): Promise<T | null>;
+  putSetting(key: string, value: unknown): Promise<void>;
+}
+
+export interface Store extends StoreTx {
+  /** Runs `fn` in one database transaction; a throw rolls everything back. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Serialises start-up work (bootstrap) across processes sharing one database. */
+  withStartupLock<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
