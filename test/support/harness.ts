@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import pino from 'pino';
+import postgres from 'postgres';
+import { Authority, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
+import { openStore, type DrizzleStore } from '@anvil/db';
+import type { KeyAlgorithm } from '@anvil/pki';
+import { createApp } from '../../apps/server/src/app.ts';
+
+/** Which database the suite runs on: `ANVIL_TEST_DB=postgres` or the default in-memory PGlite. */
+export const TEST_DB = process.env.ANVIL_TEST_DB === 'postgres' ? 'postgres' : 'pglite';
+export const PG_ADMIN_URL = process.env.ANVIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export const ADMIN_TOKEN = 'anvil_test_admin_token_0123456789abcdef';
+
+/** A fresh, empty database for one test file; dropped again by the returned cleanup. */
+export async function freshDatabase(): Promise<{ url?: string; drop: () => Promise<void> }> {
+  if (TEST_DB === 'pglite') return { drop: async () => {} };
+  const name = `anvil_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+  return {
+    url,
+    drop: async () => {
+      const a = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
+
+export interface TestAnvil {
+  app: ReturnType<typeof createApp>;
+  authority: Authority;
+  store: DrizzleStore;
+  token: string;
+  publicUrl: string;
+  /** JSON API call with the admin token. */
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface TestAnvilOptions {
+  /** Serve over real HTTP on a loopback port (for tools that fetch CDP/AIA/OCSP URLs). */
+  listen?: boolean;
+  caKeyAlgorithm?: KeyAlgorithm;
+  now?: () => Date;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A whole Anvil (store, authority, HTTP app) on a fresh database, one per test file. */
+export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<TestAnvil> {
+  const db = await freshDatabase();
+  const store = await openStore(db.url ? { url: db.url, poolSize: 4 } : {});
+  const port = options.listen ? await freePort() : 0;
+  const publicUrl = options.listen ? `http://127.0.0.1:${port}` : 'http://anvil.test';
+  const authority = new Authority({
+    store,
+    custody: new SoftwareKeyCustody(KeyEncryptionKey.random()),
+    config: { publicUrl, caKeyAlgorithm: options.caKeyAlgorithm ?? 'EC-P256', organization: 'Anvil Test' },
+    now: options.now,
+  });
+  await authority.bootstrap({ adminToken: ADMIN_TOKEN });
+  const app = createApp({ authority, log: pino({ level: 'silent' }) });
+  let server: ReturnType<typeof serve> | undefined;
+  if (options.listen) {
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve());
+    });
+  }
+  return {
+    app,
+    authority,
+    store,
+    token: ADMIN_TOKEN,
+    publicUrl,
+    api: (method, path, body, headers = {}) =>
+      Promise.resolve(
+        app.request(path, {
+          method,
+          headers: {
+            authorization: `Bearer ${ADMIN_TOKEN}`,
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...headers,
+          },
+          body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        }),
+      ),
+    close: async () => {
+      if (server) await new Promise((r) => server!.close(r));
+      await store.close();
+      await db.drop();
+    },
+  };
+}
