@@ -12,3 +12,7 @@ export * from './lint.ts';
 export * from './bundles/pkcs7.ts';
 export * from './bundles/pkcs12.ts';
 export { BundleError } from './bundles/inputs.ts';
+export * from './revocation/reasons.ts';
+export * from './revocation/crl-builder.ts';
+export * from './revocation/crl-parser.ts';
+export * from './revocation/ocsp.ts';
