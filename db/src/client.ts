@@ -37,6 +37,9 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
           await t`select pg_advisory_xact_lock(7316420)`;
           return fn();
         }) as Promise<never>,
+      listen: async (channel, listener) => {
+        await sql.listen(channel, listener);
+      },
     });
     await store.withStartupLock(() => migratePostgres(drizzlePostgres(sql), { migrationsFolder: MIGRATIONS }));
     return store;
@@ -52,5 +55,12 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS });
   // PGlite is one process and one connection: nothing else can race the start-up.
-  return new DrizzleStore(db, { kind: 'pglite', close: () => client.close(), startupLock: (fn) => fn() });
+  return new DrizzleStore(db, {
+    kind: 'pglite',
+    close: () => client.close(),
+    startupLock: (fn) => fn(),
+    listen: async (channel, listener) => {
+      await client.listen(channel, listener);
+    },
+  });
 }

@@ -41,6 +41,8 @@ export const issuers = pgTable('issuers', {
   /** Last CRL number handed out; incremented in the same transaction that stores the CRL. */
   crlNumber: bigint('crl_number', { mode: 'bigint' }).notNull().default(sql`0`),
   status: text('status').notNull().default('active'),
+  revokedAt: tstz('revoked_at'),
+  revocationReason: text('revocation_reason'),
   createdAt: tstz('created_at').notNull().defaultNow(),
 });
 
@@ -79,7 +81,8 @@ export const certificates = pgTable(
   (t) => [
     uniqueIndex('certificates_issuer_serial').on(t.issuerId, t.serial),
     index('certificates_created').on(t.createdAt, t.id),
-    index('certificates_revoked').on(t.issuerId, t.status),
+    // What the CRL builder pages through, in serial order.
+    index('certificates_revoked').on(t.issuerId, t.serial).where(sql`status = 'revoked'`),
   ],
 );
 

@@ -1,6 +1,9 @@
 import { and, desc, eq, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type {
+  RevokedRow,
+  SerialStatus,
+  StoredCrl,
   AuditEntry,
   AuditRecord,
   CertificateQuery,
@@ -17,7 +20,10 @@ import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
-const { issuers, certificates, profiles, idempotencyKeys, apiTokens, auditLog, settings } = schema;
+const { issuers, certificates, profiles, idempotencyKeys, apiTokens, auditLog, settings, crls } = schema;
+
+const REVOCATION_CHANNEL = 'anvil_revocation';
+const CRL_PAGE = 20_000;
 
 type CertificateRow = typeof certificates.$inferSelect;
 
@@ -199,6 +205,115 @@ export class DrizzleTx implements StoreTx {
     }));
   }
 
+  async revokeCertificate(id: string, reason: string, at: Date): Promise<CertificateRecord | null> {
+    const [row] = await this.db
+      .update(certificates)
+      .set({ status: 'revoked', revokedAt: at, revocationReason: reason })
+      .where(and(eq(certificates.id, id), eq(certificates.status, 'active')))
+      .returning();
+    return row ? toCertificate(row) : this.getCertificate(id);
+  }
+
+  async releaseHold(id: string): Promise<CertificateRecord | null> {
+    const [row] = await this.db
+      .update(certificates)
+      .set({ status: 'active', revokedAt: null, revocationReason: null })
+      .where(and(eq(certificates.id, id), eq(certificates.status, 'revoked'), eq(certificates.revocationReason, 'certificateHold')))
+      .returning();
+    return row ? toCertificate(row) : null;
+  }
+
+  async revokeIssuer(id: string, reason: string, at: Date): Promise<IssuerRecord | null> {
+    await this.db
+      .update(issuers)
+      .set({ status: 'revoked', revokedAt: at, revocationReason: reason })
+      .where(and(eq(issuers.id, id), eq(issuers.status, 'active')));
+    const [row] = await this.db.select().from(issuers).where(eq(issuers.id, id));
+    return row ? toIssuer(row) : null;
+  }
+
+  async nextCrlNumber(issuerId: string): Promise<bigint> {
+    const [row] = await this.db
+      .update(issuers)
+      .set({ crlNumber: sql`${issuers.crlNumber} + 1` })
+      .where(eq(issuers.id, issuerId))
+      .returning({ crlNumber: issuers.crlNumber });
+    if (!row) throw new Error(`no issuer ${issuerId}`);
+    return row.crlNumber;
+  }
+
+  async *revokedEntries(issuerId: string, expiredBefore: Date): AsyncIterable<RevokedRow> {
+    // Revoked CA certificates this issuer signed (few): the root's CRL lists revoked intermediates.
+    const cas = await this.db
+      .select({ serial: issuers.serial, revokedAt: issuers.revokedAt, reason: issuers.revocationReason })
+      .from(issuers)
+      .where(and(eq(issuers.parentId, issuerId), eq(issuers.status, 'revoked')));
+    for (const ca of cas) yield { serialHex: ca.serial, revokedAt: ca.revokedAt!, reason: ca.reason ?? 'unspecified' };
+    // Keyset pagination over the partial index (issuer_id, serial) where status = 'revoked'.
+    let after = '';
+    for (;;) {
+      const page = await this.db
+        .select({ serial: certificates.serial, revokedAt: certificates.revokedAt, reason: certificates.revocationReason })
+        .from(certificates)
+        .where(
+          and(
+            eq(certificates.issuerId, issuerId),
+            sql`${certificates.status} = 'revoked'`,
+            sql`${certificates.serial} > ${after}`,
+            sql`${certificates.notAfter} > ${expiredBefore}`,
+          ),
+        )
+        .orderBy(certificates.serial)
+        .limit(CRL_PAGE);
+      for (const r of page) yield { serialHex: r.serial, revokedAt: r.revokedAt!, reason: r.reason ?? 'unspecified' };
+      if (page.length < CRL_PAGE) return;
+      after = page[page.length - 1].serial;
+    }
+  }
+
+  async saveCrl(crl: StoredCrl): Promise<void> {
+    await this.db
+      .insert(crls)
+      .values(crl)
+      .onConflictDoUpdate({
+        target: crls.issuerId,
+        set: { number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, der: crl.der },
+      });
+  }
+
+  async getCrl(issuerId: string): Promise<StoredCrl | null> {
+    const [row] = await this.db.select().from(crls).where(eq(crls.issuerId, issuerId));
+    return row ?? null;
+  }
+
+  async getCrlHeader(issuerId: string): Promise<Omit<StoredCrl, 'der'> | null> {
+    const [row] = await this.db
+      .select({ issuerId: crls.issuerId, number: crls.number, thisUpdate: crls.thisUpdate, nextUpdate: crls.nextUpdate })
+      .from(crls)
+      .where(eq(crls.issuerId, issuerId));
+    return row ?? null;
+  }
+
+  async serialStatus(issuerId: string, serial: string): Promise<SerialStatus | null> {
+    const [cert] = await this.db
+      .select({ status: certificates.status, revokedAt: certificates.revokedAt, reason: certificates.revocationReason, notAfter: certificates.notAfter })
+      .from(certificates)
+      .where(and(eq(certificates.issuerId, issuerId), eq(certificates.serial, serial)));
+    const row =
+      cert ??
+      (
+        await this.db
+          .select({ status: issuers.status, revokedAt: issuers.revokedAt, reason: issuers.revocationReason, notAfter: issuers.notAfter })
+          .from(issuers)
+          .where(and(eq(issuers.parentId, issuerId), eq(issuers.serial, serial)))
+      )[0];
+    return row ? { ...row, status: row.status as SerialStatus['status'] } : null;
+  }
+
+  async notifyRevocation(issuerId: string): Promise<void> {
+    await this.db.execute(sql`select pg_notify(${REVOCATION_CHANNEL}, ${issuerId})`);
+  }
+
   async getSetting<T>(key: string): Promise<T | null> {
     const [row] = await this.db.select().from(settings).where(eq(settings.key, key));
     return row ? (row.value as T) : null;
@@ -213,6 +328,7 @@ export interface StoreHooks {
   kind: 'pglite' | 'postgres';
   close(): Promise<void>;
   startupLock<T>(fn: () => Promise<T>): Promise<T>;
+  listen(channel: string, listener: (payload: string) => void): Promise<void>;
 }
 
 export class DrizzleStore extends DrizzleTx implements Store {
@@ -228,6 +344,10 @@ export class DrizzleStore extends DrizzleTx implements Store {
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(new DrizzleTx(tx as unknown as Db)));
+  }
+
+  onRevocation(listener: (issuerId: string) => void): Promise<void> {
+    return this.hooks.listen(REVOCATION_CHANNEL, listener);
   }
 
   withStartupLock<T>(fn: () => Promise<T>): Promise<T> {

@@ -13,6 +13,9 @@ import { issuerRoutes } from './routes/api/issuers.ts';
 import { auditRoutes } from './routes/api/audit.ts';
 import { referenceRoutes } from './routes/api/reference.ts';
 import { pkiRoutes } from './routes/pki/issuers.ts';
+import { crlRoutes } from './routes/pki/crl.ts';
+import { ocspRoutes } from './routes/pki/ocsp.ts';
+import { revocationRoutes } from './routes/api/revocation.ts';
 
 export type AppEnv = {
   Variables: {
@@ -63,12 +66,15 @@ export function createApp(deps: AppDeps) {
     app.use(`${prefix}/*`, auth);
   }
 
+  app.route('/api/v1', revocationRoutes(deps.authority));
   app.route('/api/v1', certificateRoutes(deps.authority));
   app.route('/api/v1', profileRoutes(deps.authority));
   app.route('/api/v1', issuerRoutes(deps.authority));
   app.route('/api/v1', auditRoutes(deps.authority));
   app.route('/api/v1', referenceRoutes());
   app.route('/pki', pkiRoutes(deps.authority));
+  app.route('/pki/crl', crlRoutes(deps.authority));
+  app.route('/ocsp', ocspRoutes(deps.authority));
 
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',

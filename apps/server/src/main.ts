@@ -28,9 +28,15 @@ async function main() {
   const authority = new Authority({
     store,
     custody: new SoftwareKeyCustody(kek),
-    config: { publicUrl: config.publicUrl, caKeyAlgorithm: config.caKeyAlgorithm, organization: config.organization },
+    config: {
+      publicUrl: config.publicUrl,
+      caKeyAlgorithm: config.caKeyAlgorithm,
+      organization: config.organization,
+      crl: { validityMs: config.crlValidityHours * 3600_000 },
+    },
   });
   const boot = await authority.bootstrap({ adminToken: config.adminToken });
+  await authority.start((err) => log.error({ err }, 'background CRL refresh failed'));
 
   const app = createApp({ authority, log, bodyLimit: config.bodyLimit });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
@@ -56,6 +62,7 @@ async function main() {
 
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'shutting down');
+    authority.stop();
     server.close();
     await store.close();
     process.exit(0);

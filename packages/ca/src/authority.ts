@@ -21,6 +21,7 @@ import {
   serialFromRandom,
   serialToHex,
   signTbs,
+  SoftwareSigner,
   toPem,
   type CertificateRole,
   type KeyAlgorithm,
@@ -41,6 +42,9 @@ import {
   type ProfileKind,
   type ProfilePolicy,
 } from './profiles.ts';
+import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './revocation/crl-publisher.ts';
+import { OcspResponder, type ResponderCredentials } from './revocation/ocsp-responder.ts';
+import { Revocations } from './revocation/revocations.ts';
 import type { CertificateQuery, CertificateRecord, IssuerRecord, Store, StoreTx } from './store.ts';
 import { ADMIN_SCOPES, generateToken, hashToken } from './tokens.ts';
 
@@ -50,6 +54,9 @@ export interface AuthorityConfig {
   /** Key algorithm of the CAs created at bootstrap. */
   caKeyAlgorithm: KeyAlgorithm;
   organization: string;
+  crl?: Partial<CrlPolicy>;
+  /** Lifetime of the delegated OCSP responder certificates (default 48 h, renewed with 24 h left). */
+  ocspResponderTtlMs?: number;
 }
 
 /** Who acts: written into the audit trail. */
@@ -90,6 +97,9 @@ export class Authority {
   private readonly issuersByName = new Map<string, LoadedIssuer>();
   private readonly issuersById = new Map<string, LoadedIssuer>();
   private readonly now: () => Date;
+  readonly crls: CrlPublisher;
+  readonly ocsp: OcspResponder;
+  readonly revocations: Revocations;
 
   constructor(
     private readonly deps: {
@@ -100,6 +110,40 @@ export class Authority {
     },
   ) {
     this.now = deps.now ?? (() => new Date());
+    this.crls = new CrlPublisher(deps.store, this.now, { ...DEFAULT_CRL_POLICY, ...deps.config.crl });
+    const responderTtl = deps.config.ocspResponderTtlMs ?? 48 * 3600_000;
+    this.ocsp = new OcspResponder({
+      store: deps.store,
+      now: this.now,
+      issuers: () => this.issuers(),
+      issueResponder: (issuer) => this.issueOcspResponder(issuer, responderTtl),
+      renewBeforeMs: responderTtl / 2,
+    });
+    this.revocations = new Revocations({
+      store: deps.store,
+      now: this.now,
+      issuerById: (id) => this.issuerById(id),
+      issuerByName: (name) => this.issuerByName(name),
+      afterChange: async (issuerIds) => {
+        for (const id of issuerIds) {
+          this.ocsp.invalidate(id);
+          await this.crls.publish(this.issuerById(id));
+        }
+      },
+    });
+  }
+
+  /**
+   * Background duties of a running server: keep CRLs fresh, and drop cached OCSP answers when
+   * another process sharing the database revokes something.
+   */
+  async start(onError: (err: unknown) => void): Promise<void> {
+    await this.deps.store.onRevocation((issuerId) => this.ocsp.invalidate(issuerId));
+    this.crls.start(() => this.issuers(), onError);
+  }
+
+  stop(): void {
+    this.crls.stop();
   }
 
   get store(): Store {
@@ -428,6 +472,51 @@ export class Authority {
       throw invalid('lint_failed', `the certificate would break: ${findings.map((f) => f.message).join('; ')}`, { findings });
     }
     return signTbs(tbsDer, signer);
+  }
+
+  /**
+   * A delegated OCSP responder certificate for `issuer`: OCSPSigning, id-pkix-ocsp-nocheck,
+   * short-lived. Its key lives only in this process's memory; the certificate is recorded.
+   */
+  private async issueOcspResponder(issuer: LoadedIssuer, ttlMs: number): Promise<ResponderCredentials> {
+    const key = await generateKey('EC-P256');
+    const now = this.now();
+    const serial = serialFromRandom(randomBytes(16));
+    let notAfter = new Date(now.getTime() + ttlMs);
+    if (notAfter > issuer.record.notAfter) notAfter = issuer.record.notAfter;
+    const subject = { CN: `Anvil OCSP Responder (${issuer.record.name})`, O: this.deps.config.organization };
+    const tbs = buildTbsCertificate({
+      serial,
+      subject,
+      issuerName: issuer.certificate.subject,
+      issuerKeyId: keyIdentifier(issuer.signer.publicKeySpki),
+      subjectPublicKeySpki: key.spkiDer,
+      notBefore: new Date(now.getTime() - BACKDATE_MS),
+      notAfter,
+      keyUsage: ['digitalSignature'],
+      extKeyUsage: ['ocspSigning'],
+      basicConstraints: { ca: false },
+      ocspNoCheck: true,
+    });
+    const der = await this.signLinted(tbs, issuer.signer, 'ocsp', issuer.record.notAfter);
+    await this.deps.store.transaction(async (tx) => {
+      const row = await tx.insertCertificate({
+        issuerId: issuer.record.id,
+        serial: serialToHex(serial),
+        profile: 'ocsp-responder',
+        subject: nameToString(tbs.subject),
+        commonName: subject.CN,
+        sans: emptySans(),
+        keyAlgorithm: 'EC-P256',
+        notBefore: tbs.notBefore.value,
+        notAfter: tbs.notAfter.value,
+        der,
+        fingerprintSha256: fingerprintSha256(der),
+        requestedBy: SYSTEM_ACTOR.id,
+      });
+      await tx.appendAudit({ ...audit(SYSTEM_ACTOR), action: 'certificate.issue', target: row.id, outcome: 'success', details: { serial: row.serial, profile: 'ocsp-responder', issuer: issuer.record.name } });
+    });
+    return { certificateDer: der, signer: new SoftwareSigner('EC-P256', key.pkcs8Der), notAfter: tbs.notAfter.value };
   }
 
   // ---- reading -----------------------------------------------------------------------------

@@ -5,3 +5,6 @@ export * from './profiles.ts';
 export * from './issuers.ts';
 export * from './tokens.ts';
 export * from './authority.ts';
+export * from './revocation/crl-publisher.ts';
+export * from './revocation/ocsp-responder.ts';
+export * from './revocation/revocations.ts';

@@ -19,6 +19,8 @@ export interface IssuerRecord {
   notBefore: Date;
   notAfter: Date;
   status: string;
+  revokedAt: Date | null;
+  revocationReason: string | null;
 }
 
 export type CertificateStatus = 'active' | 'revoked';
@@ -90,7 +92,7 @@ export interface IdempotencyRecord {
 }
 
 export interface StoreTx {
-  insertIssuer(issuer: Omit<IssuerRecord, 'id' | 'status'>): Promise<IssuerRecord>;
+  insertIssuer(issuer: Omit<IssuerRecord, 'id' | 'status' | 'revokedAt' | 'revocationReason'>): Promise<IssuerRecord>;
   listIssuers(): Promise<IssuerRecord[]>;
 
   insertCertificate(cert: NewCertificate): Promise<CertificateRecord>;
@@ -112,11 +114,55 @@ export interface StoreTx {
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(params: { limit: number; beforeId?: string }): Promise<AuditRecord[]>;
 
+  // ---- revocation ----
+  /** Marks an active certificate revoked; returns the row as it is afterwards (unchanged if it was revoked already). */
+  revokeCertificate(id: string, reason: string, at: Date): Promise<CertificateRecord | null>;
+  /** Ends a certificateHold; returns null when the certificate is not on hold. */
+  releaseHold(id: string): Promise<CertificateRecord | null>;
+  revokeIssuer(id: string, reason: string, at: Date): Promise<IssuerRecord | null>;
+  /** Takes the next CRL number for an issuer; the row lock serialises concurrent publishers. */
+  nextCrlNumber(issuerId: string): Promise<bigint>;
+  /**
+   * Revoked certificates (and revoked child CAs) of an issuer whose notAfter is after `expiredBefore`,
+   * in serial order, read page by page so a million entries never sit in memory at once.
+   */
+  revokedEntries(issuerId: string, expiredBefore: Date): AsyncIterable<RevokedRow>;
+  saveCrl(crl: StoredCrl): Promise<void>;
+  getCrl(issuerId: string): Promise<StoredCrl | null>;
+  getCrlHeader(issuerId: string): Promise<Omit<StoredCrl, 'der'> | null>;
+  /** The status of a serial under an issuer: a certificate it issued, or a CA certificate it signed. */
+  serialStatus(issuerId: string, serial: string): Promise<SerialStatus | null>;
+  /** Tells other processes sharing the database that an issuer's revocation state changed (delivered on commit). */
+  notifyRevocation(issuerId: string): Promise<void>;
+
   getSetting<T>(key: string): Promise<T | null>;
   putSetting(key: string, value: unknown): Promise<void>;
 }
 
+export interface RevokedRow {
+  serialHex: string;
+  revokedAt: Date;
+  reason: string;
+}
+
+export interface StoredCrl {
+  issuerId: string;
+  number: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Uint8Array;
+}
+
+export interface SerialStatus {
+  status: CertificateStatus;
+  revokedAt: Date | null;
+  reason: string | null;
+  notAfter: Date;
+}
+
 export interface Store extends StoreTx {
+  /** Calls `listener` when any process commits a revocation for an issuer. */
+  onRevocation(listener: (issuerId: string) => void): Promise<void>;
   /** Runs `fn` in one database transaction; a throw rolls everything back. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Serialises start-up work (bootstrap) across processes sharing one database. */

@@ -1,0 +1,107 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { REVOKE_REASONS, type Authority, type CertificateRecord } from '@anvil/ca';
+import type { AppEnv } from '../../app.ts';
+import { requireScope } from '../../middleware/scope.ts';
+import { validationHook } from '../../validation.ts';
+import { CertificateSchema, problemResponses } from './schemas.ts';
+import { certificateView } from './views.ts';
+
+const ReasonSchema = z
+  .string()
+  .max(64)
+  .default('unspecified')
+  .openapi({ description: `RFC 5280 reason name: ${REVOKE_REASONS.join(', ')}`, example: 'keyCompromise' });
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
+
+export function revocationRoutes(authority: Authority, onRevoked?: (record: CertificateRecord) => void) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const view = (r: CertificateRecord) => certificateView(authority, r, new Date());
+  const counted = (outcomes: Array<{ record: CertificateRecord; changed: boolean }>) => {
+    for (const o of outcomes) if (o.changed) onRevoked?.(o.record);
+    return outcomes;
+  };
+  for (const path of ['/certificates/:id/revoke', '/certificates/:id/release', '/certificates/revoke']) app.use(path, requireScope('revoke'));
+  app.use('/issuers/:name/revoke', requireScope('admin'));
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/certificates/{id}/revoke',
+      summary: 'Revoke a certificate (effective in the CRL and OCSP before this returns)',
+      security: [{ bearer: [] }],
+      request: { params: z.object({ id: z.string().uuid() }), body: json(z.object({ reason: ReasonSchema }).strict()) },
+      responses: { 200: { description: 'Revoked (or the first revocation, unchanged)', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
+    }),
+    async (c) => {
+      const [outcome] = counted([await authority.revocations.revoke(c.req.valid('param').id, c.req.valid('json').reason, c.get('actor'))]);
+      return c.json(view(outcome.record), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/certificates/{id}/release',
+      summary: 'Release a certificate from certificateHold',
+      security: [{ bearer: [] }],
+      request: { params: z.object({ id: z.string().uuid() }) },
+      responses: { 200: { description: 'Released', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
+    }),
+    async (c) => c.json(view(await authority.revocations.release(c.req.valid('param').id, c.get('actor'))), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/certificates/revoke',
+      summary: 'Revoke several certificates in one transaction (by ids), or one by issuer and serial',
+      security: [{ bearer: [] }],
+      request: {
+        body: json(
+          z
+            .object({
+              ids: z.array(z.string().uuid()).min(1).max(10_000).optional(),
+              issuer: z.string().max(64).optional(),
+              serial: z.string().max(64).optional(),
+              reason: ReasonSchema,
+            })
+            .strict()
+            .refine((b) => Boolean(b.ids) !== Boolean(b.issuer && b.serial), { message: 'send either ids, or issuer and serial' }),
+        ),
+      },
+      responses: {
+        200: { description: 'Revoked', content: { 'application/json': { schema: z.object({ items: z.array(CertificateSchema) }) } } },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const outcomes = body.ids
+        ? await authority.revocations.revokeMany(body.ids, body.reason, c.get('actor'))
+        : [await authority.revocations.revokeBySerial(body.issuer!, body.serial!, body.reason, c.get('actor'))];
+      return c.json({ items: counted(outcomes).map((o) => view(o.record)) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/issuers/{name}/revoke',
+      summary: "Revoke an intermediate CA; it appears on its parent's CRL (admin)",
+      security: [{ bearer: [] }],
+      request: { params: z.object({ name: z.string().max(64) }), body: json(z.object({ reason: ReasonSchema }).strict()) },
+      responses: {
+        200: {
+          description: 'Revoked',
+          content: { 'application/json': { schema: z.object({ name: z.string(), status: z.string(), revokedAt: z.string().nullable(), revocationReason: z.string().nullable() }) } },
+        },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const r = await authority.revocations.revokeIssuer(c.req.valid('param').name, c.req.valid('json').reason, c.get('actor'));
+      return c.json({ name: r.name, status: r.status, revokedAt: r.revokedAt?.toISOString() ?? null, revocationReason: r.revocationReason }, 200);
+    },
+  );
+  return app;
+}

@@ -1,0 +1,122 @@
+import { buildCrl, type RevocationReason } from '@anvil/pki';
+import type { LoadedIssuer } from '../issuers.ts';
+import type { Store, StoredCrl } from '../store.ts';
+
+export interface CrlPolicy {
+  /** nextUpdate - thisUpdate. The CRL is re-signed once half of it has passed. */
+  validityMs: number;
+  /** An expired certificate stays on the CRL this long after its notAfter. */
+  expiredGraceMs: number;
+}
+
+export const DEFAULT_CRL_POLICY: CrlPolicy = { validityMs: 24 * 3600_000, expiredGraceMs: 7 * 86_400_000 };
+
+/**
+ * Signs and stores one CRL per issuer. The CRL number comes from a row-locked counter in the
+ * same transaction that stores the CRL, so numbers strictly increase even with several
+ * processes on one PostgreSQL, and a later number is never overwritten by an earlier one.
+ * Entries stream from the database page by page.
+ */
+export class CrlPublisher {
+  /** Per issuer: the tail of the publish queue, and how many requests the newest build covers. */
+  private readonly queue = new Map<string, Promise<StoredCrl>>();
+  private readonly requested = new Map<string, number>();
+  private readonly covered = new Map<string, number>();
+  private readonly cache = new Map<string, StoredCrl>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => Date,
+    readonly policy: CrlPolicy = DEFAULT_CRL_POLICY,
+  ) {}
+
+  /**
+   * Re-signs the issuer's CRL. Calls that arrive while a build runs share the next build, which
+   * starts after they arrived, so a caller's revocation is always in the CRL it gets back.
+   */
+  publish(issuer: LoadedIssuer): Promise<StoredCrl> {
+    const id = issuer.record.id;
+    const ticket = (this.requested.get(id) ?? 0) + 1;
+    this.requested.set(id, ticket);
+    const previous = this.queue.get(id) ?? Promise.resolve(null);
+    const next = previous
+      .catch(() => null)
+      .then(async () => {
+        const cached = this.cache.get(id);
+        if (cached && (this.covered.get(id) ?? 0) >= ticket) return cached;
+        const covers = this.requested.get(id)!;
+        const crl = await this.build(issuer);
+        this.covered.set(id, covers);
+        this.cache.set(id, crl);
+        return crl;
+      });
+    this.queue.set(id, next);
+    return next;
+  }
+
+  private async build(issuer: LoadedIssuer): Promise<StoredCrl> {
+    return this.store.transaction(async (tx) => {
+      const number = await tx.nextCrlNumber(issuer.record.id);
+      const thisUpdate = new Date(Math.floor(this.now().getTime() / 1000) * 1000);
+      const nextUpdate = new Date(thisUpdate.getTime() + this.policy.validityMs);
+      const expiredBefore = new Date(thisUpdate.getTime() - this.policy.expiredGraceMs);
+      const rows = tx.revokedEntries(issuer.record.id, expiredBefore);
+      const der = await buildCrl({
+        issuerNameDer: new Uint8Array(issuer.certificate.subject.toSchema().toBER(false)),
+        authorityKeyId: Buffer.from(issuer.record.subjectKeyId, 'hex'),
+        signer: issuer.signer,
+        crlNumber: number,
+        thisUpdate,
+        nextUpdate,
+        entries: mapEntries(rows),
+      });
+      const crl: StoredCrl = { issuerId: issuer.record.id, number, thisUpdate, nextUpdate, der };
+      await tx.saveCrl(crl);
+      return crl;
+    });
+  }
+
+  /** The issuer's current CRL: the stored one (possibly signed by another process), or a fresh one. */
+  async current(issuer: LoadedIssuer): Promise<StoredCrl> {
+    const id = issuer.record.id;
+    const header = await this.store.getCrlHeader(id);
+    if (!header || this.isStale(header)) return this.publish(issuer);
+    const cached = this.cache.get(id);
+    if (cached && cached.number === header.number) return cached;
+    const stored = await this.store.getCrl(id);
+    if (!stored) return this.publish(issuer);
+    this.cache.set(id, stored);
+    return stored;
+  }
+
+  /** Due for re-signing: half the validity has passed (or it has expired). */
+  isStale(crl: { thisUpdate: Date; nextUpdate: Date }): boolean {
+    const half = crl.thisUpdate.getTime() + (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2;
+    return this.now().getTime() >= half;
+  }
+
+  /** Re-signs every issuer's CRL that is missing or past half its validity. */
+  async refresh(issuers: LoadedIssuer[]): Promise<void> {
+    for (const issuer of issuers) {
+      const header = await this.store.getCrlHeader(issuer.record.id);
+      if (!header || this.isStale(header)) await this.publish(issuer);
+    }
+  }
+
+  /** Checks freshness every `intervalMs` (default a minute) until `stop`. */
+  start(issuers: () => LoadedIssuer[], onError: (err: unknown) => void, intervalMs = 60_000): void {
+    const tick = () => this.refresh(issuers()).catch(onError);
+    void tick();
+    this.timer = setInterval(tick, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
+
+async function* mapEntries(rows: AsyncIterable<{ serialHex: string; revokedAt: Date; reason: string }>) {
+  for await (const r of rows) yield { serialHex: r.serialHex, revokedAt: r.revokedAt, reason: r.reason as RevocationReason };
+}

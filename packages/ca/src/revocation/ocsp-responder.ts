@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import {
+  buildOcspResponse,
+  issuerHashes,
+  keyIdentifier,
+  ocspErrorResponse,
+  OcspRequestError,
+  parseOcspRequest,
+  type CertId,
+  type OcspCertStatus,
+  type RevocationReason,
+  type Signer,
+} from '@anvil/pki';
+import type { LoadedIssuer } from '../issuers.ts';
+import type { Store } from '../store.ts';
+
+/** A delegated responder: a short-lived OCSPSigning certificate per issuer, its key in memory only. */
+export interface ResponderCredentials {
+  certificateDer: Uint8Array;
+  signer: Signer;
+  notAfter: Date;
+}
+
+export interface OcspAnswer {
+  der: Uint8Array;
+  /** For metrics: the per-certificate statuses, or the error status. */
+  statuses: string[];
+}
+
+interface IssuerKey {
+  issuer: LoadedIssuer;
+  hashes: Record<string, { name: string; key: string }>;
+}
+
+interface CachedAnswer {
+  answer: OcspAnswer;
+  issuerId: string;
+  until: number;
+}
+
+const ANSWER_VALIDITY_MS = 3600_000;
+const CACHE_MS = 300_000;
+const MAX_CERT_IDS = 50;
+const MAX_CACHE = 100_000;
+
+/**
+ * RFC 6960 responder. Answers without a nonce are cached by request bytes; a revocation
+ * invalidates the issuer's cached answers before the revoke call returns (and, through the
+ * store's notifications, in every other process sharing the database).
+ */
+export class OcspResponder {
+  private readonly ready = new Map<string, ResponderCredentials>();
+  private readonly pending = new Map<string, Promise<ResponderCredentials>>();
+  private readonly cache = new Map<string, CachedAnswer>();
+  private issuerKeys: IssuerKey[] = [];
+
+  constructor(
+    private readonly deps: {
+      store: Store;
+      now: () => Date;
+      issuers: () => LoadedIssuer[];
+      issueResponder: (issuer: LoadedIssuer) => Promise<ResponderCredentials>;
+      /** Renew the responder certificate when less than this remains. */
+      renewBeforeMs?: number;
+    },
+  ) {}
+
+  /** Recomputes the CertID hashes of every issuer (after an issuer is created). */
+  indexIssuers(): void {
+    this.issuerKeys = this.deps.issuers().map((issuer) => {
+      const nameDer = new Uint8Array(issuer.certificate.subject.toSchema().toBER(false));
+      const hashes: IssuerKey['hashes'] = {};
+      for (const alg of ['sha1', 'sha256'] as const) {
+        const h = issuerHashes(nameDer, issuer.signer.publicKeySpki, alg);
+        hashes[alg] = { name: hex(h.nameHash), key: hex(h.keyHash) };
+      }
+      return { issuer, hashes };
+    });
+  }
+
+  invalidate(issuerId: string): void {
+    for (const [key, entry] of this.cache) if (entry.issuerId === issuerId) this.cache.delete(key);
+  }
+
+  async respond(requestDer: Uint8Array): Promise<OcspAnswer> {
+    const cacheKey = createHash('sha256').update(requestDer).digest('base64');
+    const hit = this.cache.get(cacheKey);
+    if (hit && hit.until > Date.now()) return hit.answer;
+
+    let request;
+    try {
+      request = parseOcspRequest(requestDer);
+    } catch (err) {
+      if (err instanceof OcspRequestError) return errorAnswer('malformedRequest');
+      throw err;
+    }
+    if (request.certIds.length > MAX_CERT_IDS) return errorAnswer('malformedRequest');
+    if (this.issuerKeys.length !== this.deps.issuers().length) this.indexIssuers();
+
+    // One response has one signer, so every CertID must name the same issuer.
+    const owners = request.certIds.map((id) => this.issuerOf(id));
+    const issuer = owners[0];
+    if (!issuer || owners.some((o) => o !== issuer)) return errorAnswer('unauthorized');
+
+    const credentials = await this.responderFor(issuer);
+    const now = this.deps.now();
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const responses = [];
+    const statuses: string[] = [];
+    for (const certId of request.certIds) {
+      const found = await this.deps.store.serialStatus(issuer.record.id, certId.serialHex);
+      const status: OcspCertStatus = !found ? 'unknown' : found.status === 'revoked' ? 'revoked' : 'good';
+      statuses.push(status);
+      responses.push({
+        certIdRaw: certId.raw,
+        status,
+        ...(status === 'revoked' ? { revokedAt: found!.revokedAt!, reason: (found!.reason ?? 'unspecified') as RevocationReason } : {}),
+        thisUpdate,
+        nextUpdate: new Date(thisUpdate.getTime() + ANSWER_VALIDITY_MS),
+      });
+    }
+    const der = await buildOcspResponse({
+      signer: credentials.signer,
+      responderCertDer: credentials.certificateDer,
+      responderKeyHash: keyIdentifier(credentials.signer.publicKeySpki),
+      producedAt: thisUpdate,
+      responses,
+      nonce: request.nonce,
+    });
+    const answer = { der, statuses };
+    if (!request.nonce) {
+      if (this.cache.size >= MAX_CACHE) this.cache.clear();
+      this.cache.set(cacheKey, { answer, issuerId: issuer.record.id, until: Date.now() + CACHE_MS });
+    }
+    return answer;
+  }
+
+  private issuerOf(certId: CertId): LoadedIssuer | undefined {
+    const nameHash = hex(certId.issuerNameHash);
+    const keyHash = hex(certId.issuerKeyHash);
+    return this.issuerKeys.find((k) => k.hashes[certId.hashAlgorithm]?.name === nameHash && k.hashes[certId.hashAlgorithm]?.key === keyHash)
+      ?.issuer;
+  }
+
+  /** The issuer's responder credentials, issued on first use and renewed before they expire. */
+  private async responderFor(issuer: LoadedIssuer): Promise<ResponderCredentials> {
+    const id = issuer.record.id;
+    const now = this.deps.now().getTime();
+    const current = this.ready.get(id);
+    if (current && current.notAfter.getTime() - now > (this.deps.renewBeforeMs ?? 24 * 3600_000)) return current;
+    let renewal = this.pending.get(id);
+    if (!renewal) {
+      renewal = this.deps
+        .issueResponder(issuer)
+        .then((c) => {
+          this.ready.set(id, c);
+          return c;
+        })
+        .finally(() => this.pending.delete(id));
+      this.pending.set(id, renewal);
+    }
+    // While a renewal runs, the still-valid credentials keep answering.
+    if (current && current.notAfter.getTime() > now) return current;
+    return renewal;
+  }
+}
+
+function errorAnswer(status: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer {
+  return { der: ocspErrorResponse(status), statuses: [status] };
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
