@@ -36,7 +36,8 @@ const TITLES: Record<number, string> = {
 };
 
 export function problem(c: Context, status: ContentfulStatusCode, code: string, detail: string, extra: Record<string, unknown> = {}) {
-  const body: Problem = { type: `urn:anvil:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail, ...extra };
+  // Extension members never override the RFC 9457 members (a detail named `type` once replaced the problem type).
+  const body: Problem = { ...extra, type: `urn:anvil:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail };
   return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
 }
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { ExtKeyUsageName, KeyUsageName, PublicKeyFacts, SanType, Sans } from '@anvil/pki';
+import { bytesToIp, ipToBytes, type ExtKeyUsageName, type KeyUsageName, type PublicKeyFacts, type SanType, type Sans } from '@anvil/pki';
 import { invalid } from './errors.ts';
 
 /**
@@ -160,7 +160,7 @@ export function checkNames(profile: Profile, sans: Sans): Sans {
   };
   for (const type of ['dns', 'ip', 'uri', 'email'] as const) {
     if (out[type].length && !p.sanTypes.includes(type)) {
-      throw invalid('san_type_not_allowed', `profile "${profile.name}" does not allow ${type} names`, { type });
+      throw invalid('san_type_not_allowed', `profile "${profile.name}" does not allow ${type} names`, { sanType: type });
     }
   }
   for (const name of out.dns) {
@@ -170,31 +170,48 @@ export function checkNames(profile: Profile, sans: Sans): Sans {
     if (!isDnsName(name, p.allowWildcards)) throw invalid('invalid_dns_name', `"${name}" is not a valid DNS name (a wildcard may only be the whole leftmost label)`);
     if (p.dnsSuffixes?.length) {
       const bare = name.startsWith('*.') ? name.slice(2) : name;
-      if (!p.dnsSuffixes.some((s) => bare === s || bare.endsWith(`.${s}`))) {
+      // Names are lower-cased above; the policy keeps what the admin typed, so compare lower-case.
+      const under = (s: string) => bare === s || bare.endsWith(`.${s}`);
+      if (!p.dnsSuffixes.some((s) => under(s.toLowerCase()))) {
         throw invalid('san_not_allowed', `"${name}" is outside the DNS suffixes allowed by profile "${profile.name}"`);
       }
     }
   }
-  for (const ip of out.ip) {
-    if (!isIP(ip)) throw invalid('invalid_ip', `"${ip}" is not an IP address`);
-    if (p.ipCidrs?.length && !p.ipCidrs.some((c) => cidrContains(c, ip))) {
+  for (const [i, ip] of out.ip.entries()) {
+    // A zone id ("fe80::1%eth0") has no place in a certificate; isIP accepts it, so refuse it here.
+    if (!isIP(ip) || ip.includes('%')) throw invalid('invalid_ip', `"${ip}" is not an IP address`);
+    // The form the certificate shows, so the record and `q` agree with it (and no dotted tail reaches cidrContains).
+    out.ip[i] = bytesToIp(ipToBytes(ip));
+    if (p.ipCidrs?.length && !p.ipCidrs.some((c) => cidrContains(c, out.ip[i]))) {
       throw invalid('san_not_allowed', `${ip} is outside the IP ranges allowed by profile "${profile.name}"`);
     }
   }
   for (const uri of out.uri) {
     if (!isUri(uri)) throw invalid('invalid_uri', `"${uri}" is not an absolute URI`);
-    if (p.uriPrefixes?.length && !p.uriPrefixes.some((pre) => uri.startsWith(pre))) {
+    if (p.uriPrefixes?.length && !p.uriPrefixes.some((pre) => uriHasPrefix(uri, pre))) {
       throw invalid('san_not_allowed', `"${uri}" does not start with a URI prefix allowed by profile "${profile.name}"`);
     }
   }
   for (const email of out.email) {
     if (!EMAIL.test(email)) throw invalid('invalid_email', `"${email}" is not an email address`);
     const domain = email.slice(email.lastIndexOf('@') + 1);
-    if (p.emailDomains?.length && !p.emailDomains.includes(domain)) {
+    if (p.emailDomains?.length && !p.emailDomains.some((d) => d.toLowerCase() === domain)) {
       throw invalid('san_not_allowed', `${email} is outside the email domains allowed by profile "${profile.name}"`);
     }
   }
   return out;
+}
+
+/**
+ * A prefix that is only scheme and authority ("spiffe://prod.example") must end at the authority:
+ * plain startsWith would let "spiffe://prod.example.evil/x" or "spiffe://prod.example@evil/x" through.
+ * A prefix with a path ("spiffe://prod.example/ns/", "https://h/team-") matches as written.
+ */
+function uriHasPrefix(uri: string, prefix: string): boolean {
+  if (!uri.startsWith(prefix)) return false;
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*$/i.test(prefix)) return true;
+  const next = uri.charAt(prefix.length);
+  return next === '' || next === '/' || next === '?' || next === '#';
 }
 
 /** Refuses keys the profile (or Anvil at all) does not accept. */
