@@ -16,3 +16,4 @@ export * from './revocation/reasons.ts';
 export * from './revocation/crl-builder.ts';
 export * from './revocation/crl-parser.ts';
 export * from './revocation/ocsp.ts';
+export * from './validation/index.ts';

@@ -1,0 +1,23 @@
+export {
+  createJudge,
+  judgeChain,
+  JudgeInputError,
+  JUDGE_REASONS,
+  type ExpectName,
+  type Judge,
+  type JudgeChainParams,
+  type JudgeCheck,
+  type JudgeConfig,
+  type JudgeOptions,
+  type JudgeReason,
+  type JudgeStatus,
+  type OpensslResult,
+  type RevocationLookup,
+  type RevocationLookupResult,
+  type RevocationSummary,
+  type Verdict,
+  type VerifyEvent,
+  type VerifyTrace,
+} from './judge.ts';
+export { X509_V, x509ErrorName, x509ErrorString } from './openssl-codes.ts';
+export { OPENSSL_VERIFY_CONTINUES } from './openssl-verify.ts';
