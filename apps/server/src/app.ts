@@ -13,6 +13,9 @@ import { issuerRoutes } from './routes/api/issuers.ts';
 import { auditRoutes } from './routes/api/audit.ts';
 import { referenceRoutes } from './routes/api/reference.ts';
 import { pkiRoutes } from './routes/pki/issuers.ts';
+import { bundleRoutes } from './routes/api/bundles.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { countOcspAnswers, countRevocations, createMetrics, type Metrics } from './metrics.ts';
 import { crlRoutes } from './routes/pki/crl.ts';
 import { ocspRoutes } from './routes/pki/ocsp.ts';
 import { revocationRoutes } from './routes/api/revocation.ts';
@@ -31,13 +34,19 @@ export interface AppDeps {
   authority: Authority;
   log: Logger;
   bodyLimit?: number;
+  /** Prometheus registry and counters; one is created when absent (see metrics.ts). */
+  metrics?: Metrics;
 }
+
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Builds the HTTP application from its parts; tests call `app.request()` on it. */
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const metrics = deps.metrics ?? createMetrics();
 
   app.use('*', async (c, next) => {
+    const started = performance.now();
     const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
     c.set('requestId', requestId);
     let address: string | null = null;
@@ -50,6 +59,12 @@ export function createApp(deps: AppDeps) {
     c.set('log', deps.log.child({ requestId }));
     c.header('x-request-id', requestId);
     await next();
+    // One access line per request: never headers, query strings or bodies. Probes and scrapes
+    // arrive every few seconds, so they log at debug.
+    const line = { method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round((performance.now() - started) * 10) / 10 };
+    const log = c.get('log');
+    if (OPS_PATHS.has(c.req.path)) log.debug(line, 'request');
+    else log.info(line, 'request');
   });
 
   app.use(
@@ -66,15 +81,17 @@ export function createApp(deps: AppDeps) {
     app.use(`${prefix}/*`, auth);
   }
 
-  app.route('/api/v1', revocationRoutes(deps.authority));
-  app.route('/api/v1', certificateRoutes(deps.authority));
+  app.route('/api/v1', revocationRoutes(deps.authority, countRevocations(metrics, (id) => deps.authority.issuerById(id).record.name)));
+  app.route('/api/v1', certificateRoutes(deps.authority, metrics));
+  app.route('/api/v1', bundleRoutes(deps.authority));
   app.route('/api/v1', profileRoutes(deps.authority));
   app.route('/api/v1', issuerRoutes(deps.authority));
   app.route('/api/v1', auditRoutes(deps.authority));
   app.route('/api/v1', referenceRoutes());
   app.route('/pki', pkiRoutes(deps.authority));
+  app.route('/', opsRoutes({ authority: deps.authority, metrics }));
   app.route('/pki/crl', crlRoutes(deps.authority));
-  app.route('/ocsp', ocspRoutes(deps.authority));
+  app.route('/ocsp', ocspRoutes(deps.authority, countOcspAnswers(metrics)));
 
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',

@@ -5,6 +5,7 @@ import { openStore } from '@anvil/db';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 
 /** Composition root: config -> db -> authority -> HTTP listener. */
 async function main() {
@@ -38,7 +39,16 @@ async function main() {
   const boot = await authority.bootstrap({ adminToken: config.adminToken });
   await authority.start((err) => log.error({ err }, 'background CRL refresh failed'));
 
-  const app = createApp({ authority, log, bodyLimit: config.bodyLimit });
+  const metrics = createMetrics({
+    crlStatus: () =>
+      Promise.all(
+        authority.issuers().map(async (issuer) => {
+          const crl = await authority.crls.current(issuer);
+          return { issuer: issuer.record.name, number: crl.number, thisUpdate: crl.thisUpdate };
+        }),
+      ),
+  });
+  const app = createApp({ authority, log, bodyLimit: config.bodyLimit, metrics });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     const base = `http://localhost:${info.port}`;
     log.info(

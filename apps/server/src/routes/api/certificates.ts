@@ -4,6 +4,8 @@ import type { AppEnv } from '../../app.ts';
 import { validationHook } from '../../validation.ts';
 import { CertificateSchema, IssueRequestSchema, problemResponses } from './schemas.ts';
 import { certificateView } from './views.ts';
+import { checkBundleOptions, issuanceBundles } from './bundles.ts';
+import { observeIssuance, type Metrics } from '../../metrics.ts';
 
 const IdParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
 
@@ -58,18 +60,26 @@ const get = createRoute({
 
 const DOWNLOADS = ['cert.pem', 'chain.pem', 'fullchain.pem', 'cert.der'] as const;
 
-export function certificateRoutes(authority: Authority) {
+export function certificateRoutes(authority: Authority, metrics?: Metrics) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.openapi(issue, async (c) => {
-    const body = c.req.valid('json');
+    // Bundle options shape the response only: they never reach the authority (nor its
+    // idempotency hash), and the password is never logged.
+    const { pkcs12Password, pkcs12Legacy, kubernetesSecret, ...body } = c.req.valid('json');
+    const bundleOptions = { pkcs12Password, pkcs12Legacy, kubernetesSecret };
+    checkBundleOptions(body, bundleOptions);
     const { 'idempotency-key': idempotencyKey } = c.req.valid('header');
-    const issued = await authority.issue({ ...body, idempotencyKey }, c.get('actor'));
+    const issued = await observeIssuance(
+      metrics,
+      () => authority.issue({ ...body, idempotencyKey }, c.get('actor')),
+      (r) => ({ profile: r.record.profile, issuer: r.issuer.record.name }),
+    );
     c.get('log').info(
       { certificateId: issued.record.id, serial: issued.record.serial, profile: issued.record.profile, replayed: issued.replayed },
       'certificate issued',
     );
-    const view = certificateView(authority, issued.record, new Date(), issued.privateKeyPkcs8);
+    const view = { ...certificateView(authority, issued.record, new Date(), issued.privateKeyPkcs8), ...issuanceBundles(authority, issued, bundleOptions) };
     if (issued.replayed) return c.json(view, 200, { 'idempotent-replayed': 'true' });
     return c.json(view, 201, { location: `/api/v1/certificates/${issued.record.id}` });
   });

@@ -44,6 +44,19 @@ export const TtlSchema = z
   .union([z.string().max(16), z.number().int().positive()])
   .openapi({ description: 'Seconds, or a duration such as "90d", "720h", "30m"', example: '90d' });
 
+/** Kubernetes object names (DNS-1123), for the Secret bundles. */
+export const SecretNameSchema = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'a Secret name is lower-case letters, digits, "-" and ".", at most 253 characters',
+  )
+  .openapi({ description: 'metadata.name; default: the CN made DNS-safe, plus "-tls"' });
+export const NamespaceSchema = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a namespace is lower-case letters, digits and "-", at most 63 characters')
+  .openapi({ description: 'metadata.namespace; default: none (kubectl uses the current namespace)' });
+
 export const IssueRequestSchema = z
   .object({
     profile: z.string().min(1).max(64).openapi({ example: 'client' }),
@@ -53,6 +66,26 @@ export const IssueRequestSchema = z
     sans: SansSchema.partial().optional(),
     ttl: TtlSchema.optional(),
     issuer: z.string().max(64).optional(),
+    pkcs12Password: z
+      .string()
+      .min(1, 'pkcs12Password must not be empty: readers treat an empty PKCS#12 password inconsistently')
+      .max(1024)
+      .refine((s) => !s.includes('\u0000') && !/\p{Cs}/u.test(s), 'pkcs12Password must not contain NUL or unpaired surrogate characters')
+      .optional()
+      .openapi({ description: 'Without csr: also return `pkcs12`, the key, certificate and intermediates in a PKCS#12 protected by this password' }),
+    pkcs12Legacy: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'true: 3DES/SHA-1 PKCS#12 for old readers (Java 8 before 8u301, old Windows/macOS); default AES-256-CBC/PBKDF2-SHA256' }),
+    kubernetesSecret: z
+      .union([
+        z.boolean(),
+        z
+          .object({ name: SecretNameSchema.optional(), namespace: NamespaceSchema.optional() })
+          .strict(),
+      ])
+      .optional()
+      .openapi({ description: 'Without csr: also return `kubernetesSecret`, a kubernetes.io/tls Secret YAML with tls.crt, tls.key and ca.crt' }),
   })
   .strict()
   .openapi('IssueRequest');
@@ -76,6 +109,8 @@ export const CertificateSchema = z
     chain: z.string(),
     fullchain: z.string(),
     privateKey: z.string().optional().openapi({ description: 'PKCS#8 PEM, only in the response that generated it' }),
+    pkcs12: z.string().optional().openapi({ description: 'Base64 DER PKCS#12 (key, certificate, intermediates), when pkcs12Password was sent' }),
+    kubernetesSecret: z.string().optional().openapi({ description: 'kubernetes.io/tls Secret YAML, when kubernetesSecret was requested' }),
   })
   .openapi('Certificate');
 
