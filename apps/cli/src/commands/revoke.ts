@@ -1,19 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { REVOKE_REASONS as REASONS } from '@anvil/ca';
 import { contextOf, type CertificateView } from '../context.ts';
 import { ApiError, CliError, describeError } from '../errors.ts';
 import { progress } from '../output.ts';
 
-const REASONS = [
-  'unspecified',
-  'keyCompromise',
-  'cACompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-];
 const CONCURRENCY = 4;
 
 export function revokeCommand(): Command {
