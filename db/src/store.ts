@@ -1,4 +1,5 @@
-import { and, desc, eq, lt, or, sql, type SQL } from 'drizzle-orm';
+import { randomBytes } from 'node:crypto';
+import { and, desc, eq, gt, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type {
   RevokedRow,
@@ -243,41 +244,45 @@ export class DrizzleTx implements StoreTx {
   }
 
   async *revokedEntries(issuerId: string, expiredBefore: Date): AsyncIterable<RevokedRow> {
-    // Revoked CA certificates this issuer signed (few): the root's CRL lists revoked intermediates.
-    const cas = await this.db
-      .select({ serial: issuers.serial, revokedAt: issuers.revokedAt, reason: issuers.revocationReason })
-      .from(issuers)
-      .where(and(eq(issuers.parentId, issuerId), eq(issuers.status, 'revoked')));
-    for (const ca of cas) yield { serialHex: ca.serial, revokedAt: ca.revokedAt!, reason: ca.reason ?? 'unspecified' };
-    // Keyset pagination over the partial index (issuer_id, serial) where status = 'revoked'.
-    let after = '';
-    for (;;) {
-      const page = await this.db
-        .select({ serial: certificates.serial, revokedAt: certificates.revokedAt, reason: certificates.revocationReason })
-        .from(certificates)
-        .where(
-          and(
-            eq(certificates.issuerId, issuerId),
-            sql`${certificates.status} = 'revoked'`,
-            sql`${certificates.serial} > ${after}`,
-            sql`${certificates.notAfter} > ${expiredBefore}`,
-          ),
-        )
-        .orderBy(certificates.serial)
-        .limit(CRL_PAGE);
-      for (const r of page) yield { serialHex: r.serial, revokedAt: r.revokedAt!, reason: r.reason ?? 'unspecified' };
-      if (page.length < CRL_PAGE) return;
-      after = page[page.length - 1].serial;
+    yield* revokedChildCas(this.db, issuerId);
+    // A cursor in the caller's transaction, read in the table's physical order. Keyset pages in
+    // serial order made every row a random heap read: 1M revoked rows took ~9 s to stream that
+    // way against ~1 s like this. RFC 5280 puts no order on CRL entries.
+    const cursor = `anvil_crl_${randomBytes(8).toString('hex')}`;
+    await this.db.execute(sql`declare ${sql.raw(cursor)} no scroll cursor for
+      select ${certificates.serial} as serial, ${certificates.revokedAt} as revoked_at, ${certificates.revocationReason} as reason
+      from ${certificates}
+      where ${certificates.issuerId} = ${issuerId} and ${certificates.status} = 'revoked'
+        and ${certificates.notAfter} > ${expiredBefore.toISOString()}::timestamptz`);
+    try {
+      for (;;) {
+        const result: unknown = await this.db.execute(sql.raw(`fetch forward ${CRL_PAGE} from ${cursor}`));
+        // postgres.js answers a row array, PGlite an object holding `rows`.
+        const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{
+          serial: string;
+          revoked_at: Date | string;
+          reason: string | null;
+        }>;
+        for (const r of rows) {
+          yield { serialHex: r.serial, revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at), reason: r.reason ?? 'unspecified' };
+        }
+        if (rows.length < CRL_PAGE) break;
+      }
+    } finally {
+      await this.db.execute(sql.raw(`close ${cursor}`)).catch(() => {}); // fails only if the transaction already did
     }
   }
 
   async saveCrl(crl: StoredCrl): Promise<void> {
+    // A CRL can be tens of MB. postgres.js sends a bytea parameter as a hex string (twice the
+    // size) and the update clause repeated it: send it once, as base64, and reuse it via excluded.
+    const der = sql`decode(${Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.byteLength).toString('base64')}, 'base64')`;
     await this.db
       .insert(crls)
-      .values(crl)
+      .values({ ...crl, der })
       .onConflictDoUpdate({
         target: crls.issuerId,
-        set: { number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, der: crl.der },
+        set: { number: sql`excluded.number`, thisUpdate: sql`excluded.this_update`, nextUpdate: sql`excluded.next_update`, der: sql`excluded.der` },
       });
   }
 
@@ -324,6 +329,15 @@ export class DrizzleTx implements StoreTx {
   }
 }
 
+/** Revoked CA certificates an issuer signed (few): the root's CRL lists revoked intermediates. */
+async function* revokedChildCas(db: Db, issuerId: string): AsyncIterable<RevokedRow> {
+  const cas = await db
+    .select({ serial: issuers.serial, revokedAt: issuers.revokedAt, reason: issuers.revocationReason })
+    .from(issuers)
+    .where(and(eq(issuers.parentId, issuerId), eq(issuers.status, 'revoked')));
+  for (const ca of cas) yield { serialHex: ca.serial, revokedAt: ca.revokedAt!, reason: ca.reason ?? 'unspecified' };
+}
+
 export interface StoreHooks {
   kind: 'pglite' | 'postgres';
   close(): Promise<void>;
@@ -344,6 +358,34 @@ export class DrizzleStore extends DrizzleTx implements Store {
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(new DrizzleTx(tx as unknown as Db)));
+  }
+
+  /**
+   * Outside a transaction no cursor can stay open (a pool may run each statement on another
+   * connection): keyset pages in serial order instead. The CRL publisher reads inside one.
+   */
+  async *revokedEntries(issuerId: string, expiredBefore: Date): AsyncIterable<RevokedRow> {
+    yield* revokedChildCas(this.db, issuerId);
+    let after = '';
+    for (;;) {
+      const page = await this.db
+        .select({ serial: certificates.serial, revokedAt: certificates.revokedAt, reason: certificates.revocationReason })
+        .from(certificates)
+        .where(
+          and(
+            eq(certificates.issuerId, issuerId),
+            sql`${certificates.status} = 'revoked'`,
+            sql`${certificates.serial} > ${after}`,
+            // gt() maps the Date through the column; a raw sql`` parameter reaches postgres.js as a Date and fails
+            gt(certificates.notAfter, expiredBefore),
+          ),
+        )
+        .orderBy(certificates.serial)
+        .limit(CRL_PAGE);
+      for (const r of page) yield { serialHex: r.serial, revokedAt: r.revokedAt!, reason: r.reason ?? 'unspecified' };
+      if (page.length < CRL_PAGE) return;
+      after = page[page.length - 1].serial;
+    }
   }
 
   onRevocation(listener: (issuerId: string) => void): Promise<void> {

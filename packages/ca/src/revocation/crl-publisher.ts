@@ -23,6 +23,8 @@ export class CrlPublisher {
   private readonly requested = new Map<string, number>();
   private readonly covered = new Map<string, number>();
   private readonly cache = new Map<string, StoredCrl>();
+  /** Issuers whose last build failed (e.g. after a revocation had committed): re-signed on next use. */
+  private readonly failed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -46,7 +48,14 @@ export class CrlPublisher {
         const cached = this.cache.get(id);
         if (cached && (this.covered.get(id) ?? 0) >= ticket) return cached;
         const covers = this.requested.get(id)!;
-        const crl = await this.build(issuer);
+        let crl: StoredCrl;
+        try {
+          crl = await this.build(issuer);
+        } catch (err) {
+          this.failed.add(id);
+          throw err;
+        }
+        this.failed.delete(id);
         this.covered.set(id, covers);
         this.cache.set(id, crl);
         return crl;
@@ -81,7 +90,7 @@ export class CrlPublisher {
   async current(issuer: LoadedIssuer): Promise<StoredCrl> {
     const id = issuer.record.id;
     const header = await this.store.getCrlHeader(id);
-    if (!header || this.isStale(header)) return this.publish(issuer);
+    if (!header || this.isStale(header) || this.failed.has(id)) return this.publish(issuer);
     const cached = this.cache.get(id);
     if (cached && cached.number === header.number) return cached;
     const stored = await this.store.getCrl(id);
@@ -100,7 +109,7 @@ export class CrlPublisher {
   async refresh(issuers: LoadedIssuer[]): Promise<void> {
     for (const issuer of issuers) {
       const header = await this.store.getCrlHeader(issuer.record.id);
-      if (!header || this.isStale(header)) await this.publish(issuer);
+      if (!header || this.isStale(header) || this.failed.has(issuer.record.id)) await this.publish(issuer);
     }
   }
 

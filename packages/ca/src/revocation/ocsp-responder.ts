@@ -52,6 +52,8 @@ export class OcspResponder {
   private readonly ready = new Map<string, ResponderCredentials>();
   private readonly pending = new Map<string, Promise<ResponderCredentials>>();
   private readonly cache = new Map<string, CachedAnswer>();
+  /** Per issuer, bumped by every invalidation: an answer built across one is not cached. */
+  private readonly generation = new Map<string, number>();
   private issuerKeys: IssuerKey[] = [];
 
   constructor(
@@ -79,6 +81,7 @@ export class OcspResponder {
   }
 
   invalidate(issuerId: string): void {
+    this.generation.set(issuerId, (this.generation.get(issuerId) ?? 0) + 1);
     for (const [key, entry] of this.cache) if (entry.issuerId === issuerId) this.cache.delete(key);
   }
 
@@ -102,6 +105,9 @@ export class OcspResponder {
     const issuer = owners[0];
     if (!issuer || owners.some((o) => o !== issuer)) return errorAnswer('unauthorized');
 
+    // Read before any status: if a revocation commits while this answer is built, the
+    // invalidation that follows it bumps the generation and the answer is not cached.
+    const generation = this.generation.get(issuer.record.id) ?? 0;
     const credentials = await this.responderFor(issuer);
     const now = this.deps.now();
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
@@ -128,7 +134,7 @@ export class OcspResponder {
       nonce: request.nonce,
     });
     const answer = { der, statuses };
-    if (!request.nonce) {
+    if (!request.nonce && (this.generation.get(issuer.record.id) ?? 0) === generation) {
       if (this.cache.size >= MAX_CACHE) this.cache.clear();
       this.cache.set(cacheKey, { answer, issuerId: issuer.record.id, until: Date.now() + CACHE_MS });
     }

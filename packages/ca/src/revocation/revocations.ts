@@ -51,8 +51,13 @@ export class Revocations {
 
   async revokeBySerial(issuerName: string, serial: string, reasonName: string, actor: Actor): Promise<RevocationOutcome> {
     const issuer = this.deps.issuerByName(issuerName);
-    const normalized = serial.toLowerCase().replace(/:/g, '');
-    if (!/^[0-9a-f]{1,40}$/.test(normalized)) throw invalid('invalid_serial', 'a serial is hexadecimal, optionally colon-separated');
+    let normalized = serial.toLowerCase().replace(/:/g, '');
+    if (!/^[0-9a-f]{1,42}$/.test(normalized)) throw invalid('invalid_serial', 'a serial is hexadecimal, optionally colon-separated');
+    // Stored serials are DER content octets (minimal, with a 00 sign octet when the top bit is
+    // set); openssl and most tools print them without the sign octet, so rebuild that form.
+    normalized = normalized.replace(/^0+/, '');
+    if (normalized.length % 2) normalized = `0${normalized}`;
+    if (/^[89a-f]/.test(normalized)) normalized = `00${normalized}`;
     const record = await this.deps.store.getCertificateBySerial(issuer.record.id, normalized);
     if (!record) throw notFound('certificate_not_found', `issuer "${issuerName}" has no certificate with serial ${normalized}`);
     return this.revoke(record.id, reasonName, actor);
@@ -73,6 +78,12 @@ export class Revocations {
           continue;
         }
         const record = (await tx.revokeCertificate(id, reason, at))!;
+        // A concurrent call may have revoked it between our read and our update: the update then
+        // matches nothing and returns the row as that call left it. Not our change: no audit row.
+        if (record.revocationReason !== reason || record.revokedAt?.getTime() !== at.getTime()) {
+          results.push({ record, changed: false });
+          continue;
+        }
         results.push({ record, changed: true });
         await tx.appendAudit({
           ...audit(actor),
@@ -97,7 +108,9 @@ export class Revocations {
       if (before.status !== 'revoked' || before.revocationReason !== 'certificateHold') {
         throw conflict('not_on_hold', 'only a certificate on certificateHold can be released; other revocations are final');
       }
-      const released = (await tx.releaseHold(id))!;
+      const released = await tx.releaseHold(id);
+      // A concurrent release (or revocation) got there between our read and our update.
+      if (!released) throw conflict('not_on_hold', 'only a certificate on certificateHold can be released; other revocations are final');
       await tx.appendAudit({ ...audit(actor), action: 'certificate.release', target: id, outcome: 'success', details: { serial: released.serial } });
       await tx.notifyRevocation(released.issuerId);
       return released;

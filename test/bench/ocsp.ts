@@ -1,0 +1,220 @@
+/**
+ * OCSP throughput on cached answers: a whole Anvil server (HTTP, hono app, responder) in a child
+ * process, hammered over keep-alive HTTP by this process with fixed, nonce-less POST /ocsp requests.
+ *
+ *   npm run bench:ocsp                                   # PostgreSQL if reachable, else PGlite
+ *   npm run bench:ocsp -- --db pglite --concurrency 64 --duration 15 --certs 8
+ *   ANVIL_TEST_PG_URL=postgres://user@host:5432/postgres npm run bench:ocsp -- --db postgres
+ *
+ * The server issues `--certs` certificates, revokes every third, and answers each request once
+ * before the run (so every answer during the run comes from the responder's cache). The client
+ * runs `--concurrency` request loops for `--duration` seconds after a one-second warm-up and
+ * prints answers/s, latency p50/p99, the server's CPU use and os.loadavg(). Every answer is
+ * checked to be the cached bytes. Target: >= 5,000 cached answers/s.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { loadavg, cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    serve: { type: 'boolean', default: false },
+    db: { type: 'string' },
+    concurrency: { type: 'string', default: '64' },
+    duration: { type: 'string', default: '10' },
+    certs: { type: 'string', default: '8' },
+  },
+});
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+// ---------------------------------------------------------------------------- server (child)
+
+interface Ready {
+  url: string;
+  db: string;
+  requests: Array<{ body: string; status: string }>;
+}
+
+async function serve() {
+  const { issuerHashes, parseOcspResponse } = await import('@anvil/pki');
+  const { createTestAnvil } = await import('../support/harness.ts');
+  const anvil = await createTestAnvil({ listen: true });
+  const issuer = anvil.authority.issuerByName('issuing-ca');
+
+  // A nonce-less request for one serial of the issuing CA, SHA-1 CertID (RFC 6960 4.1.1).
+  const der = (tag: number, ...parts: Uint8Array[]) => {
+    const body = Buffer.concat(parts);
+    const len: number[] = [];
+    if (body.length < 128) len.push(body.length);
+    else {
+      for (let l = body.length; l > 0; l >>= 8) len.unshift(l & 0xff);
+      len.unshift(0x80 | len.length);
+    }
+    return new Uint8Array([tag, ...len, ...body]);
+  };
+  const nameDer = new Uint8Array(issuer.certificate.subject.toSchema().toBER(false));
+  const h = issuerHashes(nameDer, issuer.signer.publicKeySpki, 'sha1');
+  const sha1Oid = Uint8Array.from([0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00]);
+  const certId = (serialHex: string) =>
+    der(0x30, der(0x30, sha1Oid), der(0x04, h.nameHash), der(0x04, h.keyHash), der(0x02, Buffer.from(serialHex, 'hex')));
+  // OCSPRequest { TBSRequest { requestList { Request { CertID } } } }
+  const requestFor = (serialHex: string) => der(0x30, der(0x30, der(0x30, der(0x30, certId(serialHex)))));
+
+  const requests: Ready['requests'] = [];
+  const n = Number(values.certs);
+  for (let i = 0; i < n; i++) {
+    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: `bench-${i}` }, sans: { dns: [`bench-${i}.test`] } });
+    const cert = await res.json();
+    let status = 'good';
+    if (i % 3 === 2) {
+      await anvil.api('POST', `/api/v1/certificates/${cert.id}/revoke`, { reason: 'keyCompromise' });
+      status = 'revoked';
+    }
+    const body = requestFor(cert.serial);
+    // Prime the cache over HTTP, and check the answer.
+    const answer = await fetch(`${anvil.publicUrl}/ocsp`, { method: 'POST', body, headers: { 'content-type': 'application/ocsp-request' } });
+    const parsed = parseOcspResponse(new Uint8Array(await answer.arrayBuffer()));
+    if (parsed.responses[0]?.status !== status) throw new Error(`priming: expected ${status}, got ${parsed.status}/${parsed.responses[0]?.status}`);
+    requests.push({ body: Buffer.from(body).toString('base64'), status });
+  }
+  const ready: Ready = { url: `${anvil.publicUrl}/ocsp`, db: anvil.store.kind, requests };
+  process.stdout.write(`READY ${JSON.stringify(ready)}\n`);
+
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  // Wait for the parent to finish, then report our own CPU and close (dropping the database).
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line.trim() === 'stop') break;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const wall = performance.now() - t0;
+  process.stdout.write(
+    `SERVER ${JSON.stringify({ cpuPercent: ((cpu.user + cpu.system) / 1000 / wall) * 100, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+  );
+  await anvil.close();
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------------------- client (parent)
+
+function pgReachable(): boolean {
+  const url = process.env.ANVIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  return spawnSync('psql', [url, '-Atc', 'select 1'], { encoding: 'utf8' }).status === 0;
+}
+
+async function main() {
+  const db = values.db ?? (pgReachable() ? 'postgres' : 'pglite');
+  if (db !== 'postgres' && db !== 'pglite') throw new Error('--db is postgres or pglite');
+  const concurrency = Number(values.concurrency);
+  const durationMs = Number(values.duration) * 1000;
+  console.log(`bench:ocsp  db=${db}  concurrency=${concurrency}  duration=${durationMs / 1000}s  certs=${values.certs}  node ${process.version}  cpus=${cpus().length}`);
+  console.log(`load average at start: ${load()}`);
+
+  const script = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [...process.execArgv, script, '--serve', '--certs', values.certs], {
+    env: { ...process.env, ANVIL_TEST_DB: db },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const iterator = lines[Symbol.asyncIterator]();
+  const nextLine = async (prefix: string): Promise<string> => {
+    for (;;) {
+      const { value, done } = await iterator.next();
+      if (done) throw new Error(`server exited before "${prefix}"`);
+      if (value.startsWith(`${prefix} `)) return value.slice(prefix.length + 1);
+    }
+  };
+  const ready = JSON.parse(await nextLine('READY')) as Ready;
+  console.log(`server ready on ${ready.url} (store: ${ready.db}); ${ready.requests.length} distinct cached requests`);
+
+  const url = new URL(ready.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const bodies = ready.requests.map((r) => Buffer.from(r.body, 'base64'));
+  const expected: Array<Buffer | null> = bodies.map(() => null);
+
+  const post = (i: number) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const req = request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/ocsp-request', 'content-length': bodies[i].length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            if (res.statusCode !== 200 || res.headers['content-type'] !== 'application/ocsp-response') {
+              reject(new Error(`HTTP ${res.statusCode} ${res.headers['content-type']}`));
+            } else resolve(Buffer.concat(chunks));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(bodies[i]);
+    });
+
+  for (let i = 0; i < bodies.length; i++) expected[i] = await post(i);
+
+  let recording = false;
+  let stop = false;
+  const latencies: number[] = [];
+  let mismatches = 0;
+  let errors = 0;
+  const worker = async (w: number) => {
+    let i = w;
+    while (!stop) {
+      const k = i++ % bodies.length;
+      const t = performance.now();
+      try {
+        const body = await post(k);
+        if (recording) {
+          latencies.push(performance.now() - t);
+          if (!body.equals(expected[k]!)) mismatches++;
+        }
+      } catch {
+        errors++;
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
+  await new Promise((r) => setTimeout(r, 1000)); // warm-up
+  recording = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, durationMs));
+  recording = false;
+  const elapsed = performance.now() - t0;
+  const loadEnd = load();
+  stop = true;
+  await Promise.all(workers);
+  agent.destroy();
+
+  child.stdin!.write('stop\n');
+  const server = JSON.parse(await nextLine('SERVER')) as { cpuPercent: number; maxRssMb: number };
+  await new Promise((r) => child.once('exit', r));
+
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  const rate = latencies.length / (elapsed / 1000);
+  console.log(
+    `answers: ${latencies.length} in ${(elapsed / 1000).toFixed(1)} s = ${Math.round(rate)} answers/s; ` +
+      `latency p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms; errors ${errors}; not the cached bytes ${mismatches}`,
+  );
+  console.log(`server process: ${server.cpuPercent.toFixed(0)}% of one core, peak RSS ${server.maxRssMb.toFixed(0)} MB`);
+  console.log(`load average at end: ${loadEnd}`);
+  const met = rate >= 5000;
+  console.log(`target >= 5,000 cached answers/s: ${met ? 'met' : 'MISSED'}`);
+  if (!met || errors || mismatches) process.exitCode = 1;
+}
+
+if (values.serve) await serve();
+else await main();
