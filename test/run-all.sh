@@ -16,7 +16,7 @@ ANVIL_TEST_DB=pglite npx vitest run --reporter=default --reporter=json --outputF
 
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || psql "$PG_URL" -Atc 'select 1' >/dev/null 2>&1; then
   echo "== database-backed suites on PostgreSQL"
-  ANVIL_TEST_DB=postgres ANVIL_TEST_PG_URL="$PG_URL" npx vitest run --dir test/api \
+  ANVIL_TEST_DB=postgres ANVIL_TEST_PG_URL="$PG_URL" npx vitest run test/api \
     --reporter=default --reporter=json --outputFile="$report_dir/postgres.json" || status=1
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL at 127.0.0.1:5432 is not reachable; under CI that is a failure" >&2

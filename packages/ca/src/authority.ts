@@ -1,19 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  algorithmIdentifier,
   buildName,
-  buildTbsCertificate,
   CsrError,
   emptySans,
-  encodeTbs,
+  encodeTbsCertificate,
   fingerprintSha256,
   generateKey,
   KeyError,
   keyIdentifier,
-  lintCertificate,
+  lintTbs,
   nameToString,
   parseAndVerifyCsr,
-  parseTbs,
   pemToDerList,
   PemError,
   publicKeyFacts,
@@ -22,7 +19,10 @@ import {
   serialToHex,
   signTbs,
   SoftwareSigner,
+  subjectToString,
   toPem,
+  truncateToSeconds,
+  type CertificateParams,
   type CertificateRole,
   type KeyAlgorithm,
   type Sans,
@@ -92,11 +92,19 @@ const ROOT_NAME = 'root-ca';
 const ISSUING_NAME = 'issuing-ca';
 const YEAR = 365 * 86_400_000;
 const BACKDATE_MS = 60_000;
+const PROFILE_CACHE_MS = 1_000;
 
 export class Authority {
   private readonly issuersByName = new Map<string, LoadedIssuer>();
   private readonly issuersById = new Map<string, LoadedIssuer>();
   private readonly now: () => Date;
+  /**
+   * Profiles as issuance reads them, for PROFILE_CACHE_MS: the lookup was one of five database
+   * round trips per certificate. A change saved here applies at once; one saved by another
+   * process sharing the database applies within PROFILE_CACHE_MS (as tokens do within 5 s).
+   */
+  private readonly profileCache = new Map<string, { profile: Profile; until: number }>();
+  private profileGeneration = 0;
   readonly crls: CrlPublisher;
   readonly ocsp: OcspResponder;
   readonly revocations: Revocations;
@@ -125,9 +133,18 @@ export class Authority {
       issuerById: (id) => this.issuerById(id),
       issuerByName: (name) => this.issuerByName(name),
       afterChange: async (issuerIds) => {
+        // Cached OCSP answers go first, all of them, so a failed CRL signature cannot leave one stale.
+        for (const id of issuerIds) this.ocsp.invalidate(id);
+        const failed: string[] = [];
         for (const id of issuerIds) {
-          this.ocsp.invalidate(id);
-          await this.crls.publish(this.issuerById(id));
+          await this.crls.publish(this.issuerById(id)).catch(() => failed.push(this.issuerById(id).record.name));
+        }
+        if (failed.length) {
+          throw new CaError(
+            'unavailable',
+            'crl_publish_failed',
+            `the revocation is committed and OCSP shows it, but re-signing the CRL of ${failed.join(', ')} failed; the next CRL request retries it`,
+          );
         }
       },
     });
@@ -267,7 +284,7 @@ export class Authority {
     const custody = this.deps.custody.wrap(params.name, key.pkcs8Der);
     const signer = parent ? parent.signer : this.deps.custody.signer({ name: params.name, keyAlgorithm: params.keyAlgorithm, ...custody });
     const serial = serialFromRandom(randomBytes(16));
-    const tbs = buildTbsCertificate({
+    const tbs: CertificateParams = {
       serial,
       subject,
       issuerName: parent ? parent.certificate.subject : buildName(subject),
@@ -279,7 +296,7 @@ export class Authority {
       basicConstraints: params.kind === 'root' ? { ca: true } : { ca: true, pathLen: 0 },
       // Java's PKIX revocation checking asks for the intermediate's status too: give it a CDP and AIA.
       ...(parent ? issuerUrls(this.deps.config.publicUrl, parent.record.name) : {}),
-    });
+    };
     const der = await this.signLinted(tbs, signer, params.kind, parent ? parent.record.notAfter : notAfter);
     const record = await this.deps.store.transaction(async (tx) => {
       const row = await tx.insertIssuer({
@@ -316,9 +333,33 @@ export class Authority {
     return (await this.deps.store.listProfiles()) as Profile[];
   }
 
+  /** The profile for an issuance: from the short-lived cache, else the store. Unknown names are not cached. */
+  private async issuanceProfile(name: string): Promise<Profile> {
+    const hit = this.profileCache.get(name);
+    const started = Date.now();
+    if (hit && hit.until > started) return hit.profile;
+    const generation = this.profileGeneration;
+    const profile = await this.profile(name);
+    // A save that raced this read must not be shadowed by the older row.
+    if (generation === this.profileGeneration) {
+      if (this.profileCache.size >= 1000) this.profileCache.clear();
+      this.profileCache.set(name, { profile, until: started + PROFILE_CACHE_MS });
+    }
+    return profile;
+  }
+
   async saveProfile(params: { name: string; kind: ProfileKind; policy: ProfilePolicy }, mode: 'create' | 'update', actor: Actor): Promise<Profile> {
     checkPolicy(params.policy);
     if (params.policy.issuer) this.issuerByName(params.policy.issuer);
+    try {
+      return await this.saveProfileRow(params, mode, actor);
+    } finally {
+      this.profileGeneration++;
+      this.profileCache.delete(params.name);
+    }
+  }
+
+  private saveProfileRow(params: { name: string; kind: ProfileKind; policy: ProfilePolicy }, mode: 'create' | 'update', actor: Actor): Promise<Profile> {
     return this.deps.store.transaction(async (tx) => {
       const existing = await tx.getProfile(params.name);
       if (mode === 'create' && existing) throw conflict('profile_exists', `a profile named "${params.name}" exists`);
@@ -336,7 +377,7 @@ export class Authority {
   // ---- issuance ----------------------------------------------------------------------------
 
   async issue(req: IssueRequest, actor: Actor): Promise<IssuedCertificate> {
-    const profile = await this.profile(req.profile);
+    const profile = await this.issuanceProfile(req.profile);
     const issuerName = req.issuer ?? profile.policy.issuer;
     if (req.issuer && profile.policy.issuer && req.issuer !== profile.policy.issuer) {
       throw invalid('issuer_not_allowed', `profile "${profile.name}" issues only from "${profile.policy.issuer}"`);
@@ -354,19 +395,22 @@ export class Authority {
 
     // The key: the CSR's, after its proof-of-possession verifies, or one generated here.
     let spki: Uint8Array;
+    let publicKey: Parameters<typeof publicKeyFacts>[0];
     let csrNames: { cn?: string; sans: Sans } = { sans: emptySans() };
     let privateKeyPkcs8: Uint8Array | undefined;
     if (req.csr) {
       if (req.keyAlgorithm) throw invalid('csr_and_key_algorithm', 'send either a csr or a keyAlgorithm, not both');
       const csr = parseCsrText(req.csr);
       spki = csr.publicKeySpki;
+      publicKey = csr.publicKey;
       csrNames = { cn: csr.subject.CN, sans: csr.requestedSans };
     } else {
       const generated = await generateKey(req.keyAlgorithm ?? 'EC-P256');
       spki = generated.spkiDer;
+      publicKey = generated.publicKey;
       privateKeyPkcs8 = generated.pkcs8Der;
     }
-    const keyFacts = wrapKeyError(() => publicKeyFacts(spki));
+    const keyFacts = wrapKeyError(() => publicKeyFacts(publicKey));
     checkKey(profile, keyFacts);
 
     // Names: the request's, else the CSR's; either way only what the profile allows.
@@ -392,21 +436,25 @@ export class Authority {
     if (notAfter > issuer.record.notAfter) notAfter = issuer.record.notAfter;
 
     const serial = serialFromRandom(randomBytes(16));
-    const tbs = buildTbsCertificate({
-      serial,
-      subject,
-      issuerName: issuer.certificate.subject,
-      issuerKeyId: keyIdentifier(issuer.signer.publicKeySpki),
-      subjectPublicKeySpki: spki,
-      notBefore,
-      notAfter,
-      keyUsage: [...kind.keyUsage, ...(keyFacts.family === 'RSA' ? kind.rsaKeyUsage : [])],
-      extKeyUsage: kind.extKeyUsage,
-      basicConstraints: { ca: false },
-      sans,
-      ...issuerUrls(this.deps.config.publicUrl, issuer.record.name),
-    });
-    const der = await this.signLinted(tbs, issuer.signer, profile.kind, issuer.record.notAfter);
+    const der = await this.signLinted(
+      {
+        serial,
+        subject,
+        issuerName: issuer.certificate.subject,
+        issuerKeyId: keyIdentifier(issuer.signer.publicKeySpki),
+        subjectPublicKeySpki: spki,
+        notBefore,
+        notAfter,
+        keyUsage: [...kind.keyUsage, ...(keyFacts.family === 'RSA' ? kind.rsaKeyUsage : [])],
+        extKeyUsage: kind.extKeyUsage,
+        basicConstraints: { ca: false },
+        sans,
+        ...issuerUrls(this.deps.config.publicUrl, issuer.record.name),
+      },
+      issuer.signer,
+      profile.kind,
+      issuer.record.notAfter,
+    );
 
     let raceWinner: IssuedCertificate | null = null;
     const record = await this.deps.store.transaction(async (tx) => {
@@ -414,12 +462,13 @@ export class Authority {
         issuerId: issuer.record.id,
         serial: serialToHex(serial),
         profile: profile.name,
-        subject: nameToString(tbs.subject),
+        subject: subjectToString(subject),
         commonName: subject.CN ?? null,
         sans,
         keyAlgorithm: keyFacts.algorithm ?? `${keyFacts.family}-${keyFacts.curve ?? keyFacts.bits}`,
-        notBefore: tbs.notBefore.value,
-        notAfter: tbs.notAfter.value,
+        // What the certificate says: whole seconds.
+        notBefore: truncateToSeconds(notBefore),
+        notAfter: truncateToSeconds(notAfter),
         der,
         fingerprintSha256: fingerprintSha256(der),
         requestedBy: actor.id,
@@ -458,16 +507,18 @@ export class Authority {
     return { record, issuer: this.issuerById(record.issuerId), replayed: true };
   }
 
-  /** Lints what will be signed, parsed back from its DER; any finding refuses the signature. */
+  /**
+   * Encodes the TBS, lints it as read back from that DER, and signs exactly those bytes; any
+   * finding refuses the signature.
+   */
   private async signLinted(
-    tbs: ReturnType<typeof buildTbsCertificate>,
+    params: CertificateParams,
     signer: LoadedIssuer['signer'],
     role: CertificateRole,
     issuerNotAfter: Date,
   ): Promise<Uint8Array> {
-    const tbsDer = encodeTbs(tbs, signer);
-    const sigAlg = new Uint8Array(algorithmIdentifier(signer.signatureAlgorithm).toSchema().toBER(false));
-    const findings = lintCertificate(parseTbs(tbsDer, sigAlg), { role, issuerNotAfter });
+    const tbsDer = encodeTbsCertificate(params, signer.signatureAlgorithm);
+    const findings = lintTbs(tbsDer, { role, issuerNotAfter });
     if (findings.length) {
       throw invalid('lint_failed', `the certificate would break: ${findings.map((f) => f.message).join('; ')}`, { findings });
     }
@@ -485,7 +536,7 @@ export class Authority {
     let notAfter = new Date(now.getTime() + ttlMs);
     if (notAfter > issuer.record.notAfter) notAfter = issuer.record.notAfter;
     const subject = { CN: `Anvil OCSP Responder (${issuer.record.name})`, O: this.deps.config.organization };
-    const tbs = buildTbsCertificate({
+    const tbs: CertificateParams = {
       serial,
       subject,
       issuerName: issuer.certificate.subject,
@@ -497,26 +548,26 @@ export class Authority {
       extKeyUsage: ['ocspSigning'],
       basicConstraints: { ca: false },
       ocspNoCheck: true,
-    });
+    };
     const der = await this.signLinted(tbs, issuer.signer, 'ocsp', issuer.record.notAfter);
     await this.deps.store.transaction(async (tx) => {
       const row = await tx.insertCertificate({
         issuerId: issuer.record.id,
         serial: serialToHex(serial),
         profile: 'ocsp-responder',
-        subject: nameToString(tbs.subject),
+        subject: subjectToString(subject),
         commonName: subject.CN,
         sans: emptySans(),
         keyAlgorithm: 'EC-P256',
-        notBefore: tbs.notBefore.value,
-        notAfter: tbs.notAfter.value,
+        notBefore: truncateToSeconds(tbs.notBefore),
+        notAfter: truncateToSeconds(tbs.notAfter),
         der,
         fingerprintSha256: fingerprintSha256(der),
         requestedBy: SYSTEM_ACTOR.id,
       });
       await tx.appendAudit({ ...audit(SYSTEM_ACTOR), action: 'certificate.issue', target: row.id, outcome: 'success', details: { serial: row.serial, profile: 'ocsp-responder', issuer: issuer.record.name } });
     });
-    return { certificateDer: der, signer: new SoftwareSigner('EC-P256', key.pkcs8Der), notAfter: tbs.notAfter.value };
+    return { certificateDer: der, signer: new SoftwareSigner('EC-P256', key.pkcs8Der), notAfter: truncateToSeconds(tbs.notAfter) };
   }
 
   // ---- reading -----------------------------------------------------------------------------
