@@ -43,7 +43,11 @@ export function problem(c: Context, status: ContentfulStatusCode, code: string, 
 
 /** The one place domain errors become HTTP. Unknown errors are logged and answered without detail. */
 export function mapError(err: Error, c: Context) {
-  if (err instanceof CaError) return problem(c, STATUS[err.kind], err.code, err.message, err.details ?? {});
+  if (err instanceof CaError) {
+    // A server-side failure behind a domain error is worth a log line (with its cause), not a client error.
+    if (err.kind === 'unavailable') c.get('log')?.error({ err, cause: err.cause }, err.message);
+    return problem(c, STATUS[err.kind], err.code, err.message, err.details ?? {});
+  }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     if (status === 400 && /JSON/i.test(err.message)) return problem(c, 400, 'malformed_json', 'the request body is not valid JSON');

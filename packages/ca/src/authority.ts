@@ -136,15 +136,19 @@ export class Authority {
         // Cached OCSP answers go first, all of them, so a failed CRL signature cannot leave one stale.
         for (const id of issuerIds) this.ocsp.invalidate(id);
         const failed: string[] = [];
+        let cause: unknown;
         for (const id of issuerIds) {
-          await this.crls.publish(this.issuerById(id)).catch(() => failed.push(this.issuerById(id).record.name));
+          await this.crls.publish(this.issuerById(id)).catch((err) => {
+            failed.push(this.issuerById(id).record.name);
+            cause = err;
+          });
         }
         if (failed.length) {
-          throw new CaError(
+          throw Object.assign(new CaError(
             'unavailable',
             'crl_publish_failed',
             `the revocation is committed and OCSP shows it, but re-signing the CRL of ${failed.join(', ')} failed; the next CRL request retries it`,
-          );
+          ), { cause });
         }
       },
     });
