@@ -17,9 +17,36 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, sign as nodeSign } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { serve } from '@hono/node-server';
+import * as pkijs from 'pkijs';
 import { Authority, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
-import { describeCertificate, OID, parseCertificate, pemToDerList } from '@anvil/pki';
-import { createTestAnvil, TEST_DB, type TestAnvil } from '../support/harness.ts';
+import {
+  algorithmIdentifierDer,
+  buildName,
+  buildTbsCertificate,
+  describeCertificate,
+  derSequence,
+  encodeTbs,
+  encodeTbsCertificate,
+  generateKey,
+  keyIdentifier,
+  lintCertificate,
+  lintTbs,
+  OID,
+  parseAndVerifyCsr,
+  parseCertificate,
+  parseTbs,
+  pemToDerList,
+  serialFromRandom,
+  SoftwareSigner,
+  toPem,
+  type CertificateParams,
+  type CertificateRole,
+} from '@anvil/pki';
+import { createTestAnvil, type TestAnvil } from '../support/harness.ts';
 import { tempDir } from '../support/tools.ts';
 
 let anvil: TestAnvil;
@@ -62,7 +89,7 @@ function makeCsr(kind: CsrKey, subject: string, addext: string[] = []): { csr: s
   const key = newKey(kind);
   const keyPath = join(dir, `csr-key-${csrCount++}.pem`);
   writeFileSync(keyPath, key.export({ format: 'pem', type: 'pkcs8' }));
-  const r = spawnSync('openssl', ['req', '-new', '-key', keyPath, '-subj', subject, ...addext.flatMap((e) => ['-addext', e])], {
+  const r = spawnSync('openssl', ['req', '-new', '-utf8', '-key', keyPath, '-subj', subject, ...addext.flatMap((e) => ['-addext', e])], {
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -830,3 +857,235 @@ describe('CA private keys at rest', () => {
     await expect(wrong.loadIssuers()).rejects.toThrow();
   });
 });
+
+// ---- the body limit over a real socket ---------------------------------------------------------
+
+describe('the 64 KiB body limit over a real HTTP connection', () => {
+  let server: ReturnType<typeof serve>;
+  let port: number;
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: anvil.app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
+        port = info.port;
+        resolve();
+      });
+    });
+  });
+  afterAll(async () => {
+    await new Promise((r) => server?.close(r));
+  });
+
+  /** POST with a declared Content-Length or chunked, sending `body` in full. */
+  const post = (body: string, chunked: boolean) =>
+    new Promise<{ status: number; contentType: string | undefined; body: string }>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/v1/certificates',
+          headers: {
+            authorization: `Bearer ${anvil.token}`,
+            'content-type': 'application/json',
+            ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': Buffer.byteLength(body) }),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: text }));
+        },
+      );
+      req.setTimeout(15_000, () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      if (chunked) for (let i = 0; i < body.length; i += 8192) req.write(body.slice(i, i + 8192));
+      req.end(chunked ? undefined : body);
+    });
+
+  for (const chunked of [false, true]) {
+    it(`${chunked ? 'chunked' : 'with Content-Length'}: over the limit is 413 body_too_large, within it is issued`, async () => {
+      const before = await certificateCount();
+      const big = JSON.stringify({ profile: 'server', sans: { dns: ['ok.example.com'] }, csr: 'A'.repeat(64 * 1024) });
+      const refused = await post(big, chunked);
+      expect(refused.status, refused.body).toBe(413);
+      expect(refused.contentType).toBe('application/problem+json');
+      expect(JSON.parse(refused.body).code).toBe('body_too_large');
+      expect(await certificateCount()).toBe(before);
+      const name = `socket-${chunked ? 'chunked' : 'length'}-${RUN}.example.com`;
+      const ok = await post(JSON.stringify({ profile: 'server', sans: { dns: [name] } }), chunked);
+      expect(ok.status, ok.body).toBe(201);
+      expect(JSON.parse(ok.body).sans.dns).toEqual([name]);
+      // A malformed body still gets its own answer after the limit check.
+      const malformed = await post('{"profile": ', chunked);
+      expect(malformed.status).toBe(400);
+      expect(JSON.parse(malformed.body).code).toBe('malformed_json');
+    });
+  }
+});
+
+// ---- the issuance fast paths against the pkijs reference ------------------------------------
+
+describe('issuance engine: the direct DER paths agree with the pkijs reference', () => {
+  // Anvil encodes certificates, lints them and reads CSRs with small DER walkers (pkijs cost
+  // ~40x the signature on the hot path); these keep them byte-for-byte with pkijs.
+  const roles: CertificateRole[] = ['server', 'client', 'peer', 'ocsp', 'intermediate', 'root'];
+  let keys: Awaited<ReturnType<typeof generateKey>>[];
+  let signers: SoftwareSigner[];
+  beforeAll(async () => {
+    keys = await Promise.all((['EC-P256', 'EC-P384', 'RSA-2048', 'Ed25519'] as const).map((a) => generateKey(a)));
+    signers = keys.map((k) => new SoftwareSigner(k.algorithm, k.pkcs8Der));
+  });
+  const issuerNotAfter = new Date(Date.now() + 365 * 86_400_000);
+  const base = (signer: SoftwareSigner, spki: Uint8Array): CertificateParams => ({
+    serial: serialFromRandom(randomBytes(16)),
+    subject: { CN: 'a.example.com', O: 'Ørg', OU: 'Unit', L: 'Köln', ST: 'NRW', C: 'DE' },
+    issuerName: buildName({ CN: 'Issuing CA', O: 'Anvil Ünïcode', C: 'DE' }),
+    issuerKeyId: keyIdentifier(signer.publicKeySpki),
+    subjectPublicKeySpki: spki,
+    notBefore: new Date(Date.now() - 60_123),
+    notAfter: new Date(Date.now() + 86_400_456),
+    keyUsage: ['digitalSignature', 'keyEncipherment'],
+    extKeyUsage: ['serverAuth', 'clientAuth'],
+    basicConstraints: { ca: false },
+    sans: { dns: ['a.example.com', '*.b.example.com'], ip: ['10.0.0.1', '::1', 'fd00:abcd::7'], uri: ['spiffe://prod.example/a'], email: ['x@example.com'] },
+    crlUrl: 'http://127.0.0.1:8080/pki/crl/issuing-ca.crl',
+    ocspUrl: 'http://127.0.0.1:8080/ocsp',
+    caIssuersUrl: 'http://127.0.0.1:8080/pki/issuers/issuing-ca.crt',
+  });
+  const variants: Array<[string, (p: CertificateParams) => CertificateParams]> = [
+    ['leaf', (p) => p],
+    ['empty subject (critical SAN)', (p) => ({ ...p, subject: {} })],
+    ['notAfter in 2051 (GeneralizedTime)', (p) => ({ ...p, notAfter: new Date(Date.UTC(2051, 0, 1, 0, 0, 0, 999)) })],
+    ['intermediate CA, pathLen 0, no SAN/EKU', (p) => ({ ...p, basicConstraints: { ca: true, pathLen: 0 }, keyUsage: ['keyCertSign', 'cRLSign'], extKeyUsage: undefined, sans: undefined })],
+    ['OCSP signer (no-check, no OCSP URL)', (p) => ({ ...p, ocspNoCheck: true, extKeyUsage: ['ocspSigning'], sans: undefined, ocspUrl: undefined })],
+    ['negative serial', (p) => ({ ...p, serial: Uint8Array.of(0x80, 1) })],
+    ['non-minimal serial', (p) => ({ ...p, serial: Uint8Array.of(0, 1) })],
+    ['CA:TRUE on a leaf', (p) => ({ ...p, basicConstraints: { ca: true } })],
+    ['keyCertSign on a leaf', (p) => ({ ...p, keyUsage: ['digitalSignature', 'keyCertSign'] })],
+    ['no SAN', (p) => ({ ...p, sans: undefined })],
+    ['CN not among the SANs', (p) => ({ ...p, subject: { CN: 'other.example.com' } })],
+    ['client EKU only', (p) => ({ ...p, extKeyUsage: ['clientAuth'] })],
+    ['KU dataEncipherment only', (p) => ({ ...p, keyUsage: ['dataEncipherment'] })],
+    ['beyond the issuer', (p) => ({ ...p, notAfter: new Date(issuerNotAfter.getTime() + 86_400_000) })],
+    ['CA without CN', (p) => ({ ...p, basicConstraints: { ca: true }, keyUsage: ['keyCertSign', 'cRLSign'], extKeyUsage: undefined, sans: undefined, subject: { O: 'x' } })],
+  ];
+
+  it('encodeTbsCertificate writes the same bytes as pkijs for every signer and key type', () => {
+    let compared = 0;
+    for (const signer of signers) {
+      for (const key of keys) {
+        for (const [name, variant] of variants) {
+          const params = variant(base(signer, key.spkiDer));
+          const reference = encodeTbs(buildTbsCertificate(params), signer);
+          const direct = encodeTbsCertificate(params, signer.signatureAlgorithm);
+          expect(Buffer.from(direct).equals(Buffer.from(reference)), `${signer.keyAlgorithm} / ${key.algorithm} / ${name}`).toBe(true);
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBe(4 * 4 * variants.length);
+  });
+
+  it('lintTbs (DER walk) finds exactly what lintCertificate finds on the pkijs parse', () => {
+    const signer = signers[0];
+    const sigAlg = algorithmIdentifierDer(signer.signatureAlgorithm);
+    const seenRules = new Set<string>();
+    for (const role of roles) {
+      for (const [name, variant] of variants) {
+        const tbs = encodeTbsCertificate(variant(base(signer, keys[0].spkiDer)), signer.signatureAlgorithm);
+        const reference = lintCertificate(parseTbs(tbs, sigAlg), { role, issuerNotAfter });
+        const direct = lintTbs(tbs, { role, issuerNotAfter });
+        expect(direct, `${role} / ${name}`).toEqual(reference);
+        for (const f of direct) seenRules.add(f.rule);
+      }
+    }
+    // The variants do exercise the rules (not just clean certificates).
+    for (const rule of ['serial', 'basic_constraints', 'key_usage', 'eku', 'eku_ku', 'san', 'cn_not_in_san', 'client_cn', 'ocsp_nocheck', 'validity_issuer', 'ca_cn']) {
+      expect(seenRules, rule).toContain(rule);
+    }
+    expect(lintTbs(Uint8Array.of(0x30, 0x03, 0x02, 0x01), { role: 'server', issuerNotAfter })[0].rule).toBe('malformed');
+  });
+
+  it('keyIdentifier (DER walk) equals SHA-1 of the pkijs subjectPublicKey for every key type', () => {
+    for (const key of keys) {
+      const reference = createHash('sha1').update(pkijs.PublicKeyInfo.fromBER(key.spkiDer).subjectPublicKey.valueBlock.valueHexView).digest();
+      expect(Buffer.from(keyIdentifier(key.spkiDer)).equals(reference), key.algorithm).toBe(true);
+    }
+  });
+
+  it('signed certificates parse with OpenSSL and verify under the signer', () => {
+    for (const signer of signers) {
+      const tbs = encodeTbsCertificate(base(signer, keys[0].spkiDer), signer.signatureAlgorithm);
+      const sig = signer.signSync(tbs);
+      const der = derSequence([tbs, algorithmIdentifierDer(signer.signatureAlgorithm), Uint8Array.of(0x03, ...lengthOctets(sig.length + 1), 0, ...sig)]);
+      const x = new X509Certificate(Buffer.from(der));
+      expect(x.verify(createPublicKey({ key: Buffer.from(signer.publicKeySpki), format: 'der', type: 'spki' })), signer.keyAlgorithm).toBe(true);
+      expect(x.subjectAltName).toContain('DNS:*.b.example.com');
+    }
+  });
+});
+
+describe('CSR parsing is strict DER', () => {
+  /** A PKCS#10 request built by hand, so that fields openssl would never write can be tested. */
+  function handCsr(opts: { version?: number; trailing?: boolean; attributes?: 'none' | 'empty' } = {}) {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const tlv = (tag: number, ...parts: Uint8Array[]) => {
+      const body = Buffer.concat(parts);
+      return Buffer.concat([Uint8Array.of(tag, ...lengthOctets(body.length)), body]);
+    };
+    const cn = tlv(0x31, tlv(0x30, Uint8Array.of(0x06, 0x03, 0x55, 0x04, 0x03), tlv(0x0c, Buffer.from('hand.example.com'))));
+    const spki = publicKey.export({ format: 'der', type: 'spki' });
+    const attrs = opts.attributes === 'none' ? [] : [tlv(0xa0)];
+    const info = tlv(0x30, Uint8Array.of(0x02, 0x01, opts.version ?? 0), tlv(0x30, cn), spki, ...attrs);
+    const sig = nodeSign('sha256', info, privateKey);
+    const alg = tlv(0x30, Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02));
+    const der = tlv(0x30, info, alg, tlv(0x03, Uint8Array.of(0), sig));
+    return { der: opts.trailing ? Buffer.concat([der, Uint8Array.of(0)]) : der, spki };
+  }
+
+  it('accepts a minimal request, with or without the attributes field', () => {
+    for (const attributes of ['empty', 'none'] as const) {
+      const { der, spki } = handCsr({ attributes });
+      const parsed = parseAndVerifyCsr(der);
+      expect(Buffer.from(parsed.publicKeySpki).equals(spki)).toBe(true);
+      expect(parsed.subject).toEqual({ CN: 'hand.example.com' });
+      expect(parsed.requestedSans).toEqual({ dns: [], ip: [], uri: [], email: [] });
+    }
+  });
+
+  it('refuses a version other than v1(0) and trailing bytes as malformed_csr, over the API too', async () => {
+    for (const opts of [{ version: 1 }, { trailing: true }]) {
+      const { der } = handCsr(opts);
+      expect(() => parseAndVerifyCsr(der)).toThrow(expect.objectContaining({ code: 'malformed_csr' }));
+      const before = await certificateCount();
+      const { res, body } = await issue({ profile: 'server', sans: { dns: ['hand.example.com'] }, csr: toPem(der, 'CERTIFICATE REQUEST') });
+      expect(res.status).toBe(422);
+      expect(body.code).toBe('malformed_csr');
+      expect(await certificateCount()).toBe(before);
+    }
+  });
+
+  it('reads the same subject, SANs and key as pkijs from openssl CSRs of every key type', () => {
+    for (const kind of ['EC-P256', 'EC-P384', 'RSA-2048', 'Ed25519'] as const) {
+      const { csr, spki } = makeCsr(kind, '/C=DE/O=Ünïcode Org/CN=multi.example.com', [
+        'subjectAltName=DNS:multi.example.com,IP:10.1.2.3,IP:fd00::1,URI:spiffe://prod.example/x,email:a@example.com',
+        'basicConstraints=critical,CA:TRUE',
+      ]);
+      const der = pemToDerList(csr, ['CERTIFICATE REQUEST'])[0];
+      const parsed = parseAndVerifyCsr(der);
+      const reference = pkijs.CertificationRequest.fromBER(der);
+      expect(Buffer.from(parsed.publicKeySpki).equals(spki), kind).toBe(true);
+      expect(Buffer.from(parsed.publicKeySpki).equals(Buffer.from(reference.subjectPublicKeyInfo.toSchema().toBER(false)))).toBe(true);
+      expect(parsed.subject).toEqual({ C: 'DE', O: 'Ünïcode Org', CN: 'multi.example.com' });
+      expect(parsed.requestedSans).toEqual({ dns: ['multi.example.com'], ip: ['10.1.2.3', 'fd00::1'], uri: ['spiffe://prod.example/x'], email: ['a@example.com'] });
+      expect(parsed.publicKey.export({ format: 'der', type: 'spki' }).equals(spki)).toBe(true);
+    }
+  });
+});
+
+function lengthOctets(n: number): number[] {
+  if (n < 0x80) return [n];
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return [0x80 | bytes.length, ...bytes];
+}

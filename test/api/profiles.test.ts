@@ -262,6 +262,8 @@ describe('policy matching edge cases', () => {
     { name: 'an IPv4-mapped address is not the IPv4 address', sans: { ip: ['::ffff:192.0.2.1'] }, status: 422, code: 'san_not_allowed' },
     { name: 'an IPv6 zone id', sans: { ip: ['2001:db8::1%eth0'] }, status: 422, code: 'invalid_ip' },
     { name: 'a URI that is not absolute', sans: { uri: ['mesh.example/ns/a'] }, status: 422, code: 'invalid_uri' },
+    { name: 'a URI with non-ASCII characters (IA5String)', sans: { uri: ['spiffe://mesh.example/ns/ünï'] }, status: 422, code: 'invalid_uri' },
+    { name: 'the same URI percent-encoded', sans: { uri: ['spiffe://mesh.example/ns/%C3%BCn%C3%AF'] }, status: 201 },
   ];
   for (const c of cases) {
     it(`${c.name} -> ${c.status}${c.code ? ` ${c.code}` : ''}`, async () => {

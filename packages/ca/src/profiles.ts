@@ -108,7 +108,8 @@ export function isDnsName(name: string, allowWildcard: boolean): boolean {
 }
 
 function isUri(value: string): boolean {
-  if (/\s/.test(value)) return false;
+  // A URI SAN is an IA5String (RFC 5280 4.2.1.6): printable ASCII only; IRIs must be percent-encoded.
+  if (!/^[\x21-\x7e]+$/.test(value)) return false;
   try {
     const u = new URL(value);
     return /^[a-z][a-z0-9+.-]*:$/.test(u.protocol);

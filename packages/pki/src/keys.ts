@@ -51,6 +51,7 @@ export interface GeneratedKey {
   algorithm: KeyAlgorithm;
   pkcs8Der: Uint8Array;
   spkiDer: Uint8Array;
+  publicKey: KeyObject;
 }
 
 /** Generates a key pair off the event loop (RSA-4096 takes about a second). */
@@ -75,18 +76,26 @@ export async function generateKey(algorithm: KeyAlgorithm): Promise<GeneratedKey
     algorithm,
     pkcs8Der: new Uint8Array(pair.privateKey.export({ format: 'der', type: 'pkcs8' })),
     spkiDer: new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' })),
+    publicKey: pair.publicKey,
   };
 }
 
 const CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
 
-/** Reads a SubjectPublicKeyInfo; throws KeyError for what node cannot load or Anvil cannot judge. */
-export function publicKeyFacts(spkiDer: Uint8Array): PublicKeyFacts {
+/**
+ * Reads a SubjectPublicKeyInfo (or a key already loaded from one); throws KeyError for what node
+ * cannot load or Anvil cannot judge.
+ */
+export function publicKeyFacts(spki: Uint8Array | KeyObject): PublicKeyFacts {
   let key: KeyObject;
-  try {
-    key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
-  } catch {
-    throw new KeyError('unsupported_key', 'the public key is malformed or of an unsupported type');
+  if (spki instanceof Uint8Array) {
+    try {
+      key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    } catch {
+      throw new KeyError('unsupported_key', 'the public key is malformed or of an unsupported type');
+    }
+  } else {
+    key = spki;
   }
   const details = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { OID } from './oids.ts';
+import { decodeOid, encodeOid, readTlv, TAG, tlv } from './revocation/der.ts';
 
 /** Subject attributes Anvil writes, by their short names. */
 export interface SubjectInput {
@@ -168,4 +169,127 @@ export function readGeneralNames(names: pkijs.GeneralName[]): Sans {
     else if (n.type === 7) sans.ip.push(bytesToIp(new Uint8Array((n.value as asn1js.OctetString).valueBlock.valueHexView)));
   }
   return sans;
+}
+
+// ---- direct DER (the issuance hot path: no asn1js objects) ------------------------------------
+
+const OID_DER = new Map<string, Uint8Array>();
+
+/** DER of an OBJECT IDENTIFIER, cached: the same few OIDs are written into every certificate. */
+export function oidDer(oid: string): Uint8Array {
+  let der = OID_DER.get(oid);
+  if (!der) {
+    der = encodeOid(oid);
+    OID_DER.set(oid, der);
+  }
+  return der;
+}
+
+const utf8 = new TextEncoder();
+
+/** IA5String / PrintableString content: ASCII only, refused otherwise (never silently truncated). */
+export function asciiBytes(value: string, what: string): Uint8Array {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7e) throw new Error(`${what} "${value}" is not ASCII`);
+  }
+  return new Uint8Array(Buffer.from(value, 'latin1'));
+}
+
+/**
+ * The same Name as buildName, as DER: one attribute per RDN, countryName PrintableString,
+ * everything else UTF8String.
+ */
+export function encodeName(subject: SubjectInput): Uint8Array {
+  const rdns: Uint8Array[] = [];
+  for (const [key, oid] of SUBJECT_ATTRIBUTES) {
+    const value = subject[key];
+    if (value === undefined || value === '') continue;
+    const text = key === 'C' ? tlv(0x13, asciiBytes(value, 'countryName')) : tlv(0x0c, utf8.encode(value));
+    rdns.push(tlv(TAG.SET, tlv(TAG.SEQUENCE, oidDer(oid), text)));
+  }
+  return tlv(TAG.SEQUENCE, ...rdns);
+}
+
+/** What nameToString(buildName(subject)) says, without building the Name. */
+export function subjectToString(subject: SubjectInput): string {
+  return SUBJECT_ATTRIBUTES.filter(([key]) => subject[key] !== undefined && subject[key] !== '')
+    .map(([key]) => `${key}=${subject[key]}`)
+    .join(', ');
+}
+
+/** GeneralNames DER for a SAN extension, in buildGeneralNames' order: DNS, IP, URI, email. */
+export function encodeGeneralNames(sans: Sans): Uint8Array {
+  return tlv(
+    TAG.SEQUENCE,
+    ...sans.dns.map((v) => tlv(0x82, asciiBytes(v, 'dNSName'))),
+    ...sans.ip.map((v) => tlv(0x87, ipToBytes(v))),
+    ...sans.uri.map((v) => tlv(0x86, asciiBytes(v, 'URI'))),
+    ...sans.email.map((v) => tlv(0x81, asciiBytes(v, 'rfc822Name'))),
+  );
+}
+
+/** Reads GeneralNames DER (the content of a SAN extension) into Sans; other name types are ignored. */
+export function readGeneralNamesDer(der: Uint8Array): Sans {
+  const sans = emptySans();
+  const seq = readTlv(der, 0);
+  if (seq.tag !== TAG.SEQUENCE || seq.end !== der.length) throw new Error('GeneralNames is not one SEQUENCE');
+  for (let p = seq.contentStart; p < seq.end; ) {
+    const n = readTlv(der, p, seq.end);
+    const value = der.subarray(n.contentStart, n.end);
+    if (n.tag === 0x82) sans.dns.push(Buffer.from(value).toString('latin1'));
+    else if (n.tag === 0x86) sans.uri.push(Buffer.from(value).toString('latin1'));
+    else if (n.tag === 0x81) sans.email.push(Buffer.from(value).toString('latin1'));
+    else if (n.tag === 0x87) sans.ip.push(bytesToIp(value));
+    p = n.end;
+  }
+  return sans;
+}
+
+/** Decodes the directory string types met in Names (UTF8, Printable, IA5, T61, BMP, Universal). */
+export function decodeDirectoryString(tag: number, value: Uint8Array): string {
+  switch (tag) {
+    case 0x0c:
+      return Buffer.from(value).toString('utf8');
+    case 0x1e: {
+      let out = '';
+      for (let i = 0; i + 1 < value.length; i += 2) out += String.fromCharCode((value[i] << 8) | value[i + 1]);
+      return out;
+    }
+    case 0x1c: {
+      let out = '';
+      for (let i = 0; i + 3 < value.length; i += 4) out += String.fromCodePoint(((value[i] << 24) | (value[i + 1] << 16) | (value[i + 2] << 8) | value[i + 3]) >>> 0);
+      return out;
+    }
+    default:
+      return Buffer.from(value).toString('latin1');
+  }
+}
+
+/** A Name's attributes in order, as [OID, value]; throws on a malformed Name. */
+export function readNameDer(der: Uint8Array, name = readTlv(der, 0)): Array<[string, string]> {
+  if (name.tag !== TAG.SEQUENCE) throw new Error('Name is not a SEQUENCE');
+  const out: Array<[string, string]> = [];
+  for (let p = name.contentStart; p < name.end; ) {
+    const rdn = readTlv(der, p, name.end);
+    if (rdn.tag !== TAG.SET) throw new Error('RelativeDistinguishedName is not a SET');
+    for (let q = rdn.contentStart; q < rdn.end; ) {
+      const atv = readTlv(der, q, rdn.end);
+      if (atv.tag !== TAG.SEQUENCE) throw new Error('AttributeTypeAndValue is not a SEQUENCE');
+      const type = readTlv(der, atv.contentStart, atv.end);
+      if (type.tag !== TAG.OID) throw new Error('attribute type is not an OID');
+      const value = readTlv(der, type.end, atv.end);
+      out.push([decodeOid(der.subarray(type.contentStart, type.end)), decodeDirectoryString(value.tag, der.subarray(value.contentStart, value.end))]);
+      q = atv.end;
+    }
+    p = rdn.end;
+  }
+  return out;
+}
+
+/** readName over DER: short-name -> value, the last value winning. */
+export function readNameRecordDer(der: Uint8Array, name?: ReturnType<typeof readTlv>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [oid, value] of readNameDer(der, name)) out[SHORT_NAMES[oid] ?? oid] = value;
+  return out;
 }

@@ -1,0 +1,421 @@
+/**
+ * Issuance throughput, end to end over HTTP: a real Anvil server process (apps/server/src/main.ts)
+ * on PostgreSQL, N pre-generated EC P-256 CSRs POSTed to /api/v1/certificates over keep-alive
+ * connections at a fixed concurrency.
+ *
+ *   npm run bench:issue                                   # 5000 CSRs, concurrency 32, 1 server process
+ *   npm run bench:issue -- --n 20000 --concurrency 64
+ *   npm run bench:issue -- --duration 30                  # run 30 s, cycling through the CSRs
+ *   npm run bench:issue -- --workers 2                    # node:cluster, 2 server processes on one port
+ *   npm run bench:issue -- --cpu-prof                     # server writes .cpuprofile files to the temp dir
+ *   BENCH_N=2000 BENCH_CONCURRENCY=16 BENCH_WORKERS=2 npm run bench:issue
+ *   ANVIL_BENCH_PG_URL=postgres://user@host:5432/postgres npm run bench:issue
+ *
+ * Everything lives in a throwaway database anvil_bench_<random> on 127.0.0.1:5432, dropped at
+ * the end (also on Ctrl-C), with the temp dir (kept with --cpu-prof). The server logs as it does
+ * in production (LOG_LEVEL=info, JSON to a file in the temp dir; override with LOG_LEVEL). The first --warmup requests (default 200, separate CSRs) are not measured.
+ * Prints certificates/s, latency percentiles, and os.loadavg() before and after; then checks that
+ * the database holds exactly the certificates that were answered 201.
+ * Target: >= 500 certificates/s on a 2-core machine with an ECDSA P-256 issuer.
+ */
+import cluster from 'node:cluster';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { derHeader, derSequence, toPem } from '@anvil/pki';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const MAIN = join(ROOT, 'apps/server/src/main.ts');
+
+// ---- the benchmark ---------------------------------------------------------------------------
+
+async function bench() {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', default: process.env.BENCH_N ?? '5000' },
+      concurrency: { type: 'string', default: process.env.BENCH_CONCURRENCY ?? '32' },
+      duration: { type: 'string', default: process.env.BENCH_DURATION ?? '' },
+      warmup: { type: 'string', default: process.env.BENCH_WARMUP ?? '200' },
+      workers: { type: 'string', default: process.env.BENCH_WORKERS ?? '1' },
+      'cpu-prof': { type: 'boolean', default: false },
+      'keep-db': { type: 'boolean', default: false },
+    },
+  });
+  const n = positive('n', values.n);
+  const concurrency = positive('concurrency', values.concurrency);
+  const durationS = values.duration ? positive('duration', values.duration) : 0;
+  const warmup = Number(values.warmup);
+  const workers = positive('workers', values.workers);
+
+  const ADMIN_URL = process.env.ANVIL_BENCH_PG_URL ?? process.env.ANVIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const dbName = `anvil_bench_${randomBytes(5).toString('hex')}`;
+  const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
+  const token = `anvil_bench_${randomBytes(24).toString('base64url')}`;
+  const work = mkdtempSync(join(tmpdir(), 'anvil-bench-issue-'));
+  const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+  let server: ChildProcess | null = null;
+  let dbCreated = false;
+  const cleanup = async () => {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          server?.kill('SIGKILL');
+          r();
+        }, 5000);
+        server!.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    if (dbCreated && !values['keep-db']) await admin(ADMIN_URL, `drop database if exists ${dbName} with (force)`);
+    if (!values['cpu-prof']) rmSync(work, { recursive: true, force: true });
+  };
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error('\ninterrupted: stopping the server and dropping the database');
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  try {
+    console.log(`Anvil issuance benchmark — ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
+    console.log(`load average before setup: ${load()}`);
+
+    // 1. CSRs, made before the clock starts.
+    const t0 = performance.now();
+    const csrs = Array.from({ length: n + warmup }, (_, i) => makeCsr(`bench-${i}.example.com`));
+    console.log(`pre-generated ${csrs.length} EC P-256 CSRs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    // 2. A throwaway database and the server (one process, or a cluster of `workers`).
+    await admin(ADMIN_URL, `create database ${dbName}`);
+    dbCreated = true;
+    const port = await freePort();
+    const logFile = join(work, 'server.log');
+    const logFd = openSync(logFile, 'a');
+    const env = {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ANVIL_MTLS_PORT: String(await freePort()),
+      DATABASE_URL: dbUrl,
+      ANVIL_DATA_DIR: work,
+      // Given explicitly so cluster workers do not race to create the key file.
+      ANVIL_KEK: randomBytes(32).toString('hex'),
+      ANVIL_ADMIN_TOKEN: token,
+      ANVIL_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      ANVIL_CA_KEY_ALGORITHM: 'EC-P256',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+      NODE_ENV: 'production',
+      ANVIL_BENCH_ROLE: workers > 1 ? 'cluster-primary' : '',
+      ANVIL_BENCH_WORKERS: String(workers),
+    };
+    const execArgv = ['--import', 'tsx', ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${work}`] : [])];
+    const entry = workers > 1 ? fileURLToPath(import.meta.url) : MAIN;
+    server = spawn(process.execPath, [...execArgv, entry], { cwd: ROOT, env, stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    const agent = new Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
+    const base = `http://127.0.0.1:${port}`;
+    await waitForServer(base, server, logFile);
+    console.log(`server: ${workers} process${workers > 1 ? 'es (node:cluster)' : ''} on ${base}, PostgreSQL database ${dbName}, LOG_LEVEL=${env.LOG_LEVEL} to ${logFile}`);
+
+    const post = (csr: string) =>
+      httpPost(agent, port, '/api/v1/certificates', token, JSON.stringify({ profile: 'server', csr }));
+
+    // 3. Sanity: the first answer is a real certificate for the CSR's name.
+    const first = await post(csrs[0]);
+    if (first.status !== 201) throw new Error(`the server refused a benchmark CSR: ${first.status} ${first.body}`);
+    const firstCert = JSON.parse(first.body) as { sans: { dns: string[] }; certificate: string };
+    if (firstCert.sans.dns[0] !== 'bench-0.example.com' || !firstCert.certificate.includes('BEGIN CERTIFICATE')) {
+      throw new Error(`unexpected issuance response: ${first.body.slice(0, 300)}`);
+    }
+
+    // 4. Warm-up (JIT, connection pools), not measured.
+    const warm = warmup > 1 ? await drive(post, csrs.slice(1, warmup), Math.min(concurrency, warmup - 1), 0) : null;
+    const warmOk = warm?.statuses.get(201) ?? 0;
+
+    // 5. The measured run.
+    const measured = csrs.slice(warmup);
+    const loadBefore = load();
+    const serverPids = () => processTree(server!.pid!);
+    const pgPids = () => postgresBackends(dbName);
+    const cpu0 = { server: cpuMs(serverPids()), pg: cpuMs(pgPids()), client: process.cpuUsage() };
+    const started = performance.now();
+    const result = await drive(post, measured, concurrency, durationS);
+    const seconds = (performance.now() - started) / 1000;
+    const clientCpu = process.cpuUsage(cpu0.client);
+    const cpu = { server: cpuMs(serverPids()) - cpu0.server, pg: cpuMs(pgPids()) - cpu0.pg, client: (clientCpu.user + clientCpu.system) / 1000 };
+    const loadAfter = load();
+
+    const lat = result.latencies.sort((a, b) => a - b);
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
+    const ok = result.statuses.get(201) ?? 0;
+    const rate = ok / seconds;
+    console.log('');
+    console.log(`requests         ${result.total} (${[...result.statuses].map(([s, c]) => `${c} x ${s}`).join(', ')})${durationS ? `, cycling ${measured.length} CSRs for ${durationS} s` : ''}`);
+    console.log(`concurrency      ${concurrency} keep-alive connections, ${workers} server process${workers > 1 ? 'es' : ''}`);
+    console.log(`elapsed          ${seconds.toFixed(2)} s`);
+    console.log(`throughput       ${rate.toFixed(0)} certificates/s`);
+    console.log(`latency (ms)     p50 ${pct(50).toFixed(1)}  p90 ${pct(90).toFixed(1)}  p99 ${pct(99).toFixed(1)}  max ${lat[lat.length - 1]?.toFixed(1)}`);
+    console.log(`load average     before ${loadBefore}  after ${loadAfter}  (1, 5, 15 min; ${availableParallelism()} CPUs)`);
+    // CPU time per certificate does not depend on what else the machine runs: it is the budget.
+    const per = (ms: number) => (ms / Math.max(ok, 1)).toFixed(2);
+    const total = cpu.server + cpu.pg + cpu.client;
+    console.log(
+      `CPU per cert     server ${per(cpu.server)} ms, PostgreSQL ${per(cpu.pg)} ms, load generator ${per(cpu.client)} ms ` +
+        `= ${per(total)} ms; ${availableParallelism()} CPUs could do ~${((availableParallelism() * 1000) / (total / Math.max(ok, 1))).toFixed(0)}/s`,
+    );
+    console.log(`CPU share        server used ${(cpu.server / 10 / seconds).toFixed(0)}% of one CPU, PostgreSQL ${(cpu.pg / 10 / seconds).toFixed(0)}%, load generator ${(cpu.client / 10 / seconds).toFixed(0)}%`);
+    for (const [status, body] of result.samples) console.log(`sample ${status}: ${body.slice(0, 300)}`);
+
+    // 6. Every 201 is a committed row (plus the sanity and warm-up issuances).
+    const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+    const [{ count }] = await sql<{ count: number }[]>`select count(*)::int as count from certificates where common_name like 'bench-%'`;
+    await sql.end();
+    const expected = ok + 1 + warmOk;
+    console.log(`database         ${count} certificate rows (expected ${expected})`);
+    agent.destroy();
+    if (values['cpu-prof']) {
+      await cleanup();
+      const profiles = readdirSync(work).filter((f) => f.endsWith('.cpuprofile'));
+      console.log(`CPU profiles: ${profiles.map((f) => join(work, f)).join(', ')}`);
+    }
+    const target = 500;
+    console.log(rate >= target ? `\nOK: ${rate.toFixed(0)} >= ${target} certificates/s` : `\nBELOW TARGET: ${rate.toFixed(0)} < ${target} certificates/s`);
+    if (result.total !== ok || count !== expected) process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+// ---- load generation -------------------------------------------------------------------------
+
+interface DriveResult {
+  total: number;
+  statuses: Map<number, number>;
+  latencies: number[];
+  /** The first body seen for each non-201 status. */
+  samples: Map<number, string>;
+}
+
+/** `concurrency` loops, each sending its next CSR when the previous answer arrived. */
+async function drive(
+  post: (csr: string) => Promise<{ status: number; body: string }>,
+  csrs: string[],
+  concurrency: number,
+  durationS: number,
+): Promise<DriveResult> {
+  const statuses = new Map<number, number>();
+  const samples = new Map<number, string>();
+  const latencies: number[] = [];
+  const deadline = durationS ? performance.now() + durationS * 1000 : Infinity;
+  let next = 0;
+  let total = 0;
+  const loop = async () => {
+    for (;;) {
+      if (durationS ? performance.now() >= deadline : next >= csrs.length) return;
+      const csr = csrs[next++ % csrs.length];
+      const t = performance.now();
+      const res = await post(csr);
+      latencies.push(performance.now() - t);
+      total++;
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status !== 201 && !samples.has(res.status)) samples.set(res.status, res.body);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return { total, statuses, latencies, samples };
+}
+
+function httpPost(agent: Agent, port: number, path: string, token: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error('request timed out after 30 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// ---- CSRs, encoded by hand (PKCS#10, RFC 2986): fast enough to make thousands up front -------
+
+const OID_DER = {
+  commonName: Uint8Array.of(0x06, 0x03, 0x55, 0x04, 0x03),
+  ecdsaWithSha256: Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02),
+  extensionRequest: Uint8Array.of(0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e),
+  subjectAltName: Uint8Array.of(0x06, 0x03, 0x55, 0x1d, 0x11),
+};
+
+function tlv(tag: number, content: Uint8Array): Uint8Array {
+  const header = derHeader(tag, content.length);
+  const out = new Uint8Array(header.length + content.length);
+  out.set(header);
+  out.set(content, header.length);
+  return out;
+}
+
+/** CN=<name>, SAN dNSName=<name>, an EC P-256 key, signed with ECDSA-SHA256. */
+function makeCsr(name: string): string {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const utf8 = new TextEncoder().encode(name);
+  const subject = derSequence([tlv(0x31, derSequence([OID_DER.commonName, tlv(0x0c, utf8)]))]);
+  const san = derSequence([tlv(0x82, utf8)]); // GeneralNames { dNSName }
+  const extensions = derSequence([derSequence([OID_DER.subjectAltName, tlv(0x04, san)])]);
+  const attributes = tlv(0xa0, derSequence([OID_DER.extensionRequest, tlv(0x31, extensions)]));
+  const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
+  const info = derSequence([Uint8Array.of(0x02, 0x01, 0x00), subject, spki, attributes]);
+  const signature = sign('sha256', info, privateKey);
+  const der = derSequence([info, derSequence([OID_DER.ecdsaWithSha256]), tlv(0x03, Buffer.concat([Uint8Array.of(0), signature]))]);
+  return toPem(der, 'CERTIFICATE REQUEST');
+}
+
+// ---- plumbing --------------------------------------------------------------------------------
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** utime + stime of `pids`, in ms, from /proc (0 for processes that are gone). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      // exited
+    }
+  }
+  return ticks * TICK_MS;
+}
+
+function allPids(): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+}
+
+/** `root` and its descendants (the cluster primary and its workers). */
+function processTree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const pid of allPids()) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      parent.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
+  return out;
+}
+
+/** PostgreSQL backend processes serving `database` (their title names it). */
+function postgresBackends(database: string): number[] {
+  return allPids().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${database} `);
+    } catch {
+      return false;
+    }
+  });
+}
+
+function positive(name: string, value: string): number {
+  const v = Number(value);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive whole number (got "${value}")`);
+  return v;
+}
+
+async function admin(url: string, statement: string) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(statement);
+  } finally {
+    await sql.end();
+  }
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForServer(base: string, proc: ChildProcess, logFile: string, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) {
+      const log = spawnSync('tail', ['-n', '30', logFile], { encoding: 'utf8' }).stdout;
+      throw new Error(`the server exited (${proc.exitCode}) before it listened:\n${log}`);
+    }
+    try {
+      const res = await fetch(`${base}/pki/trust-bundle.pem`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok && (await res.text()).includes('BEGIN CERTIFICATE')) return;
+    } catch {
+      // not yet listening
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the server did not answer on ${base} within ${ms / 1000} s (log: ${logFile})`);
+}
+
+// ---- cluster mode: this same file is the primary that forks the server workers ----------------
+
+function clusterPrimary() {
+  const workers = Number(process.env.ANVIL_BENCH_WORKERS ?? '2');
+  // Workers run the unmodified server entry point; listen() on the same port is shared through
+  // the primary (round-robin on Linux). Each worker bootstraps under the PostgreSQL advisory lock.
+  cluster.setupPrimary({ exec: MAIN, execArgv: process.execArgv });
+  for (let i = 0; i < workers; i++) cluster.fork();
+  let stopping = false;
+  cluster.on('exit', (w, code) => {
+    if (!stopping) {
+      console.error(`server worker ${w.process.pid} exited (${code}); stopping`);
+      process.exit(1);
+    }
+  });
+  const stop = () => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 3000).unref();
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+// Last, so every module-level constant above is initialised before either role starts.
+if (process.env.ANVIL_BENCH_ROLE === 'cluster-primary') clusterPrimary();
+else await bench();
