@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import type { Actor, Authority } from '@anvil/ca';
@@ -67,13 +68,21 @@ export function createApp(deps: AppDeps) {
     else log.info(line, 'request');
   });
 
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: deps.bodyLimit ?? 64 * 1024,
-      onError: (c) => problem(c, 413, 'body_too_large', `the request body exceeds ${deps.bodyLimit ?? 64 * 1024} bytes`),
-    }),
-  );
+  const maxBody = deps.bodyLimit ?? 64 * 1024;
+  const tooLarge = (c: Context) => problem(c, 413, 'body_too_large', `the request body exceeds ${maxBody} bytes`);
+  const streamedBodyLimit = bodyLimit({ maxSize: maxBody, onError: tooLarge });
+  app.use('/api/*', async (c, next) => {
+    // A declared Content-Length decides from the header alone, exactly as hono's bodyLimit does,
+    // but before anything reads `c.req.raw.body`: with @hono/node-server that builds a
+    // web-stream Request per call and disables its direct body read (bench:issue: server CPU
+    // per certificate 2.2 -> 1.9 ms). Node's parser never hands over more than Content-Length bytes.
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined && /^\d+$/.test(length)) {
+      return Number(length) > maxBody ? tooLarge(c) : next();
+    }
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    return streamedBodyLimit(c, next); // chunked bodies: counted as they stream
+  });
 
   const auth = bearerAuth(deps.authority);
   for (const prefix of ['/api/v1/certificates', '/api/v1/profiles', '/api/v1/issuers', '/api/v1/audit']) {
