@@ -662,6 +662,19 @@ describe('bad input is refused with a problem+json code and issues nothing', () 
         ),
     },
     { name: 'malformed JSON', status: 400, code: 'malformed_json', body: () => '{"profile": "server", "sans": ' },
+    {
+      name: 'a body that is not declared as JSON',
+      status: 415,
+      code: 'unsupported_media_type',
+      request: () =>
+        Promise.resolve(
+          anvil.app.request('/api/v1/certificates', {
+            method: 'POST',
+            headers: { 'content-type': 'text/plain', authorization: `Bearer ${anvil.token}` },
+            body: JSON.stringify(server({})),
+          }),
+        ),
+    },
     { name: 'an unknown body field', status: 400, code: 'validation_failed', body: () => server({ isCA: true }) },
     { name: 'an unknown SAN type', status: 400, code: 'validation_failed', body: () => server({ sans: { dns: ['ok.example.com'], rid: ['1.2.3'] } }) },
     { name: 'a body over 64 KiB', status: 413, code: 'body_too_large', body: () => server({ csr: 'A'.repeat(64 * 1024 + 1) }) },

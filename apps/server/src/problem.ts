@@ -52,6 +52,7 @@ export function mapError(err: Error, c: Context) {
     const status = err.status as ContentfulStatusCode;
     if (status === 400 && /JSON/i.test(err.message)) return problem(c, 400, 'malformed_json', 'the request body is not valid JSON');
     if (status === 401) return problem(c, 401, 'unauthorized', err.message || 'a valid bearer token is required');
+    if (status === 415) return problem(c, 415, 'unsupported_media_type', 'send the request body as application/json');
     return problem(c, status, `http_${status}`, err.message || TITLES[status] || 'error');
   }
   if ((err as { code?: string }).code === 'invalid_cursor') return problem(c, 400, 'invalid_cursor', err.message);
