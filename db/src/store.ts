@@ -61,15 +61,18 @@ function searchText(c: NewCertificate): string {
     .toLowerCase();
 }
 
+/**
+ * The cursor names the last row of a page; the next page continues strictly after that row's
+ * (created_at, id) as the database holds it. (Carrying the time in the cursor would lose the
+ * microseconds PostgreSQL keeps, and skip rows created within one millisecond.)
+ */
 function encodeCursor(row: CertificateRecord): string {
-  return Buffer.from(`${row.createdAt.toISOString()}|${row.id}`).toString('base64url');
+  return Buffer.from(row.id).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { at: Date; id: string } | null {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  const date = new Date(at);
-  if (!id || Number.isNaN(date.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return null;
-  return { at: date, id };
+function decodeCursor(cursor: string): string | null {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) ? id : null;
 }
 
 export class InvalidCursorError extends Error {
@@ -122,10 +125,11 @@ export class DrizzleTx implements StoreTx {
       where.push(sql`${certificates.searchText} like ${pattern}`);
     }
     if (query.cursor) {
-      const c = decodeCursor(query.cursor);
-      if (!c) throw new InvalidCursorError('the cursor is not one this server issued');
+      const id = decodeCursor(query.cursor);
+      const [last] = id ? await this.db.select({ id: certificates.id }).from(certificates).where(eq(certificates.id, id)) : [];
+      if (!last) throw new InvalidCursorError('the cursor is not one this server issued');
       where.push(
-        or(lt(certificates.createdAt, c.at), and(eq(certificates.createdAt, c.at), lt(certificates.id, c.id))) as SQL,
+        sql`(${certificates.createdAt}, ${certificates.id}) < (select c.created_at, c.id from certificates c where c.id = ${id})`,
       );
     }
     const rows = await this.db

@@ -473,13 +473,9 @@ describe('listing, reading and downloading', () => {
     expect((await bad.json()).code).toBe('invalid_cursor');
   });
 
-  // Known bug, outside this file's ownership: db/src/store.ts encodes the cursor with
-  // Date#toISOString (milliseconds) while created_at keeps microseconds, so a row created in the
-  // same millisecond as a page's last row, but earlier, is skipped. Concurrent issuance on
-  // PostgreSQL does this routinely (24 concurrent issuances paged by 2 lost rows in a trial);
-  // here two rows are pinned 200 µs apart to make it deterministic. `it.fails` turns red once
-  // the store is fixed: then drop the marker.
-  it.fails('pages certificates created within one millisecond without skipping any', async () => {
+  // Rows created within one millisecond (routine under concurrent issuance on PostgreSQL, which
+  // keeps microseconds): two are pinned 200 µs apart so a cursor that lost precision would skip one.
+  it('pages certificates created within one millisecond without skipping any', async () => {
     const burst = `burst${RUN}`;
     const made: string[] = [];
     for (let i = 0; i < 3; i++) made.push((await issueOk({ profile: 'server', sans: { dns: [`b${i}.${burst}.example.com`] } })).id);
@@ -777,10 +773,8 @@ describe('audit trail', () => {
     expect(after.actor).toBe(first.actor);
   });
 
-  // Known gap, outside this file's ownership: the migration's trigger is FOR EACH ROW on
-  // UPDATE OR DELETE, and TRUNCATE fires no row triggers, so `truncate audit_log` empties the
-  // trail. A `BEFORE TRUNCATE ... FOR EACH STATEMENT` trigger would close it; then drop `.fails`.
-  it.fails('the database refuses TRUNCATE on audit_log', async () => {
+  // TRUNCATE fires no row triggers; a statement trigger refuses it.
+  it('the database refuses TRUNCATE on audit_log', async () => {
     const [before] = await rows<{ n: number }>(sql`select count(*)::int as n from audit_log`);
     let refused = false;
     try {

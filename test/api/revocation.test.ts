@@ -375,7 +375,8 @@ describe('revoke', () => {
     } finally {
       signer.sign = sign;
     }
-    expect(res.status).toBe(500); // committed; the CRL could not be signed
+    expect(res.status).toBe(503); // committed; the CRL could not be signed
+    expect((await res.json()).code).toBe('crl_publish_failed');
     expect((await anvil.api('GET', `/api/v1/certificates/${cert.id}`).then((r) => r.json())).status).toBe('revoked');
     expect((await ocspStatus(cert.serial)).status).toBe('revoked');
     // A retry finds it revoked already and signs nothing itself...
