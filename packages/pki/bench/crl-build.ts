@@ -12,7 +12,7 @@ import { generateKey } from '../src/keys.ts';
 import { OID } from '../src/oids.ts';
 import { buildCrl, type RevokedEntry } from '../src/revocation/crl-builder.ts';
 import { parseCrl, verifyCrlSignature } from '../src/revocation/crl-parser.ts';
-import { encodeOid, tlv, TAG } from '../src/revocation/der.ts';
+import { encodeOid, tlv, TAG } from '../src/der.ts';
 import { REVOCATION_REASONS } from '../src/revocation/reasons.ts';
 import { SoftwareSigner } from '../src/signer.ts';
 

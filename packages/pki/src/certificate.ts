@@ -4,7 +4,7 @@ import * as pkijs from 'pkijs';
 import { algorithmIdentifier, type SignatureAlgorithm } from './keys.ts';
 import { asciiBytes, buildGeneralNames, buildName, encodeGeneralNames, encodeName, oidDer, sanCount, type Sans, type SubjectInput } from './names.ts';
 import { EXT_KEY_USAGE, KEY_USAGE_BITS, OID, type ExtKeyUsageName, type KeyUsageName } from './oids.ts';
-import { readTlv, TAG, tlv } from './revocation/der.ts';
+import { readTlv, TAG, tlv } from './der.ts';
 import type { Signer } from './signer.ts';
 import { encodeTimeDer, toAsn1Time } from './time.ts';
 
@@ -275,24 +275,11 @@ export async function signTbs(tbs: Uint8Array, signer: Signer): Promise<Uint8Arr
 
 /** SEQUENCE around already-encoded DER parts. */
 export function derSequence(parts: Uint8Array[]): Uint8Array {
-  const length = parts.reduce((n, p) => n + p.length, 0);
-  const header = derHeader(0x30, length);
-  const out = new Uint8Array(header.length + length);
-  out.set(header, 0);
-  let at = header.length;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return tlv(TAG.SEQUENCE, ...parts);
 }
 
-export function derHeader(tag: number, length: number): Uint8Array {
-  if (length < 0x80) return Uint8Array.of(tag, length);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Uint8Array.of(tag, 0x80 | bytes.length, ...bytes);
-}
+/** Tag and DER length octets for a value of `length` bytes. */
+export { header as derHeader } from './der.ts';
 
 /** Parses certificate DER; throws CertificateParseError on anything that is not one certificate. */
 export function parseCertificate(der: Uint8Array): pkijs.Certificate {

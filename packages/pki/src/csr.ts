@@ -1,7 +1,7 @@
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { emptySans, readGeneralNamesDer, readNameRecordDer, type Sans } from './names.ts';
 import { OID } from './oids.ts';
-import { decodeOid, readTlv, TAG, type Tlv } from './revocation/der.ts';
+import { decodeOid, readTlv, TAG, type Tlv } from './der.ts';
 
 /** What Anvil takes from a CSR: its key (after proof of possession) and the names it asks for. */
 export interface ParsedCsr {

@@ -1,7 +1,7 @@
 import * as pkijs from 'pkijs';
 import { emptySans, readGeneralNamesDer, readNameDer, type Sans } from './names.ts';
 import { KEY_USAGE_BITS, OID } from './oids.ts';
-import { decodeOid, readTlv, TAG, type Tlv } from './revocation/der.ts';
+import { decodeOid, readTlv, TAG, type Tlv } from './der.ts';
 import { isValidSerial } from './serial.ts';
 import { decodeTimeDer } from './time.ts';
 

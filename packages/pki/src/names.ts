@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { OID } from './oids.ts';
-import { decodeOid, encodeOid, readTlv, TAG, tlv } from './revocation/der.ts';
+import { decodeOid, encodeOid, readTlv, TAG, tlv } from './der.ts';
 
 /** Subject attributes Anvil writes, by their short names. */
 export interface SubjectInput {

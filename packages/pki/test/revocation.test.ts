@@ -13,7 +13,7 @@ import type { KeyAlgorithm } from '../src/keys.ts';
 import { toPem } from '../src/pem.ts';
 import { buildCrl, CrlBuildError, type RevokedEntry } from '../src/revocation/crl-builder.ts';
 import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/revocation/crl-parser.ts';
-import { ctx, readWhole, TAG, tlv } from '../src/revocation/der.ts';
+import { ctx, readWhole, TAG, tlv } from '../src/der.ts';
 import {
   buildOcspResponse,
   issuerHashes,

@@ -3,7 +3,7 @@ import { OID } from '../oids.ts';
 import { isValidSerial } from '../serial.ts';
 import type { Signer } from '../signer.ts';
 import { TIME_DER_MAX_LENGTH, encodeTimeDer, truncateToSeconds, writeTimeDer } from '../time.ts';
-import { TAG, concat, ctx, ctxPrim, extension, header, readWhole, tlv, unsignedIntegerContent } from './der.ts';
+import { TAG, concat, ctx, ctxPrim, extension, header, readWhole, tlv, unsignedIntegerContent } from '../der.ts';
 import { REVOCATION_REASON_CODES, type RevocationReason } from './reasons.ts';
 
 /** One revoked certificate as the CA's store yields it. */

@@ -13,7 +13,7 @@ import {
   readWhole,
   smallUnsigned,
   type Tlv,
-} from './der.ts';
+} from '../der.ts';
 import { revocationReasonName, type RevocationReason } from './reasons.ts';
 import { verifySignedData } from './signature-check.ts';
 

@@ -19,7 +19,7 @@ import {
   smallUnsigned,
   tlv,
   type Tlv,
-} from './der.ts';
+} from '../der.ts';
 import { REVOCATION_REASON_CODES, revocationReasonName, type RevocationReason } from './reasons.ts';
 import { verifySignedData } from './signature-check.ts';
 
