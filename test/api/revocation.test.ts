@@ -450,6 +450,11 @@ describe('revoke', () => {
     expect(single.status).toBe('revoked');
     expect(single.reason).toBe('cACompromise');
 
+    // A revoked CA issues nothing more.
+    const refused = await anvil.api('POST', '/api/v1/certificates', { profile: 'server', issuer: 'partner-ca', sans: { dns: ['late.partner.test'] } });
+    expect(refused.status).toBe(422);
+    expect((await problemOf(refused)).code).toBe('issuer_revoked');
+
     // Revoking it again changes nothing; a root cannot be revoked.
     const again = await anvil.api('POST', '/api/v1/issuers/partner-ca/revoke', { reason: 'superseded' });
     expect((await again.json()).revocationReason).toBe('cACompromise');

@@ -390,6 +390,9 @@ export class Authority {
     if (issuer.record.kind !== 'intermediate') {
       throw invalid('issuer_not_allowed', 'end-entity certificates are issued by an intermediate, not a root');
     }
+    if (issuer.record.status !== 'active') {
+      throw invalid('issuer_revoked', `issuer "${issuer.record.name}" is revoked and issues nothing more`);
+    }
 
     const requestHash = req.idempotencyKey ? hashRequest(req) : '';
     if (req.idempotencyKey) {
