@@ -3,10 +3,12 @@ import { createServer, type AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import pino from 'pino';
 import postgres from 'postgres';
-import { Authority, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
+import { Authority, JudgeService, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
 import { openStore, type DrizzleStore } from '@anvil/db';
 import type { KeyAlgorithm } from '@anvil/pki';
 import { createApp } from '../../apps/server/src/app.ts';
+import { createMtlsHandler } from '../../apps/server/src/mtls/app.ts';
+import { startMtlsListener, type MtlsListener } from '../../apps/server/src/mtls/listener.ts';
 
 /** Which database the suite runs on: `ANVIL_TEST_DB=postgres` or the default in-memory PGlite. */
 export const TEST_DB = process.env.ANVIL_TEST_DB === 'postgres' ? 'postgres' : 'pglite';
@@ -38,6 +40,10 @@ export interface TestAnvil {
   store: DrizzleStore;
   token: string;
   publicUrl: string;
+  /** The judge shared by the HTTP app and the mTLS listener. */
+  judge: JudgeService;
+  /** With `mtls: true`: the mTLS listener on 127.0.0.1 (GET /verify, POST /api/v1/renew). */
+  mtls?: MtlsListener;
   /** JSON API call with the admin token. */
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   close(): Promise<void>;
@@ -48,6 +54,10 @@ export interface TestAnvilOptions {
   listen?: boolean;
   caKeyAlgorithm?: KeyAlgorithm;
   now?: () => Date;
+  /** Also start the mTLS listener on a loopback port (server certificate for localhost and 127.0.0.1). */
+  mtls?: boolean;
+  /** ANVIL_TRUSTED_PROXIES for GET /verify on the HTTP app. */
+  trustedProxies?: string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -74,7 +84,18 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
     now: options.now,
   });
   await authority.bootstrap({ adminToken: ADMIN_TOKEN });
-  const app = createApp({ authority, log: pino({ level: 'silent' }) });
+  const judge = new JudgeService({ authority });
+  const app = createApp({ authority, log: pino({ level: 'silent' }), judge, trustedProxies: options.trustedProxies });
+  const mtls = options.mtls
+    ? await startMtlsListener({
+        authority,
+        handler: createMtlsHandler({ authority, judge, log: pino({ level: 'silent' }) }),
+        log: pino({ level: 'silent' }),
+        port: 0,
+        host: '127.0.0.1',
+        hostnames: ['localhost', '127.0.0.1'],
+      })
+    : undefined;
   let server: ReturnType<typeof serve> | undefined;
   if (options.listen) {
     await new Promise<void>((resolve) => {
@@ -99,7 +120,10 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
           body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
         }),
       ),
+    judge,
+    mtls,
     close: async () => {
+      await mtls?.close();
       if (server) await new Promise((r) => server!.close(r));
       await store.close();
       await db.drop();

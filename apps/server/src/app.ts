@@ -20,6 +20,10 @@ import { countOcspAnswers, countRevocations, createMetrics, type Metrics } from 
 import { crlRoutes } from './routes/pki/crl.ts';
 import { ocspRoutes } from './routes/pki/ocsp.ts';
 import { revocationRoutes } from './routes/api/revocation.ts';
+import { JudgeService } from '@anvil/ca';
+import { judgeRoutes } from './routes/api/judge.ts';
+import { trustedProxies } from './mtls/judge-input.ts';
+import { proxySource, verifyRoutes } from './mtls/verify-route.ts';
 
 export type AppEnv = {
   Variables: {
@@ -37,6 +41,10 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Prometheus registry and counters; one is created when absent (see metrics.ts). */
   metrics?: Metrics;
+  /** The judge (POST /api/v1/judge, GET /verify); one is created when absent. Share it with the mTLS listener. */
+  judge?: JudgeService;
+  /** ANVIL_TRUSTED_PROXIES: addresses or CIDRs whose X-Client-Cert / X-Forwarded-Client-Cert headers GET /verify believes. */
+  trustedProxies?: string[];
 }
 
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -85,7 +93,7 @@ export function createApp(deps: AppDeps) {
   });
 
   const auth = bearerAuth(deps.authority);
-  for (const prefix of ['/api/v1/certificates', '/api/v1/profiles', '/api/v1/issuers', '/api/v1/audit']) {
+  for (const prefix of ['/api/v1/certificates', '/api/v1/profiles', '/api/v1/issuers', '/api/v1/audit', '/api/v1/judge']) {
     app.use(prefix, auth);
     app.use(`${prefix}/*`, auth);
   }
@@ -101,6 +109,9 @@ export function createApp(deps: AppDeps) {
   app.route('/', opsRoutes({ authority: deps.authority, metrics }));
   app.route('/pki/crl', crlRoutes(deps.authority));
   app.route('/ocsp', ocspRoutes(deps.authority, countOcspAnswers(metrics)));
+  const judge = deps.judge ?? new JudgeService({ authority: deps.authority });
+  app.route('/api/v1', judgeRoutes(judge, metrics));
+  app.route('/', verifyRoutes({ judge, metrics, source: proxySource(trustedProxies(deps.trustedProxies ?? []), (leaf) => judge.anvilIntermediatesFor(leaf)) }));
 
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',

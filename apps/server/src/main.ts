@@ -1,13 +1,15 @@
 import { resolve, join } from 'node:path';
 import { serve } from '@hono/node-server';
-import { Authority, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
+import { Authority, JudgeService, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
 import { openStore } from '@anvil/db';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { createMtlsHandler } from './mtls/app.ts';
+import { startMtlsListener, type MtlsListener } from './mtls/listener.ts';
 
-/** Composition root: config -> db -> authority -> HTTP listener. */
+/** Composition root: config -> db -> authority -> HTTP listener + mTLS listener. */
 async function main() {
   let config;
   try {
@@ -48,7 +50,8 @@ async function main() {
         }),
       ),
   });
-  const app = createApp({ authority, log, bodyLimit: config.bodyLimit, metrics });
+  const judge = new JudgeService({ authority });
+  const app = createApp({ authority, log, bodyLimit: config.bodyLimit, metrics, judge, trustedProxies: config.trustedProxies });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     const base = `http://localhost:${info.port}`;
     log.info(
@@ -70,10 +73,27 @@ async function main() {
     }
   });
 
+  // The mTLS listener (GET /verify, POST /api/v1/renew) with a server certificate Anvil issues to itself.
+  let mtls: MtlsListener | undefined;
+  try {
+    mtls = await startMtlsListener({
+      authority,
+      handler: createMtlsHandler({ authority, judge, log, metrics }),
+      log,
+      port: config.mtlsPort,
+      host: config.host,
+      hostnames: config.hostnames,
+    });
+    log.info({ verify: `https://${config.hostnames[0] ?? 'localhost'}:${mtls.port}/verify`, notAfter: mtls.identity.notAfter.toISOString() }, 'mTLS listener ready');
+  } catch (err) {
+    log.error({ err }, 'the mTLS listener did not start; POST /api/v1/judge still works');
+  }
+
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     authority.stop();
     server.close();
+    await mtls?.close();
     await store.close();
     process.exit(0);
   };

@@ -8,3 +8,4 @@ export * from './authority.ts';
 export * from './revocation/crl-publisher.ts';
 export * from './revocation/ocsp-responder.ts';
 export * from './revocation/revocations.ts';
+export * from './judge-service.ts';

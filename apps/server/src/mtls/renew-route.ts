@@ -1,0 +1,66 @@
+/**
+ * POST /api/v1/renew on the mTLS listener: the client authenticates with the certificate it
+ * wants renewed, and sends a CSR for the new key (Anvil never stores private keys, so it cannot
+ * reuse the old one). The new certificate has the same profile, issuer, subject and names, and
+ * the same lifetime as the old one (capped by the profile).
+ *
+ * Body: the PEM CSR itself (application/pkcs10, application/x-pem-file, text/plain), or JSON
+ * {"csr": "<PEM>"}. Answers 201 with the certificate as POST /api/v1/certificates does.
+ */
+import { Hono } from 'hono';
+import { type Actor, type Authority, type JudgeService } from '@anvil/ca';
+import { parseCertificate, readName, type SubjectInput } from '@anvil/pki';
+import type { AppEnv } from '../app.ts';
+import { observeIssuance, type Metrics } from '../metrics.ts';
+import { problem } from '../problem.ts';
+import { certificateView } from '../routes/api/views.ts';
+import { countVerdict, tlsSource } from './verify-route.ts';
+
+const SUBJECT_KEYS = ['CN', 'O', 'OU', 'L', 'ST', 'C'] as const;
+
+export function renewRoutes(deps: { authority: Authority; judge: JudgeService; metrics?: Metrics }) {
+  const { authority, judge } = deps;
+  const app = new Hono<AppEnv>();
+  app.post('/renew', async (c) => {
+    const { chain } = tlsSource(c);
+    if (chain.length === 0) {
+      return problem(c, 401, 'client_certificate_required', 'present the certificate to renew as the TLS client certificate (curl --cert fullchain.pem --key key.pem)');
+    }
+    const verdict = await judge.judge(chain, { purpose: 'client', crls: 'anvil' });
+    countVerdict(deps.metrics, verdict);
+    if (verdict.status !== 'verified') {
+      return problem(c, 403, 'certificate_not_accepted', `the presented certificate does not verify (${verdict.reason}): ${verdict.hints[0] ?? ''}`, { verdict });
+    }
+    const owner = judge.anvilIssuerOf(chain[0]);
+    const record = owner ? await authority.store.getCertificateBySerial(owner.issuer.record.id, owner.serialHex) : null;
+    if (!owner || !record) return problem(c, 403, 'not_issued_by_anvil', 'only certificates this Anvil issued can be renewed here');
+
+    let csr: string | undefined;
+    const type = c.req.header('content-type') ?? '';
+    const raw = await c.req.text();
+    if (type.includes('json')) {
+      try {
+        const body = JSON.parse(raw) as { csr?: unknown };
+        if (typeof body.csr === 'string') csr = body.csr;
+      } catch {
+        return problem(c, 400, 'malformed_json', 'the request body is not valid JSON');
+      }
+    } else if (raw.trim()) csr = raw;
+    if (!csr) return problem(c, 422, 'csr_required', 'send a PEM certificate request for the new key (the body, or JSON {"csr": "…"}); Anvil never keeps private keys, so it cannot reuse the old one');
+
+    const profile = await authority.profile(record.profile);
+    const names = readName(parseCertificate(record.der).subject);
+    const subject: SubjectInput = {};
+    for (const k of SUBJECT_KEYS) if (names[k]) subject[k] = names[k];
+    const lifetime = Math.round((record.notAfter.getTime() - record.notBefore.getTime()) / 1000) - 60;
+    const ttl = Math.max(60, Math.min(lifetime, profile.policy.maxTtl));
+    const actor: Actor = { id: `certificate:${record.id}`, name: `mTLS renewal by ${record.serial}`, source: c.get('clientAddress') ?? null };
+    const issued = await observeIssuance(
+      deps.metrics,
+      () => authority.issue({ profile: record.profile, csr, subject, sans: record.sans, issuer: owner.issuer.record.name, ttl }, actor),
+      (r) => ({ profile: r.record.profile, issuer: r.issuer.record.name }),
+    );
+    return c.json({ ...certificateView(authority, issued.record, new Date()), renewedFrom: record.id }, 201);
+  });
+  return app;
+}

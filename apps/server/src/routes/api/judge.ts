@@ -1,0 +1,111 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { REVOCATION_MODES, type JudgeService } from '@anvil/ca';
+import { JUDGE_REASONS, JudgeInputError } from '@anvil/pki';
+import type { AppEnv } from '../../app.ts';
+import type { Metrics } from '../../metrics.ts';
+import { problem } from '../../problem.ts';
+import { validationHook } from '../../validation.ts';
+import { EXPECT_TYPES, JudgeInputProblem, parseExpectName, pemBlocksOf } from '../../mtls/judge-input.ts';
+import { countVerdict } from '../../mtls/verify-route.ts';
+import { problemResponses } from './schemas.ts';
+
+const CertificateInfoSchema = z
+  .object({
+    subject: z.string(),
+    issuer: z.string(),
+    serial: z.string(),
+    notBefore: z.string(),
+    notAfter: z.string(),
+    sans: z.object({ dns: z.array(z.string()), ip: z.array(z.string()), uri: z.array(z.string()), email: z.array(z.string()) }),
+    keyUsage: z.array(z.string()),
+    extendedKeyUsage: z.array(z.string()),
+    isCA: z.boolean(),
+    fingerprintSha256: z.string(),
+  })
+  .openapi('CertificateInfo');
+
+export const VerdictSchema = z
+  .object({
+    status: z.enum(['verified', 'failed', 'absent']),
+    reason: z.enum(JUDGE_REASONS).nullable(),
+    nginx: z.string().openapi({ description: 'What nginx puts in $ssl_client_verify for the same chain, trust and CRLs', example: 'FAILED:unable to verify the first certificate' }),
+    openssl: z.object({ code: z.number().int(), name: z.string(), depth: z.number().int() }).nullable().openapi({ description: 'The first error `openssl verify` reports' }),
+    presented: z.array(CertificateInfoSchema),
+    path: z.array(CertificateInfoSchema).nullable(),
+    revocation: z.object({
+      checked: z.boolean(),
+      source: z.string(),
+      status: z.enum(['good', 'revoked', 'unknown']),
+      reason: z.string().optional(),
+      revokedAt: z.string().optional(),
+    }),
+    checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })),
+    hints: z.array(z.string()),
+  })
+  .openapi('Verdict');
+
+const JudgeBodySchema = z
+  .object({
+    chain: z.string().max(256 * 1024).openapi({ description: 'PEM certificates as the client sends them: leaf first, then intermediates (fullchain.pem)' }),
+    trustAnchors: z.string().max(256 * 1024).optional().openapi({ description: "PEM trusted roots (nginx ssl_client_certificate); default Anvil's roots" }),
+    crls: z.string().max(16 * 1024 * 1024).optional().openapi({ description: 'PEM CRLs (nginx ssl_crl): revocation is then checked for every certificate of the path' }),
+    purpose: z.enum(['client', 'server']).default('client'),
+    at: z.string().datetime({ offset: true }).optional().openapi({ description: 'Judge at this moment instead of now (ISO 8601)' }),
+    expectName: z
+      .union([z.string().max(2100), z.object({ type: z.enum(EXPECT_TYPES), value: z.string().max(2048) }).strict()])
+      .optional()
+      .openapi({ description: '"dns:api.example.com", "uri:spiffe://…", "email:…", "ip:…", or {type, value}', example: 'dns:client1.example.com' }),
+    revocation: z.enum(REVOCATION_MODES as [string, ...string[]]).default('auto').openapi({
+      description:
+        "auto: Anvil's database for its own certificates plus the given crls; prefer: also fetch CRLs from the certificates' CRL distribution points; require: as prefer, and an unknown revocation status fails the verdict; off: no fetching",
+    }),
+    maxDepth: z.number().int().min(0).max(16).optional().openapi({ description: 'nginx ssl_verify_depth (default 3)' }),
+  })
+  .strict()
+  .openapi('JudgeRequest');
+
+/** POST /api/v1/judge: the judge on a pasted chain. */
+export function judgeRoutes(judge: JudgeService, metrics?: Metrics) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/judge',
+      summary: 'Judge a certificate chain as nginx (and openssl verify) would, and say how to fix it',
+      security: [{ bearer: [] }],
+      request: { body: { required: true, content: { 'application/json': { schema: JudgeBodySchema } } } },
+      responses: {
+        200: { description: 'The verdict (also for chains that fail)', content: { 'application/json': { schema: VerdictSchema } } },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      try {
+        const chain = pemBlocksOf(body.chain, 'chain', 'chain');
+        const trustAnchors = body.trustAnchors !== undefined ? pemBlocksOf(body.trustAnchors, 'trustAnchors', 'trust_anchors') : undefined;
+        const crls = body.crls !== undefined ? pemBlocksOf(body.crls, 'crls', 'crls', 'crl') : undefined;
+        const expectName = body.expectName !== undefined ? parseExpectName(body.expectName) : undefined;
+        const verdict = await judge.judge(chain, {
+          trustAnchors,
+          crls,
+          expectName,
+          purpose: body.purpose as 'client' | 'server',
+          at: body.at ? new Date(body.at) : undefined,
+          revocation: body.revocation as (typeof REVOCATION_MODES)[number],
+          maxDepth: body.maxDepth,
+        });
+        countVerdict(metrics, verdict);
+        return c.json(verdict as z.infer<typeof VerdictSchema>, 200);
+      } catch (e) {
+        if (e instanceof JudgeInputProblem) return problem(c, e.status, e.code, e.message) as never;
+        if (e instanceof JudgeInputError) {
+          const code = e.code === 'malformed_anchor' ? 'malformed_trust_anchors' : e.code === 'malformed_crl' ? 'malformed_crls' : 'malformed_issuer';
+          return problem(c, 422, code, e.message) as never;
+        }
+        throw e;
+      }
+    },
+  );
+  return app;
+}

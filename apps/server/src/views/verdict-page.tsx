@@ -1,0 +1,159 @@
+/** @jsxImportSource hono/jsx */
+/**
+ * The judge's verdict as a page a person reads in a browser (GET /verify with Accept: text/html).
+ * No data access, no script, no external resources: the stylesheet is inline.
+ */
+import type { CertificateInfo, Verdict } from '@anvil/pki';
+
+const STYLE = `
+  :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --none: #9a6700; --muted: #6e7781; }
+  body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
+  h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
+  .status { display: inline-block; padding: .15rem .6rem; border-radius: .3rem; color: #fff; font-weight: 600; }
+  .verified { background: var(--ok); } .failed { background: var(--bad); } .absent { background: var(--none); }
+  code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; }
+  table { border-collapse: collapse; width: 100%; margin: .5rem 0 1.5rem; }
+  th, td { text-align: left; vertical-align: top; padding: .3rem .5rem; border-bottom: 1px solid #8884; }
+  th { font-weight: 600; white-space: nowrap; }
+  .ok { color: var(--ok); } .bad { color: var(--bad); }
+  ol.hints li { margin-bottom: .4rem; }
+  .muted { color: var(--muted); }
+  details { margin: 1rem 0; }
+  pre { white-space: pre-wrap; word-break: break-all; background: #8881; padding: .75rem; border-radius: .3rem; }
+`;
+
+function sansOf(c: CertificateInfo): string {
+  const s = c.sans;
+  return [...s.dns.map((v) => `DNS:${v}`), ...s.ip.map((v) => `IP:${v}`), ...s.email.map((v) => `email:${v}`), ...s.uri.map((v) => `URI:${v}`)].join(', ') || '—';
+}
+
+function CertTable(props: { certs: CertificateInfo[] }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>subject / issuer</th>
+          <th>validity</th>
+          <th>names and usage</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.certs.map((c, i) => (
+          <tr>
+            <td>{i}</td>
+            <td>
+              <div class="mono">{c.subject}</div>
+              <div class="muted mono">issuer: {c.issuer}</div>
+              <div class="muted mono">serial {c.serial}{c.isCA ? ' · CA' : ''}</div>
+            </td>
+            <td class="mono">
+              {c.notBefore}
+              <br />
+              {c.notAfter}
+            </td>
+            <td>
+              <div class="mono">{sansOf(c)}</div>
+              <div class="muted">KU: {c.keyUsage.join(', ') || '—'}; EKU: {c.extendedKeyUsage.join(', ') || '—'}</div>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function VerdictPage(props: { verdict: Verdict; title?: string }) {
+  const v = props.verdict;
+  const headline =
+    v.status === 'verified'
+      ? 'Your client certificate is accepted'
+      : v.status === 'absent'
+        ? 'No client certificate was presented'
+        : `Your client certificate is refused: ${v.reason?.replace(/_/g, ' ')}`;
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{props.title ?? 'Anvil judge'} — {v.status}</title>
+        <style>{STYLE}</style>
+      </head>
+      <body>
+        <p class="muted">Anvil judge</p>
+        <h1>{headline}</h1>
+        <p>
+          <span class={`status ${v.status}`}>{v.status}</span> {v.reason ? <code>{v.reason}</code> : null}
+        </p>
+        <table>
+          <tbody>
+            <tr>
+              <th>nginx $ssl_client_verify</th>
+              <td class="mono">{v.nginx}</td>
+            </tr>
+            <tr>
+              <th>OpenSSL</th>
+              <td class="mono">{v.openssl ? `${v.openssl.name} (${v.openssl.code}) at depth ${v.openssl.depth}` : 'no error'}</td>
+            </tr>
+            <tr>
+              <th>revocation</th>
+              <td>
+                {v.revocation.checked ? `${v.revocation.status} according to ${v.revocation.source}` : 'not checked'}
+                {v.revocation.revokedAt ? ` — revoked ${v.revocation.revokedAt}` : ''}
+                {v.revocation.reason ? ` (${v.revocation.reason})` : ''}
+              </td>
+            </tr>
+          </tbody>
+        </table>
+
+        {v.hints.length ? (
+          <section>
+            <h2>What to do</h2>
+            <ol class="hints">
+              {v.hints.map((h) => (
+                <li>{h}</li>
+              ))}
+            </ol>
+          </section>
+        ) : null}
+
+        <h2>Checks</h2>
+        <table>
+          <tbody>
+            {v.checks.map((c) => (
+              <tr>
+                <th class={c.ok ? 'ok' : 'bad'}>{c.ok ? '✓' : '✗'} {c.name}</th>
+                <td>{c.detail}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+
+        {v.presented.length ? (
+          <section>
+            <h2>Presented ({v.presented.length})</h2>
+            <CertTable certs={v.presented} />
+          </section>
+        ) : null}
+        {v.path ? (
+          <section>
+            <h2>Path to the trust anchor</h2>
+            <CertTable certs={v.path} />
+          </section>
+        ) : null}
+
+        <details>
+          <summary>JSON</summary>
+          <pre>{JSON.stringify(v, null, 2)}</pre>
+        </details>
+        <p class="muted">
+          The same verdict as JSON: <code>curl --cert cert.pem --key key.pem https://…/verify</code>
+        </p>
+      </body>
+    </html>
+  );
+}
+
+export function renderVerdictPage(verdict: Verdict, title?: string): string {
+  return `<!doctype html>${(<VerdictPage verdict={verdict} title={title} />).toString()}`;
+}
