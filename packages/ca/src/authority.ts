@@ -108,6 +108,7 @@ export class Authority {
   readonly crls: CrlPublisher;
   readonly ocsp: OcspResponder;
   readonly revocations: Revocations;
+  private readonly revocationListeners: Array<(issuerId: string) => void> = [];
 
   constructor(
     private readonly deps: {
@@ -133,8 +134,12 @@ export class Authority {
       issuerById: (id) => this.issuerById(id),
       issuerByName: (name) => this.issuerByName(name),
       afterChange: async (issuerIds) => {
-        // Cached OCSP answers go first, all of them, so a failed CRL signature cannot leave one stale.
-        for (const id of issuerIds) this.ocsp.invalidate(id);
+        // Caches go first, all of them, so a failed CRL signature cannot leave one stale. Other
+        // processes learn of it through the store's notification.
+        for (const id of issuerIds) {
+          this.ocsp.invalidate(id);
+          for (const listener of this.revocationListeners) listener(id);
+        }
         const failed: string[] = [];
         let cause: unknown;
         for (const id of issuerIds) {
@@ -165,6 +170,11 @@ export class Authority {
 
   stop(): void {
     this.crls.stop();
+  }
+
+  /** Called synchronously, before the revoke call returns, for every issuer whose revocations changed here. */
+  onRevocationChange(listener: (issuerId: string) => void): void {
+    this.revocationListeners.push(listener);
   }
 
   get store(): Store {

@@ -348,6 +348,8 @@ export class JudgeService {
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
+    // This process's revocations, before the revoke call returns; other processes' via the store.
+    this.authority.onRevocationChange((issuerId) => this.invalidate(issuerId));
     this.authority.store
       .onRevocation((issuerId) => this.invalidate(issuerId))
       .then(() => {
