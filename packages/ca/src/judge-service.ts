@@ -41,7 +41,10 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import {
+  certificateFacts as certFacts,
   createJudge,
+  Lru,
+  type CertificateFacts as CertFacts,
   parseCrl,
   parsePemBlocks,
   verifyCrlSignature,
@@ -98,99 +101,7 @@ const FETCH_SOURCE = 'crl-fetch';
 
 // ---- a few fields of a certificate, read straight from its DER ------------------------------
 
-interface Tlv {
-  tag: number;
-  start: number;
-  content: number;
-  end: number;
-}
-
-function readTlv(buf: Uint8Array, at: number, limit = buf.length): Tlv {
-  if (at + 2 > limit) throw new Error('truncated DER');
-  const tag = buf[at];
-  let p = at + 1;
-  let len = buf[p++];
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4) throw new Error('unsupported DER length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[p++];
-  }
-  if (p + len > limit) throw new Error('truncated DER');
-  return { tag, start: at, content: p, end: p + len };
-}
-
-function childrenOf(buf: Uint8Array, t: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let p = t.content; p < t.end; ) {
-    const c = readTlv(buf, p, t.end);
-    out.push(c);
-    p = c.end;
-  }
-  return out;
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-/** What the service needs to know about a certificate before the engine runs. */
-interface CertFacts {
-  serialHex: string;
-  issuerNameHex: string;
-  subjectNameHex: string;
-  spki: Uint8Array;
-  akiHex: string | null;
-  crlUrls: string[];
-}
-
-const OID_AKI = '551d23';
-const OID_CDP = '551d1f';
-
-function certFacts(der: Uint8Array): CertFacts {
-  const cert = readTlv(der, 0);
-  const tbs = childrenOf(der, childrenOf(der, cert)[0]);
-  let i = tbs[0]?.tag === 0xa0 ? 1 : 0;
-  const serial = tbs[i++];
-  i++; // signature algorithm
-  const issuer = tbs[i++];
-  i++; // validity
-  const subject = tbs[i++];
-  const spki = tbs[i++];
-  if (!serial || serial.tag !== 0x02 || !spki) throw new Error('not a certificate');
-  let akiHex: string | null = null;
-  const crlUrls: string[] = [];
-  const extsWrapper = tbs.slice(i).find((t) => t.tag === 0xa3);
-  if (extsWrapper) {
-    const exts = childrenOf(der, childrenOf(der, extsWrapper)[0]);
-    for (const ext of exts) {
-      const parts = childrenOf(der, ext);
-      const oid = hex(der.subarray(parts[0].content, parts[0].end));
-      const value = parts[parts.length - 1];
-      if (oid === OID_AKI) {
-        const seq = readTlv(der, value.content, value.end);
-        const keyId = childrenOf(der, seq).find((t) => t.tag === 0x80);
-        if (keyId) akiHex = hex(der.subarray(keyId.content, keyId.end));
-      } else if (oid === OID_CDP) {
-        const seq = readTlv(der, value.content, value.end);
-        for (const dp of childrenOf(der, seq)) {
-          const dpName = childrenOf(der, dp).find((t) => t.tag === 0xa0);
-          const fullName = dpName && childrenOf(der, dpName).find((t) => t.tag === 0xa0);
-          for (const gn of fullName ? childrenOf(der, fullName) : []) {
-            if (gn.tag === 0x86) crlUrls.push(Buffer.from(der.subarray(gn.content, gn.end)).toString('latin1'));
-          }
-        }
-      }
-    }
-  }
-  return {
-    serialHex: hex(der.subarray(serial.content, serial.end)),
-    issuerNameHex: hex(der.subarray(issuer.start, issuer.end)),
-    subjectNameHex: hex(der.subarray(subject.start, subject.end)),
-    spki: der.subarray(spki.start, spki.end),
-    akiHex,
-    crlUrls,
-  };
-}
 
 // ---- fetching CRLs --------------------------------------------------------------------------
 
@@ -273,27 +184,6 @@ async function fetchCrl(url: string, opts: { timeoutMs: number; maxBytes: number
 }
 
 // ---- the service ----------------------------------------------------------------------------
-
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(k: string): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
-  }
-  set(k: string, v: V): void {
-    this.map.delete(k);
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
-    this.map.set(k, v);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-}
 
 interface AnvilIssuerKey {
   issuer: LoadedIssuer;

@@ -7,6 +7,8 @@ export * from './serial.ts';
 export * from './names.ts';
 export * from './certificate.ts';
 export * from './certificate-info.ts';
+export * from './certificate-facts.ts';
+export * from './lru.ts';
 export * from './csr.ts';
 export * from './lint.ts';
 export * from './bundles/pkcs7.ts';

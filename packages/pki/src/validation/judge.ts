@@ -22,6 +22,7 @@
 import { bytesToIp, emptySans, type Sans } from '../names.ts';
 import type { CertificateInfo } from '../certificate-info.ts';
 import { extKeyUsageName } from '../oids.ts';
+import { Lru } from '../lru.ts';
 import { checkIdentity, type IdentityKind } from './name-checks.ts';
 import { X509_V, x509ErrorName, x509ErrorString } from './openssl-codes.ts';
 import {
@@ -584,23 +585,6 @@ function buildChecks(ctx: Context, events: VerifyEvent[], revocation: Revocation
 }
 
 // ---- the judge ------------------------------------------------------------------------------
-
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(k: string): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
-  }
-  set(k: string, v: V): void {
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
-    this.map.set(k, v);
-  }
-}
 
 function parseAll<T>(list: Uint8Array[], parse: (d: Uint8Array) => T, code: JudgeInputError['code'], what: string): T[] {
   return list.map((der, i) => {
