@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -45,9 +45,11 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
     return store;
   }
   let client: PGlite;
+  let unlock = () => {};
   if (options.dataDir) {
     const dir = join(options.dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
+    unlock = lockDataDir(`${dir}.lock`);
     client = new PGlite(dir);
   } else {
     client = new PGlite();
@@ -57,10 +59,47 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
   // PGlite is one process and one connection: nothing else can race the start-up.
   return new DrizzleStore(db, {
     kind: 'pglite',
-    close: () => client.close(),
+    close: async () => {
+      await client.close();
+      unlock();
+    },
     startupLock: (fn) => fn(),
     listen: async (channel, listener) => {
       await client.listen(channel, listener);
     },
   });
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same directory would corrupt
+ * it. A lock file holding the owner's pid refuses that with a clear message (a stale lock, whose
+ * process is gone, is taken over).
+ */
+function lockDataDir(path: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(path, 'utf8'));
+      if (owner && owner !== process.pid && isAlive(owner)) {
+        throw new Error(
+          `another process (pid ${owner}) is using the embedded database in ${path.replace(/\.lock$/, '')}; ` +
+            'stop it, give this one its own ANVIL_DATA_DIR, or share PostgreSQL through DATABASE_URL',
+        );
+      }
+      rmSync(path, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new Error(`could not lock ${path}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

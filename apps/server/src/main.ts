@@ -73,6 +73,12 @@ async function main() {
     }
   });
 
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? `port ${config.port} is already in use (set PORT)` : err.message;
+    log.fatal({ err }, `the HTTP listener failed: ${why}`);
+    void store.close().finally(() => process.exit(1));
+  });
+
   // The mTLS listener (GET /verify, POST /api/v1/renew) with a server certificate Anvil issues to itself.
   let mtls: MtlsListener | undefined;
   try {
