@@ -534,6 +534,9 @@ describe('the mTLS listener', () => {
     const leaf = JSON.parse((await getVerify(port(), { cert: good.certificate, key: good.privateKey })).body) as Verdict;
     expect(leaf).toMatchObject({ status: 'failed', reason: 'missing_intermediate' });
     expect(leaf.presented).toHaveLength(1);
+    // The CRL error that follows from the missing issuer is not a second thing to fix.
+    expect(leaf.hints).toHaveLength(1);
+    expect(leaf.hints[0]).toContain('fullchain.pem');
     const none = JSON.parse((await getVerify(port())).body) as Verdict;
     expect(none).toMatchObject({ status: 'absent', nginx: 'NONE' });
   });

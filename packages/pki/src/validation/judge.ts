@@ -688,7 +688,10 @@ export function createJudge(config: JudgeConfig): Judge {
       reasons.push({ reason: 'name_mismatch', event: null });
     }
     const status: JudgeStatus = reasons.length ? 'failed' : 'verified';
-    const hints = reasons.map(({ reason, event }) =>
+    // With the chain incomplete, OpenSSL cannot find the CRL issuer either: that CRL error is a
+    // consequence, and its hint would send the reader to the ssl_crl file instead of the chain.
+    const chainBroken = seen.has('missing_intermediate') || seen.has('unknown_ca');
+    const hints = reasons.filter(({ reason }) => !(chainBroken && reason === 'revocation_unknown')).map(({ reason, event }) =>
       hintFor(ctx, reason, event, {
         revocation,
         expect,
