@@ -600,6 +600,10 @@ describe('CRLs', () => {
     expect(cached.status).toBe(304);
     expect(cached.headers.get('etag')).toBe(etag);
     expect((await cached.arrayBuffer()).byteLength).toBe(0);
+    for (const header of [`"other", ${etag}`, `W/${etag}`, '*']) {
+      expect((await anvil.app.request('/pki/crl/issuing-ca.crl', { headers: { 'if-none-match': header } })).status, header).toBe(304);
+    }
+    expect((await anvil.app.request('/pki/crl/issuing-ca.crl', { headers: { 'if-none-match': '"other"' } })).status).toBe(200);
 
     // The PEM form is a different representation: a different tag.
     const pem = await anvil.app.request('/pki/crl/issuing-ca.pem');

@@ -21,9 +21,18 @@ export function crlRoutes(authority: Authority) {
       'cache-control': 'public, max-age=60, must-revalidate',
       expires: crl.nextUpdate.toUTCString(),
     };
-    if (c.req.header('if-none-match') === etag) return c.body(null, 304, headers);
+    if (matchesEtag(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
     if (m[2] === 'pem') return c.body(toPem(crl.der, 'X509 CRL'), 200, { ...headers, 'content-type': 'application/x-pem-file' });
     return c.body(new Uint8Array(crl.der), 200, { ...headers, 'content-type': 'application/pkix-crl' });
   });
   return app;
+}
+
+/** RFC 9110 13.1.2: a list of tags, weak comparison, or "*". */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t.replace(/^W\//, '') === etag;
+  });
 }
