@@ -210,13 +210,15 @@ export class DrizzleTx implements StoreTx {
     }));
   }
 
-  async revokeCertificate(id: string, reason: string, at: Date): Promise<CertificateRecord | null> {
+  async revokeCertificate(id: string, reason: string, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null> {
     const [row] = await this.db
       .update(certificates)
       .set({ status: 'revoked', revokedAt: at, revocationReason: reason })
       .where(and(eq(certificates.id, id), eq(certificates.status, 'active')))
       .returning();
-    return row ? toCertificate(row) : this.getCertificate(id);
+    if (row) return { record: toCertificate(row), changed: true };
+    const current = await this.getCertificate(id);
+    return current ? { record: current, changed: false } : null;
   }
 
   async releaseHold(id: string): Promise<CertificateRecord | null> {

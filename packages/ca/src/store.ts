@@ -115,8 +115,11 @@ export interface StoreTx {
   listAudit(params: { limit: number; beforeId?: string }): Promise<AuditRecord[]>;
 
   // ---- revocation ----
-  /** Marks an active certificate revoked; returns the row as it is afterwards (unchanged if it was revoked already). */
-  revokeCertificate(id: string, reason: string, at: Date): Promise<CertificateRecord | null>;
+  /**
+   * Marks an active certificate revoked. Returns the row as it is afterwards and whether this
+   * call changed it (false when it was revoked already, by an earlier or a concurrent call).
+   */
+  revokeCertificate(id: string, reason: string, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null>;
   /** Ends a certificateHold; returns null when the certificate is not on hold. */
   releaseHold(id: string): Promise<CertificateRecord | null>;
   revokeIssuer(id: string, reason: string, at: Date): Promise<IssuerRecord | null>;

@@ -77,10 +77,10 @@ export class Revocations {
           results.push({ record: before, changed: false });
           continue;
         }
-        const record = (await tx.revokeCertificate(id, reason, at))!;
+        const { record, changed } = (await tx.revokeCertificate(id, reason, at))!;
         // A concurrent call may have revoked it between our read and our update: the update then
-        // matches nothing and returns the row as that call left it. Not our change: no audit row.
-        if (record.revocationReason !== reason || record.revokedAt?.getTime() !== at.getTime()) {
+        // matched nothing and this is the row as that call left it. Not our change: no audit row.
+        if (!changed) {
           results.push({ record, changed: false });
           continue;
         }
