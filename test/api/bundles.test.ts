@@ -10,7 +10,7 @@ import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseDocument } from 'yaml';
 import { createApp } from '../../apps/server/src/app.ts';
-import { buildCsr, generateKeyPair, parseSans } from '../../apps/cli/src/csr.ts';
+import { keyAndCsr, parseSans } from '../../apps/cli/src/csr.ts';
 import { createTestAnvil, type TestAnvil } from '../support/harness.ts';
 
 let anvil: TestAnvil;
@@ -29,8 +29,7 @@ async function issue(body: Record<string, unknown>, headers?: Record<string, str
 }
 
 async function csrPem(cn = 'partner-b') {
-  const pair = await generateKeyPair('EC-P256');
-  return buildCsr({ ...pair, commonName: cn, sans: parseSans([`dns:${cn}.partner.test`]) });
+  return (await keyAndCsr({ keyAlgorithm: 'EC-P256', commonName: cn, sans: parseSans([`dns:${cn}.partner.test`]) })).csrPem;
 }
 
 function derSequence(b64: string) {

@@ -10,6 +10,7 @@ export * from './certificate-info.ts';
 export * from './certificate-facts.ts';
 export * from './lru.ts';
 export * from './csr.ts';
+export * from './csr-builder.ts';
 export * from './lint.ts';
 export * from './bundles/pkcs7.ts';
 export * from './bundles/pkcs12.ts';

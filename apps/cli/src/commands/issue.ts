@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { collect, contextOf, type CertificateView } from '../context.ts';
-import { buildCsr, generateKeyPair, KEY_ALGORITHMS, parseSans, type KeyAlgorithm } from '../csr.ts';
+import { KEY_ALGORITHMS, keyAndCsr, parseSans, type KeyAlgorithm } from '../csr.ts';
 import { CliError } from '../errors.ts';
 import { writeOut } from '../output.ts';
 
@@ -54,9 +54,9 @@ export function issueCommand(): Command {
         if (opts.san.length) body.sans = sans;
       } else {
         if (!opts.cn && opts.san.length === 0) throw new CliError('give at least a --san (and a --cn for client certificates)');
-        const pair = await generateKeyPair(opts.keyAlgorithm);
-        keyPem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-        body.csr = buildCsr({ ...pair, commonName: opts.cn, sans });
+        const made = await keyAndCsr({ keyAlgorithm: opts.keyAlgorithm, commonName: opts.cn, sans });
+        keyPem = made.keyPem;
+        body.csr = made.csrPem;
       }
 
       const issued = await ctx.client.json<CertificateView>('POST', '/api/v1/certificates', { body });
