@@ -1,7 +1,7 @@
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { emptySans, readGeneralNamesDer, readNameRecordDer, type Sans } from './names.ts';
 import { OID } from './oids.ts';
-import { decodeOid, readTlv, TAG, type Tlv } from './der.ts';
+import { childrenOf, decodeOid, readTlv, TAG, type Tlv } from './der.ts';
 
 /** What Anvil takes from a CSR: its key (after proof of possession) and the names it asks for. */
 export interface ParsedCsr {
@@ -63,17 +63,6 @@ function loadPublicKey(spki: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' });
 }
 
-/** The TLVs inside a constructed value. */
-function items(der: Uint8Array, t: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let p = t.contentStart; p < t.end; ) {
-    const c = readTlv(der, p, t.end);
-    out.push(c);
-    p = c.end;
-  }
-  return out;
-}
-
 /**
  * Parses a PKCS#10 request (RFC 2986) with a strict DER walk and verifies its self-signature
  * with node:crypto (pkijs 4 cannot verify Ed25519, and its generic parse cost ~10x the
@@ -89,7 +78,7 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
   try {
     const outer = readTlv(der, 0);
     if (outer.tag !== TAG.SEQUENCE || outer.end !== der.length) throw new Error('not one SEQUENCE');
-    const [i, alg, sig, ...extra] = items(der, outer);
+    const [i, alg, sig, ...extra] = childrenOf(der, outer);
     if (!i || i.tag !== TAG.SEQUENCE || alg?.tag !== TAG.SEQUENCE || sig?.tag !== TAG.BIT_STRING || extra.length) throw new Error('not a CertificationRequest');
     info = i;
     const algId = readTlv(der, alg.contentStart, alg.end);
@@ -97,7 +86,7 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
     algorithm = decodeOid(der.subarray(algId.contentStart, algId.end));
     if (sig.end === sig.contentStart || der[sig.contentStart] !== 0) throw new Error('bad signature BIT STRING');
     signature = der.subarray(sig.contentStart + 1, sig.end);
-    const [version, name, key, attrs, ...more] = items(der, info);
+    const [version, name, key, attrs, ...more] = childrenOf(der, info);
     if (version?.tag !== TAG.INTEGER || version.end - version.contentStart !== 1 || der[version.contentStart] !== 0) throw new Error('version is not v1(0)');
     if (name?.tag !== TAG.SEQUENCE || key?.tag !== TAG.SEQUENCE || more.length) throw new Error('not a CertificationRequestInfo');
     if (attrs && attrs.tag !== 0xa0) throw new Error('attributes are not [0]');
@@ -123,14 +112,14 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
   let requestedSans = emptySans();
   let sawSan = false;
   try {
-    for (const attribute of attributes ? items(der, attributes) : []) {
-      const [type, values] = items(der, attribute);
+    for (const attribute of attributes ? childrenOf(der, attributes) : []) {
+      const [type, values] = childrenOf(der, attribute);
       if (type?.tag !== TAG.OID || values?.tag !== TAG.SET) throw new Error('bad attribute');
       if (decodeOid(der.subarray(type.contentStart, type.end)) !== EXTENSION_REQUEST) continue;
-      const [extensions] = items(der, values);
+      const [extensions] = childrenOf(der, values);
       if (extensions?.tag !== TAG.SEQUENCE) throw new Error('bad extension request');
-      for (const ext of items(der, extensions)) {
-        const parts = items(der, ext);
+      for (const ext of childrenOf(der, extensions)) {
+        const parts = childrenOf(der, ext);
         const id = parts[0];
         const value = parts[parts.length - 1];
         if (id?.tag !== TAG.OID || value?.tag !== TAG.OCTET_STRING) throw new Error('bad extension');

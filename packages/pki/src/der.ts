@@ -184,6 +184,17 @@ export function readTlv(buf: Uint8Array, offset: number, limit: number = buf.len
   return { tag, start: offset, contentStart: p, end };
 }
 
+/** The TLVs directly inside the constructed value `t` of `buf`, in order. */
+export function childrenOf(buf: Uint8Array, t: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let p = t.contentStart; p < t.end; ) {
+    const child = readTlv(buf, p, t.end);
+    out.push(child);
+    p = child.end;
+  }
+  return out;
+}
+
 const TAG_NAMES: Record<number, string> = {
   0x01: 'BOOLEAN',
   0x02: 'INTEGER',

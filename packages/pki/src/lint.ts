@@ -1,7 +1,7 @@
 import * as pkijs from 'pkijs';
 import { emptySans, readGeneralNamesDer, readNameDer, type Sans } from './names.ts';
 import { KEY_USAGE_BITS, OID } from './oids.ts';
-import { decodeOid, readTlv, TAG, type Tlv } from './der.ts';
+import { childrenOf, decodeOid, readTlv, TAG, type Tlv } from './der.ts';
 import { isValidSerial } from './serial.ts';
 import { decodeTimeDer } from './time.ts';
 
@@ -130,16 +130,11 @@ function keyUsageOf(value: Uint8Array): string[] {
     .map(([name]) => name);
 }
 
+/** The elements of the SEQUENCE that `value` holds. */
 function children(value: Uint8Array): Tlv[] {
   const seq = readTlv(value, 0);
   if (seq.tag !== TAG.SEQUENCE) throw new Error('not a SEQUENCE');
-  const out: Tlv[] = [];
-  for (let p = seq.contentStart; p < seq.end; ) {
-    const t = readTlv(value, p, seq.end);
-    out.push(t);
-    p = t.end;
-  }
-  return out;
+  return childrenOf(value, seq);
 }
 
 function isCaOf(value: Uint8Array): boolean {
