@@ -861,7 +861,7 @@ describe('CA private keys at rest', () => {
       custody: new SoftwareKeyCustody(KeyEncryptionKey.random()),
       config: { publicUrl: anvil.publicUrl, caKeyAlgorithm: 'EC-P256', organization: 'Anvil Test' },
     });
-    await expect(wrong.loadIssuers()).rejects.toThrow();
+    await expect(wrong.loadIssuers()).rejects.toThrow(/key-encryption key .* is not the one it was stored with/);
   });
 });
 

@@ -70,7 +70,14 @@ export class SoftwareKeyCustody implements KeyCustody {
 
   signer(issuer: { name: string; keyAlgorithm: string; encryptedKey: Uint8Array | null }): Signer {
     if (!issuer.encryptedKey) throw new Error(`issuer ${issuer.name} has no software key`);
-    const pkcs8 = this.kek.decrypt(issuer.encryptedKey, `issuer:${issuer.name}`);
+    let pkcs8: Uint8Array;
+    try {
+      pkcs8 = this.kek.decrypt(issuer.encryptedKey, `issuer:${issuer.name}`);
+    } catch {
+      throw new Error(
+        `cannot decrypt the private key of issuer "${issuer.name}": the key-encryption key (ANVIL_KEK, or kek.key in ANVIL_DATA_DIR) is not the one it was stored with. Restore that key; the database alone cannot be used.`,
+      );
+    }
     return new SoftwareSigner(issuer.keyAlgorithm as KeyAlgorithm, pkcs8);
   }
 }
