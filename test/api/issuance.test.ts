@@ -112,7 +112,7 @@ async function certificateCount(): Promise<number> {
 }
 
 async function issueAuditCount(): Promise<number> {
-  const [row] = await rows<{ n: number }>(sql`select count(*)::int as n from audit_log where action = 'certificate.issue'`);
+  const [row] = await rows<{ n: number }>(sql`select count(*)::int as n from audit_log where action = 'certificate.issue' and outcome = 'success'`);
   return row.n;
 }
 
@@ -761,6 +761,15 @@ describe('audit trail', () => {
       select count(*)::int as n from certificates c
       where (select count(*) from audit_log a where a.action = 'certificate.issue' and a.target = c.id::text) <> 1`);
     expect(orphans[0].n).toBe(0);
+  });
+
+  it('records a refused issuance as a failed certificate.issue with its code', async () => {
+    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'server', sans: { dns: [`a.*.refused-${RUN}.example.com`] } });
+    expect(res.status).toBe(422);
+    const { items } = (await (await anvil.api('GET', '/api/v1/audit?limit=5')).json()) as { items: Array<Record<string, any>> };
+    const refused = items.find((e) => e.action === 'certificate.issue' && e.outcome === 'failure');
+    expect(refused).toMatchObject({ target: null, details: { code: 'invalid_dns_name', profile: 'server' } });
+    expect(refused!.actor).toContain('admin');
   });
 
   it('the database refuses UPDATE and DELETE on audit_log', async () => {

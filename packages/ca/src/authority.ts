@@ -390,7 +390,31 @@ export class Authority {
 
   // ---- issuance ----------------------------------------------------------------------------
 
+  /**
+   * Issues a certificate. A refusal (bad input, policy, unknown profile or issuer) is written to
+   * the audit trail as a failed `certificate.issue` with its code: an auditor sees who asked for
+   * what they may not have.
+   */
   async issue(req: IssueRequest, actor: Actor): Promise<IssuedCertificate> {
+    try {
+      return await this.issueChecked(req, actor);
+    } catch (err) {
+      if (err instanceof CaError && err.kind !== 'unavailable') {
+        await this.deps.store
+          .appendAudit({
+            ...audit(actor),
+            action: 'certificate.issue',
+            target: null,
+            outcome: 'failure',
+            details: { code: err.code, profile: req.profile, issuer: req.issuer, reason: err.message },
+          })
+          .catch(() => {}); // the refusal itself is what the caller must see
+      }
+      throw err;
+    }
+  }
+
+  private async issueChecked(req: IssueRequest, actor: Actor): Promise<IssuedCertificate> {
     const profile = await this.issuanceProfile(req.profile);
     const issuerName = req.issuer ?? profile.policy.issuer;
     if (req.issuer && profile.policy.issuer && req.issuer !== profile.policy.issuer) {
