@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type {
@@ -93,12 +93,49 @@ export class DrizzleTx implements StoreTx {
     return rows.map(toIssuer);
   }
 
-  async insertCertificate(cert: NewCertificate): Promise<CertificateRecord> {
-    const [row] = await this.db
-      .insert(certificates)
-      .values({ ...cert, searchText: searchText(cert) })
-      .returning();
-    return toCertificate(row);
+  /**
+   * One statement, so one round trip and one implicit transaction: the idempotency key (when
+   * given; ON CONFLICT DO NOTHING waits for a concurrent holder and then yields nothing), the
+   * certificate only if the key was won, and the audit row only if the certificate was written.
+   */
+  async insertIssuedCertificate(
+    cert: NewCertificate,
+    audit: Omit<AuditEntry, 'target'>,
+    idempotency?: { tokenId: string; key: string; requestHash: string },
+  ): Promise<CertificateRecord | null> {
+    const id = randomUUID();
+    const won = idempotency
+      ? sql`won as (
+          insert into idempotency_keys (token_id, key, request_hash, certificate_id)
+          values (${idempotency.tokenId}, ${idempotency.key}, ${idempotency.requestHash}, ${id})
+          on conflict do nothing returning key),`
+      : sql``;
+    const result: unknown = await this.db.execute(sql`
+      with ${won}
+      c as (
+        insert into certificates (id, issuer_id, serial, profile, subject, common_name, sans, search_text,
+                                  key_algorithm, not_before, not_after, der, fingerprint_sha256, requested_by)
+        select ${id}, ${cert.issuerId}, ${cert.serial}, ${cert.profile}, ${cert.subject}, ${cert.commonName},
+               ${JSON.stringify(cert.sans)}::jsonb, ${searchText(cert)}, ${cert.keyAlgorithm},
+               ${cert.notBefore.toISOString()}::timestamptz, ${cert.notAfter.toISOString()}::timestamptz,
+               ${Buffer.from(cert.der)}, ${cert.fingerprintSha256}, ${cert.requestedBy}
+        ${idempotency ? sql`where exists (select 1 from won)` : sql``}
+        returning created_at),
+      a as (
+        insert into audit_log (actor, source, action, target, outcome, details)
+        select ${audit.actor}, ${audit.source}, ${audit.action}, ${id}, ${audit.outcome}, ${JSON.stringify(audit.details ?? null)}::jsonb
+        from c)
+      select created_at from c`);
+    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ created_at: string | Date }>;
+    if (rows.length === 0) return null;
+    return {
+      ...cert,
+      id,
+      status: 'active',
+      revokedAt: null,
+      revocationReason: null,
+      createdAt: new Date(rows[0].created_at),
+    };
   }
 
   async getCertificate(id: string): Promise<CertificateRecord | null> {
@@ -166,15 +203,6 @@ export class DrizzleTx implements StoreTx {
       .from(idempotencyKeys)
       .where(and(eq(idempotencyKeys.tokenId, tokenId), eq(idempotencyKeys.key, key)));
     return row ? { requestHash: row.requestHash, certificateId: row.certificateId } : null;
-  }
-
-  async insertIdempotency(tokenId: string, key: string, record: IdempotencyRecord): Promise<boolean> {
-    const rows = await this.db
-      .insert(idempotencyKeys)
-      .values({ tokenId, key, ...record })
-      .onConflictDoNothing()
-      .returning({ key: idempotencyKeys.key });
-    return rows.length === 1;
   }
 
   async insertToken(token: { name: string; tokenHash: string; scopes: string[] }): Promise<TokenRecord> {

@@ -497,13 +497,13 @@ export class Authority {
       issuer.record.notAfter,
     );
 
-    let raceWinner: IssuedCertificate | null = null;
-    const record = await this.deps.store.transaction(async (tx) => {
-      const row = await tx.insertCertificate({
+    const subjectText = subjectToString(subject);
+    const record = await this.deps.store.insertIssuedCertificate(
+      {
         issuerId: issuer.record.id,
         serial: serialToHex(serial),
         profile: profile.name,
-        subject: subjectToString(subject),
+        subject: subjectText,
         commonName: subject.CN ?? null,
         sans,
         keyAlgorithm: keyFacts.algorithm ?? `${keyFacts.family}-${keyFacts.curve ?? keyFacts.bits}`,
@@ -513,28 +513,22 @@ export class Authority {
         der,
         fingerprintSha256: fingerprintSha256(der),
         requestedBy: actor.id,
-      });
-      if (req.idempotencyKey) {
-        const won = await tx.insertIdempotency(actor.id, req.idempotencyKey, { requestHash, certificateId: row.id });
-        // Another request with the same key committed first: roll back ours, return theirs.
-        if (!won) throw new IdempotencyRace();
-      }
-      await tx.appendAudit({
+      },
+      {
         ...audit(actor),
         action: 'certificate.issue',
-        target: row.id,
         outcome: 'success',
-        details: { serial: row.serial, profile: profile.name, issuer: issuer.record.name, subject: row.subject },
-      });
-      return row;
-    }).catch(async (err) => {
-      if (!(err instanceof IdempotencyRace) || !req.idempotencyKey) throw err;
-      raceWinner = await this.replay(actor, req.idempotencyKey, requestHash);
-      if (!raceWinner) throw err;
-      return null;
-    });
-    if (raceWinner) return raceWinner;
-    return { record: record!, issuer, privateKeyPkcs8, replayed: false };
+        details: { serial: serialToHex(serial), profile: profile.name, issuer: issuer.record.name, subject: subjectText },
+      },
+      req.idempotencyKey ? { tokenId: actor.id, key: req.idempotencyKey, requestHash } : undefined,
+    );
+    if (!record) {
+      // Another request with the same Idempotency-Key committed first: ours wrote nothing; return theirs.
+      const winner = await this.replay(actor, req.idempotencyKey!, requestHash);
+      if (!winner) throw new Error('an Idempotency-Key race left no certificate behind');
+      return winner;
+    }
+    return { record, issuer, privateKeyPkcs8, replayed: false };
   }
 
   private async replay(actor: Actor, key: string, requestHash: string): Promise<IssuedCertificate | null> {
@@ -591,8 +585,8 @@ export class Authority {
       ocspNoCheck: true,
     };
     const der = await this.signLinted(tbs, issuer.signer, 'ocsp', issuer.record.notAfter);
-    await this.deps.store.transaction(async (tx) => {
-      const row = await tx.insertCertificate({
+    await this.deps.store.insertIssuedCertificate(
+      {
         issuerId: issuer.record.id,
         serial: serialToHex(serial),
         profile: 'ocsp-responder',
@@ -605,9 +599,9 @@ export class Authority {
         der,
         fingerprintSha256: fingerprintSha256(der),
         requestedBy: SYSTEM_ACTOR.id,
-      });
-      await tx.appendAudit({ ...audit(SYSTEM_ACTOR), action: 'certificate.issue', target: row.id, outcome: 'success', details: { serial: row.serial, profile: 'ocsp-responder', issuer: issuer.record.name } });
-    });
+      },
+      { ...audit(SYSTEM_ACTOR), action: 'certificate.issue', outcome: 'success', details: { serial: serialToHex(serial), profile: 'ocsp-responder', issuer: issuer.record.name } },
+    );
     return { certificateDer: der, signer: new SoftwareSigner('EC-P256', key.pkcs8Der), notAfter: truncateToSeconds(tbs.notAfter) };
   }
 
@@ -641,7 +635,6 @@ export class Authority {
   }
 }
 
-class IdempotencyRace extends Error {}
 
 export function audit(actor: Actor) {
   return { actor: actor.name === actor.id ? actor.id : `${actor.name} (${actor.id})`, source: actor.source };

@@ -95,7 +95,16 @@ export interface StoreTx {
   insertIssuer(issuer: Omit<IssuerRecord, 'id' | 'status' | 'revokedAt' | 'revocationReason'>): Promise<IssuerRecord>;
   listIssuers(): Promise<IssuerRecord[]>;
 
-  insertCertificate(cert: NewCertificate): Promise<CertificateRecord>;
+  /**
+   * Records an issued certificate with its audit row (target: the new id) and, when given, the
+   * Idempotency-Key that asked for it, atomically. Returns null, writing nothing, when another
+   * request took that key first.
+   */
+  insertIssuedCertificate(
+    cert: NewCertificate,
+    audit: Omit<AuditEntry, 'target'>,
+    idempotency?: { tokenId: string; key: string; requestHash: string },
+  ): Promise<CertificateRecord | null>;
   getCertificate(id: string): Promise<CertificateRecord | null>;
   getCertificateBySerial(issuerId: string, serial: string): Promise<CertificateRecord | null>;
   listCertificates(query: CertificateQuery): Promise<{ items: CertificateRecord[]; nextCursor: string | null }>;
@@ -105,8 +114,6 @@ export interface StoreTx {
   upsertProfile(profile: ProfileRecord): Promise<ProfileRecord>;
 
   getIdempotency(tokenId: string, key: string): Promise<IdempotencyRecord | null>;
-  /** Returns false when the key was taken meanwhile (another request won the race). */
-  insertIdempotency(tokenId: string, key: string, record: IdempotencyRecord): Promise<boolean>;
 
   insertToken(token: { name: string; tokenHash: string; scopes: string[] }): Promise<TokenRecord>;
   findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
