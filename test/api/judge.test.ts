@@ -118,6 +118,16 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
     expect(json.path).toBeNull();
   });
 
+  it('takes pasted CRLs beyond the 64 KiB API body limit, and refuses bodies over 16 MiB', async () => {
+    const padded = `${allCrls()}${'\n'.repeat(200 * 1024)}`;
+    const big = await judge({ chain: good.fullchain, crls: padded });
+    expect(big.status).toBe(200);
+    expect(big.json.status).toBe('verified');
+    const res = await anvil.api('POST', '/api/v1/judge', { chain: good.fullchain, crls: 'x'.repeat(17 * 1024 * 1024) });
+    expect(res.status).toBe(413);
+    expect((await res.json()).code).toBe('body_too_large');
+  });
+
   it('revoked in Anvil\'s database: revoked with date and reason, although nginx without ssl_crl says SUCCESS', async () => {
     const { json } = await judge({ chain: revoked.fullchain });
     expect(json).toMatchObject({ status: 'failed', reason: 'revoked', nginx: 'SUCCESS' });

@@ -48,6 +48,8 @@ export interface AppDeps {
 }
 
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** POST /api/v1/judge carries pasted CRLs (nginx ssl_crl files): up to 16 MiB. */
+const JUDGE_BODY_LIMIT = 16 * 1024 * 1024;
 
 /** Builds the HTTP application from its parts; tests call `app.request()` on it. */
 export function createApp(deps: AppDeps) {
@@ -76,20 +78,28 @@ export function createApp(deps: AppDeps) {
     else log.info(line, 'request');
   });
 
+  // Pasted CRLs make POST /api/v1/judge the one route whose bodies are legitimately large.
   const maxBody = deps.bodyLimit ?? 64 * 1024;
-  const tooLarge = (c: Context) => problem(c, 413, 'body_too_large', `the request body exceeds ${maxBody} bytes`);
-  const streamedBodyLimit = bodyLimit({ maxSize: maxBody, onError: tooLarge });
+  const judgeMaxBody = Math.max(maxBody, JUDGE_BODY_LIMIT);
+  const limits = new Map<number, ReturnType<typeof bodyLimit>>();
+  const tooLarge = (c: Context, max: number) => problem(c, 413, 'body_too_large', `the request body exceeds ${max} bytes`);
+  const streamedBodyLimit = (max: number) => {
+    let limit = limits.get(max);
+    if (!limit) limits.set(max, (limit = bodyLimit({ maxSize: max, onError: (c) => tooLarge(c, max) })));
+    return limit;
+  };
   app.use('/api/*', async (c, next) => {
+    const max = c.req.path === '/api/v1/judge' ? judgeMaxBody : maxBody;
     // A declared Content-Length decides from the header alone, exactly as hono's bodyLimit does,
     // but before anything reads `c.req.raw.body`: with @hono/node-server that builds a
     // web-stream Request per call and disables its direct body read (bench:issue: server CPU
     // per certificate 2.2 -> 1.9 ms). Node's parser never hands over more than Content-Length bytes.
     const length = c.req.header('content-length');
     if (length !== undefined && c.req.header('transfer-encoding') === undefined && /^\d+$/.test(length)) {
-      return Number(length) > maxBody ? tooLarge(c) : next();
+      return Number(length) > max ? tooLarge(c, max) : next();
     }
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
-    return streamedBodyLimit(c, next); // chunked bodies: counted as they stream
+    return streamedBodyLimit(max)(c, next); // chunked bodies: counted as they stream
   });
 
   const auth = bearerAuth(deps.authority);
