@@ -25,6 +25,8 @@ COPY apps/cli/bin apps/cli/bin
 COPY packages/pki/package.json packages/pki/
 COPY packages/ca/package.json packages/ca/
 COPY db/package.json db/
+# The root postinstall repairs postgres.js's write scheduler (see the script).
+COPY db/scripts db/scripts
 # --omit=dev leaves out the test and build tools (vitest, typescript, drizzle-kit, playwright);
 # tsx stays, as a dependency of @anvil/cli. npm ci installs exactly the lockfile; should it
 # refuse the lockfile as out of sync (it lists each platform's optional packages only when the

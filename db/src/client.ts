@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -8,9 +8,13 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
+import { reconnectBackoff } from './reconnect.ts';
+import { preparePrivateDir, tightenTree } from './private-dir.ts';
+import { listenForRevocations, type NotificationListener } from './notification-listener.ts';
 import { DrizzleStore, type Db } from './store.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+const TIGHTEN_EVERY_MS = 60_000;
 
 export interface DatabaseOptions {
   /** postgres://… for PostgreSQL; unset for the embedded PGlite. */
@@ -27,18 +31,23 @@ export interface DatabaseOptions {
  */
 export async function openStore(options: DatabaseOptions): Promise<DrizzleStore> {
   if (options.url) {
-    const sql = postgres(options.url, { max: options.poolSize ?? 10, onnotice: () => {} });
+    const url = options.url;
+    const sql = postgres(url, { max: options.poolSize ?? 10, onnotice: () => {}, backoff: reconnectBackoff });
     const db = drizzlePostgres(sql, { schema }) as unknown as Db;
+    const listeners: NotificationListener[] = [];
     const store = new DrizzleStore(db, {
       kind: 'postgres',
-      close: () => sql.end({ timeout: 5 }),
+      close: async () => {
+        await Promise.all(listeners.map((l) => l.close()));
+        await sql.end({ timeout: 5 });
+      },
       startupLock: (fn) =>
         sql.begin(async (t) => {
           await t`select pg_advisory_xact_lock(7316420)`;
           return fn();
         }) as Promise<never>,
-      listen: async (channel, listener) => {
-        await sql.listen(channel, listener);
+      listen: async (channel, subscriber) => {
+        listeners.push(await listenForRevocations(url, channel, subscriber));
       },
     });
     await store.withStartupLock(() => migratePostgres(drizzlePostgres(sql), { migrationsFolder: MIGRATIONS }));
@@ -46,26 +55,33 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
   }
   let client: PGlite;
   let unlock = () => {};
+  let tightener: NodeJS.Timeout | undefined;
   if (options.dataDir) {
     const dir = join(options.dataDir, 'pglite');
-    mkdirSync(dir, { recursive: true });
+    preparePrivateDir(dir);
     unlock = lockDataDir(`${dir}.lock`);
     client = new PGlite(dir);
+    // PGlite creates its files 0666 (see private-dir.ts): bring new ones to 0600 now and then.
+    tightener = setInterval(() => tightenTree(dir), TIGHTEN_EVERY_MS).unref();
   } else {
     client = new PGlite();
   }
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS });
+  if (options.dataDir) tightenTree(join(options.dataDir, 'pglite'));
   // PGlite is one process and one connection: nothing else can race the start-up.
   return new DrizzleStore(db, {
     kind: 'pglite',
     close: async () => {
+      clearInterval(tightener);
       await client.close();
+      if (options.dataDir) tightenTree(join(options.dataDir, 'pglite'));
       unlock();
     },
     startupLock: (fn) => fn(),
-    listen: async (channel, listener) => {
-      await client.listen(channel, listener);
+    listen: async (channel, subscriber) => {
+      // In-process: the subscription cannot drop.
+      await client.listen(channel, (issuerId) => subscriber.revoked(issuerId));
     },
   });
 }
@@ -78,7 +94,7 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
 function lockDataDir(path: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 });
       return () => rmSync(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -1,3 +1,5 @@
 export * from './client.ts';
+export * from './errors.ts';
+export * from './private-dir.ts';
 export * from './store.ts';
 export * as schema from './schema.ts';

@@ -76,6 +76,8 @@ export const certificates = pgTable(
     revokedAt: tstz('revoked_at'),
     revocationReason: text('revocation_reason'),
     requestedBy: text('requested_by'),
+    /** The certificate that renewed this one (set once, in the renewal's own statement). */
+    supersededBy: uuid('superseded_by'),
     createdAt: tstz('created_at').notNull().defaultNow(),
   },
   (t) => [
@@ -84,6 +86,22 @@ export const certificates = pgTable(
     // What the CRL builder pages through, in serial order.
     index('certificates_revoked').on(t.issuerId, t.serial).where(sql`status = 'revoked'`),
   ],
+);
+
+/**
+ * Serials taken before anything is signed with them, so a certificate whose own row could not
+ * be written (the database went away, the insert failed) is still on record. A reservation with
+ * no certificate row is a serial that was never used or whose certificate never reached anyone;
+ * an audit row `certificate.issue` / failure with the serial tells which.
+ */
+export const serialReservations = pgTable(
+  'serial_reservations',
+  {
+    issuerId: uuid('issuer_id').notNull().references(() => issuers.id),
+    serial: text('serial').notNull(),
+    reservedAt: tstz('reserved_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('serial_reservations_pk').on(t.issuerId, t.serial)],
 );
 
 /** A retried issuance returns the certificate of the first attempt. */

@@ -13,6 +13,7 @@ import type {
   IssuerRecord,
   NewCertificate,
   ProfileRecord,
+  RevocationSubscriber,
   Store,
   StoreTx,
   TokenRecord,
@@ -21,7 +22,7 @@ import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
-const { issuers, certificates, profiles, idempotencyKeys, apiTokens, auditLog, settings, crls } = schema;
+const { issuers, certificates, profiles, idempotencyKeys, apiTokens, auditLog, settings, crls, serialReservations } = schema;
 
 const REVOCATION_CHANNEL = 'anvil_revocation';
 const CRL_PAGE = 20_000;
@@ -46,6 +47,7 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     revokedAt: row.revokedAt,
     revocationReason: row.revocationReason,
     requestedBy: row.requestedBy,
+    supersededBy: row.supersededBy,
     createdAt: row.createdAt,
   };
 }
@@ -93,16 +95,28 @@ export class DrizzleTx implements StoreTx {
     return rows.map(toIssuer);
   }
 
+  async reserveSerials(issuerId: string, serials: string[]): Promise<string[]> {
+    const rows = await this.db
+      .insert(serialReservations)
+      .values(serials.map((serial) => ({ issuerId, serial })))
+      .onConflictDoNothing()
+      .returning({ serial: serialReservations.serial });
+    return rows.map((r) => r.serial);
+  }
+
   /**
    * One statement, so one round trip and one implicit transaction: the idempotency key (when
    * given; ON CONFLICT DO NOTHING waits for a concurrent holder and then yields nothing), the
-   * certificate only if the key was won, and the audit row only if the certificate was written.
+   * renewed certificate's mark (when given; only an active, unrenewed row takes it, and a
+   * concurrent renewal or revocation is waited for and re-checked), the certificate only if both
+   * were won, and the audit row only if the certificate was written.
    */
   async insertIssuedCertificate(
     cert: NewCertificate,
     audit: Omit<AuditEntry, 'target'>,
-    idempotency?: { tokenId: string; key: string; requestHash: string },
+    options: { idempotency?: { tokenId: string; key: string; requestHash: string }; supersedes?: string } = {},
   ): Promise<CertificateRecord | null> {
+    const { idempotency, supersedes } = options;
     const id = randomUUID();
     const won = idempotency
       ? sql`won as (
@@ -110,8 +124,16 @@ export class DrizzleTx implements StoreTx {
           values (${idempotency.tokenId}, ${idempotency.key}, ${idempotency.requestHash}, ${id})
           on conflict do nothing returning key),`
       : sql``;
+    const renewed = supersedes
+      ? sql`renewed as (
+          update certificates set superseded_by = ${id}
+          where id = ${supersedes} and status = 'active' and superseded_by is null returning id),`
+      : sql``;
+    const conditions = [idempotency ? sql`exists (select 1 from won)` : null, supersedes ? sql`exists (select 1 from renewed)` : null].filter(
+      (c): c is SQL => c !== null,
+    );
     const result: unknown = await this.db.execute(sql`
-      with ${won}
+      with ${won} ${renewed}
       c as (
         insert into certificates (id, issuer_id, serial, profile, subject, common_name, sans, search_text,
                                   key_algorithm, not_before, not_after, der, fingerprint_sha256, requested_by)
@@ -119,7 +141,7 @@ export class DrizzleTx implements StoreTx {
                ${JSON.stringify(cert.sans)}::jsonb, ${searchText(cert)}, ${cert.keyAlgorithm},
                ${cert.notBefore.toISOString()}::timestamptz, ${cert.notAfter.toISOString()}::timestamptz,
                ${Buffer.from(cert.der)}, ${cert.fingerprintSha256}, ${cert.requestedBy}
-        ${idempotency ? sql`where exists (select 1 from won)` : sql``}
+        ${conditions.length ? sql`where ${sql.join(conditions, sql` and `)}` : sql``}
         returning created_at),
       a as (
         insert into audit_log (actor, source, action, target, outcome, details)
@@ -134,6 +156,7 @@ export class DrizzleTx implements StoreTx {
       status: 'active',
       revokedAt: null,
       revocationReason: null,
+      supersededBy: null,
       createdAt: new Date(rows[0].created_at),
     };
   }
@@ -376,7 +399,7 @@ export interface StoreHooks {
   kind: 'pglite' | 'postgres';
   close(): Promise<void>;
   startupLock<T>(fn: () => Promise<T>): Promise<T>;
-  listen(channel: string, listener: (payload: string) => void): Promise<void>;
+  listen(channel: string, subscriber: RevocationSubscriber): Promise<void>;
 }
 
 export class DrizzleStore extends DrizzleTx implements Store {
@@ -422,8 +445,8 @@ export class DrizzleStore extends DrizzleTx implements Store {
     }
   }
 
-  onRevocation(listener: (issuerId: string) => void): Promise<void> {
-    return this.hooks.listen(REVOCATION_CHANNEL, listener);
+  onRevocation(subscriber: RevocationSubscriber): Promise<void> {
+    return this.hooks.listen(REVOCATION_CHANNEL, subscriber);
   }
 
   withStartupLock<T>(fn: () => Promise<T>): Promise<T> {

@@ -42,6 +42,8 @@ export interface TestAnvil {
   publicUrl: string;
   /** The judge shared by the HTTP app and the mTLS listener. */
   judge: JudgeService;
+  /** What `shareDatabase` of a second instance takes (PostgreSQL only). */
+  database: { url?: string; kek: KeyEncryptionKey };
   /** With `mtls: true`: the mTLS listener on 127.0.0.1 (GET /verify, POST /api/v1/renew). */
   mtls?: MtlsListener;
   /** JSON API call with the admin token. */
@@ -58,6 +60,13 @@ export interface TestAnvilOptions {
   mtls?: boolean;
   /** ANVIL_TRUSTED_PROXIES for GET /verify on the HTTP app. */
   trustedProxies?: string[];
+  /**
+   * Share another test Anvil's PostgreSQL database, as a second server process would (same
+   * key-encryption key); the first one drops it on close.
+   */
+  shareDatabase?: { url: string; kek: KeyEncryptionKey };
+  /** Logger of the HTTP app and the mTLS listener (default: silent). */
+  log?: pino.Logger;
 }
 
 export async function freePort(): Promise<number> {
@@ -73,24 +82,26 @@ export async function freePort(): Promise<number> {
 
 /** A whole Anvil (store, authority, HTTP app) on a fresh database, one per test file. */
 export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<TestAnvil> {
-  const db = await freshDatabase();
+  const db = options.shareDatabase ? { url: options.shareDatabase.url, drop: async () => {} } : await freshDatabase();
+  const kek = options.shareDatabase?.kek ?? KeyEncryptionKey.random();
   const store = await openStore(db.url ? { url: db.url, poolSize: 4 } : {});
   const port = options.listen ? await freePort() : 0;
   const publicUrl = options.listen ? `http://127.0.0.1:${port}` : 'http://anvil.test';
   const authority = new Authority({
     store,
-    custody: new SoftwareKeyCustody(KeyEncryptionKey.random()),
+    custody: new SoftwareKeyCustody(kek),
     config: { publicUrl, caKeyAlgorithm: options.caKeyAlgorithm ?? 'EC-P256', organization: 'Anvil Test' },
     now: options.now,
   });
   await authority.bootstrap({ adminToken: ADMIN_TOKEN });
   const judge = new JudgeService({ authority });
-  const app = createApp({ authority, log: pino({ level: 'silent' }), judge, trustedProxies: options.trustedProxies });
+  const log = options.log ?? pino({ level: 'silent' });
+  const app = createApp({ authority, log, judge, trustedProxies: options.trustedProxies });
   const mtls = options.mtls
     ? await startMtlsListener({
         authority,
-        handler: createMtlsHandler({ authority, judge, log: pino({ level: 'silent' }) }),
-        log: pino({ level: 'silent' }),
+        handler: createMtlsHandler({ authority, judge, log }),
+        log,
         port: 0,
         host: '127.0.0.1',
         hostnames: ['localhost', '127.0.0.1'],
@@ -122,6 +133,7 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
       ),
     judge,
     mtls,
+    database: { url: db.url, kek },
     close: async () => {
       await mtls?.close();
       if (server) await new Promise((r) => server!.close(r));

@@ -34,9 +34,16 @@ export function parseCrl(bytes: Uint8Array, issuerCertificateDer?: Uint8Array): 
     if (err instanceof CliError) throw err;
     throw new CliError('that is not a CRL (expected DER or PEM "X509 CRL")');
   }
-  const issuer = new pkijs.RelativeDistinguishedNames({ schema: asn1js.fromBER(crl.issuerNameDer).result });
+  let issuer: string;
+  try {
+    // The engine's parser only checks that the issuer is a SEQUENCE; pkijs throws its own errors
+    // when what is inside is not a Name.
+    issuer = nameToString(new pkijs.RelativeDistinguishedNames({ schema: asn1js.fromBER(crl.issuerNameDer).result }));
+  } catch {
+    throw new CliError('that is not a CRL Anvil can read: its issuer is not an X.509 Name');
+  }
   return {
-    issuer: nameToString(issuer),
+    issuer,
     number: crl.number === undefined ? null : crl.number.toString(),
     thisUpdate: crl.thisUpdate,
     nextUpdate: crl.nextUpdate ?? null,

@@ -7,6 +7,9 @@ import type { Actor, Authority } from '@anvil/ca';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { mapError, problem } from './problem.ts';
 import { bearerAuth } from './middleware/auth.ts';
+import { clientAborted, unlessClientAborted } from './middleware/client-abort.ts';
+import { securityHeaders } from './middleware/security-headers.ts';
+import { rejectControlCharacters } from './middleware/text-guard.ts';
 import { validationHook } from './validation.ts';
 import { certificateRoutes } from './routes/api/certificates.ts';
 import { profileRoutes } from './routes/api/profiles.ts';
@@ -56,6 +59,7 @@ export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const metrics = deps.metrics ?? createMetrics();
 
+  app.use('*', securityHeaders());
   app.use('*', async (c, next) => {
     const started = performance.now();
     const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
@@ -74,9 +78,12 @@ export function createApp(deps: AppDeps) {
     // arrive every few seconds, so they log at debug.
     const line = { method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round((performance.now() - started) * 10) / 10 };
     const log = c.get('log');
-    if (OPS_PATHS.has(c.req.path)) log.debug(line, 'request');
+    if (clientAborted(c)) log.info({ ...line, aborted: true }, 'client aborted the request');
+    else if (OPS_PATHS.has(c.req.path)) log.debug(line, 'request');
     else log.info(line, 'request');
   });
+
+  app.use('*', rejectControlCharacters());
 
   // Pasted CRLs make POST /api/v1/judge the one route whose bodies are legitimately large.
   const maxBody = deps.bodyLimit ?? 64 * 1024;
@@ -131,7 +138,7 @@ export function createApp(deps: AppDeps) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
-  app.onError(mapError);
+  app.onError(unlessClientAborted(mapError));
   return app;
 }
 

@@ -1,7 +1,7 @@
 import { resolve, join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { Authority, JudgeService, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
-import { openStore } from '@anvil/db';
+import { databaseUnavailableCode, openStore, preparePrivateDir } from '@anvil/db';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -20,6 +20,13 @@ async function main() {
   }
   const log = createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
+  if (!config.kek || !config.databaseUrl) {
+    // The key-encryption key and the embedded database live here: no one else may read them.
+    const tightened = preparePrivateDir(dataDir);
+    if (tightened.length) {
+      log.warn({ dataDir, paths: tightened.length, examples: tightened.slice(0, 3) }, 'the data directory was readable by other users: tightened it to 0700 (directories) and 0600 (files)');
+    }
+  }
 
   const kekPath = join(dataDir, 'kek.key');
   const { kek, created: kekCreated } = config.kek
@@ -39,7 +46,12 @@ async function main() {
     },
   });
   const boot = await authority.bootstrap({ adminToken: config.adminToken });
-  await authority.start((err) => log.error({ err }, 'background CRL refresh failed'));
+  await authority.start((err) => {
+    // While the database restarts this fails once a minute: a warn line, not a stack each time; the next tick retries.
+    const code = databaseUnavailableCode(err);
+    if (code) log.warn({ code }, 'background CRL refresh: the database is unavailable; retrying at the next check');
+    else log.error({ err }, 'background CRL refresh failed');
+  });
 
   const metrics = createMetrics({
     crlStatus: () =>

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { CaError, type CaErrorKind } from '@anvil/ca';
+import { databaseUnavailableCode } from '@anvil/db';
 
 /** RFC 9457 problem details with a stable machine `code`. */
 export interface Problem {
@@ -41,12 +42,46 @@ export function problem(c: Context, status: ContentfulStatusCode, code: string, 
   return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
 }
 
+/** Seconds a client should wait before retrying while the database is unreachable (a restart takes a few). */
+export const DATABASE_RETRY_AFTER_S = 2;
+
+/**
+ * The answer while the database is unreachable (PostgreSQL restarting, a failover): 503 with
+ * Retry-After, never a 500. Also used by the mTLS listener's /verify fast path, which has no Hono context.
+ */
+export function databaseUnavailableProblem(): { status: 503; headers: Record<string, string>; body: string } {
+  const body: Problem = {
+    type: 'urn:anvil:problem:database_unavailable',
+    title: TITLES[503],
+    status: 503,
+    code: 'database_unavailable',
+    detail: 'the database is unavailable; retry shortly',
+  };
+  return {
+    status: 503,
+    headers: { 'content-type': 'application/problem+json', 'retry-after': String(DATABASE_RETRY_AFTER_S), 'cache-control': 'no-store' },
+    body: JSON.stringify(body),
+  };
+}
+
 /** The one place domain errors become HTTP. Unknown errors are logged and answered without detail. */
 export function mapError(err: Error, c: Context) {
+  const dbCode = databaseUnavailableCode(err);
   if (err instanceof CaError) {
     // A server-side failure behind a domain error is worth a log line (with its cause), not a client error.
-    if (err.kind === 'unavailable') c.get('log')?.error({ err, cause: err.cause }, err.message);
+    // (Its own code stays: crl_publish_failed says the revocation did commit, even when the database went away after.)
+    if (err.kind === 'unavailable') {
+      if (dbCode) c.get('log')?.warn({ code: dbCode, errorCode: err.code }, err.message);
+      else c.get('log')?.error({ err, cause: err.cause }, err.message);
+    }
     return problem(c, STATUS[err.kind], err.code, err.message, err.details ?? {});
+  }
+  // An outage, not a bug: one warn line with the driver's code. No stack (under load there are
+  // thousands) and no message (drizzle's names the query and its parameters).
+  if (dbCode) {
+    c.get('log')?.warn({ code: dbCode }, 'database unavailable');
+    const answer = databaseUnavailableProblem();
+    return c.body(answer.body, answer.status, answer.headers);
   }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;

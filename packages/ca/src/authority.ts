@@ -11,9 +11,12 @@ import {
   lintTbs,
   nameToString,
   parseAndVerifyCsr,
+  parseCertificate,
+  parsePemBlocks,
   pemToDerList,
   PemError,
   publicKeyFacts,
+  readName,
   sanCount,
   serialFromRandom,
   serialToHex,
@@ -35,6 +38,7 @@ import {
   BUILTIN_PROFILES,
   checkKey,
   checkNames,
+  checkSubjectText,
   checkPolicy,
   parseTtl,
   PROFILE_KINDS,
@@ -44,7 +48,9 @@ import {
 } from './profiles.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './revocation/crl-publisher.ts';
 import { OcspResponder, type ResponderCredentials } from './revocation/ocsp-responder.ts';
+import { RevocationNotices } from './revocation/notices.ts';
 import { Revocations } from './revocation/revocations.ts';
+import { SerialReservations } from './serials.ts';
 import type { CertificateQuery, CertificateRecord, IssuerRecord, Store, StoreTx } from './store.ts';
 import { ADMIN_SCOPES, generateToken, hashToken } from './tokens.ts';
 
@@ -92,7 +98,24 @@ const ROOT_NAME = 'root-ca';
 const ISSUING_NAME = 'issuing-ca';
 const YEAR = 365 * 86_400_000;
 const BACKDATE_MS = 60_000;
+/** The subject attributes a renewal carries over. */
+const SUBJECT_KEYS = ['CN', 'O', 'OU', 'L', 'ST', 'C'] as const;
+
+/** Why a certificate may not be renewed, named as the judge names it; null when it may. */
+function renewalRefusal(record: CertificateRecord, now: Date): CaError | null {
+  const refuse = (reason: string, message: string) => new CaError('forbidden', 'certificate_not_accepted', message, { reason });
+  if (record.status === 'revoked') {
+    return record.revocationReason === 'certificateHold'
+      ? refuse('revoked', 'the certificate is on hold (certificateHold): it cannot be renewed until it is released')
+      : refuse('revoked', `the certificate is revoked (${record.revocationReason ?? 'unspecified'}): it cannot be renewed; request a new one`);
+  }
+  if (record.notAfter.getTime() <= now.getTime()) return refuse('expired', 'the certificate has expired: it cannot be renewed; request a new one');
+  if (record.supersededBy) return refuse('superseded', `the certificate was renewed already (by ${record.supersededBy}): renew that one`);
+  return null;
+}
 const PROFILE_CACHE_MS = 1_000;
+/** What a profile may be called (the API schema says the same): it appears in URLs. */
+const PROFILE_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 export class Authority {
   private readonly issuersByName = new Map<string, LoadedIssuer>();
@@ -108,7 +131,9 @@ export class Authority {
   readonly crls: CrlPublisher;
   readonly ocsp: OcspResponder;
   readonly revocations: Revocations;
-  private readonly revocationListeners: Array<(issuerId: string) => void> = [];
+  /** Every revocation of every process sharing the database; what revocation-dependent caches listen to. */
+  readonly revocationNotices: RevocationNotices;
+  private readonly serials: SerialReservations;
 
   constructor(
     private readonly deps: {
@@ -121,8 +146,11 @@ export class Authority {
     this.now = deps.now ?? (() => new Date());
     this.crls = new CrlPublisher(deps.store, this.now, { ...DEFAULT_CRL_POLICY, ...deps.config.crl });
     const responderTtl = deps.config.ocspResponderTtlMs ?? 48 * 3600_000;
+    this.revocationNotices = new RevocationNotices(deps.store);
+    this.serials = new SerialReservations(deps.store);
     this.ocsp = new OcspResponder({
       store: deps.store,
+      notices: this.revocationNotices,
       now: this.now,
       issuers: () => this.issuers(),
       issueResponder: (issuer) => this.issueOcspResponder(issuer, responderTtl),
@@ -136,10 +164,7 @@ export class Authority {
       afterChange: async (issuerIds) => {
         // Caches go first, all of them, so a failed CRL signature cannot leave one stale. Other
         // processes learn of it through the store's notification.
-        for (const id of issuerIds) {
-          this.ocsp.invalidate(id);
-          for (const listener of this.revocationListeners) listener(id);
-        }
+        for (const id of issuerIds) this.revocationNotices.revokedHere(id);
         const failed: string[] = [];
         let cause: unknown;
         for (const id of issuerIds) {
@@ -160,21 +185,16 @@ export class Authority {
   }
 
   /**
-   * Background duties of a running server: keep CRLs fresh, and drop cached OCSP answers when
-   * another process sharing the database revokes something.
+   * Background duties of a running server: keep CRLs fresh, and hear of revocations committed by
+   * other processes sharing the database (the caches drop what they concern).
    */
   async start(onError: (err: unknown) => void): Promise<void> {
-    await this.deps.store.onRevocation((issuerId) => this.ocsp.invalidate(issuerId));
+    await this.revocationNotices.start();
     this.crls.start(() => this.issuers(), onError);
   }
 
   stop(): void {
     this.crls.stop();
-  }
-
-  /** Called synchronously, before the revoke call returns, for every issuer whose revocations changed here. */
-  onRevocationChange(listener: (issuerId: string) => void): void {
-    this.revocationListeners.push(listener);
   }
 
   get store(): Store {
@@ -297,7 +317,8 @@ export class Authority {
     const selfKeyId = keyIdentifier(key.spkiDer);
     const custody = this.deps.custody.wrap(params.name, key.pkcs8Der);
     const signer = parent ? parent.signer : this.deps.custody.signer({ name: params.name, keyAlgorithm: params.keyAlgorithm, ...custody });
-    const serial = serialFromRandom(randomBytes(16));
+    // An intermediate's serial is on record under its parent before the parent signs it.
+    const serial = parent ? (await this.serials.take(parent.record.id)).bytes : serialFromRandom(randomBytes(16));
     const tbs: CertificateParams = {
       serial,
       subject,
@@ -312,7 +333,7 @@ export class Authority {
       ...(parent ? issuerUrls(this.deps.config.publicUrl, parent.record.name) : {}),
     };
     const der = await this.signLinted(tbs, signer, params.kind, parent ? parent.record.notAfter : notAfter);
-    const record = await this.deps.store.transaction(async (tx) => {
+    const insert = () => this.deps.store.transaction(async (tx) => {
       const row = await tx.insertIssuer({
         name: params.name,
         kind: params.kind,
@@ -330,6 +351,7 @@ export class Authority {
       await tx.appendAudit({ ...audit(actor), action: 'issuer.create', target: params.name, outcome: 'success', details: { kind: params.kind, keyAlgorithm: params.keyAlgorithm } });
       return row;
     });
+    const record = await (parent ? this.recordSigned(serialToHex(serial), parent, actor, insert) : insert());
     const loaded = loadIssuer(record, this.deps.custody.signer(record), parent);
     this.remember(loaded);
     return loaded;
@@ -338,7 +360,8 @@ export class Authority {
   // ---- profiles ----------------------------------------------------------------------------
 
   async profile(name: string, tx: StoreTx = this.deps.store): Promise<Profile> {
-    const row = await tx.getProfile(name);
+    // Only names a profile can have reach the database (a NUL would make it fail, not miss).
+    const row = PROFILE_NAME.test(name) ? await tx.getProfile(name) : null;
     if (!row) throw notFound('unknown_profile', `no profile named "${name}"`);
     return row as Profile;
   }
@@ -396,8 +419,37 @@ export class Authority {
    * what they may not have.
    */
   async issue(req: IssueRequest, actor: Actor): Promise<IssuedCertificate> {
+    return this.issueAudited(req, actor);
+  }
+
+  /**
+   * Renews a certificate this Anvil issued, for a holder who has just proved possession of it
+   * (the mTLS handshake from `source`), with a CSR for the new key: same profile, issuer, subject and names,
+   * same lifetime (capped by the profile). Decided on the database row, never on a cache: a
+   * revoked, held, expired or already renewed certificate is refused with the judge's reason,
+   * and a revocation or renewal that commits while this one signs wins over it.
+   */
+  async renew(params: { issuerId: string; serialHex: string; csr: string; source: string | null }): Promise<IssuedCertificate & { renewedFrom: string }> {
+    const record = await this.deps.store.getCertificateBySerial(params.issuerId, params.serialHex);
+    if (!record) throw new CaError('forbidden', 'not_issued_by_anvil', 'only certificates this Anvil issued can be renewed here');
+    // The holder acts, authenticated by the certificate itself.
+    const actor: Actor = { id: `certificate:${record.id}`, name: `mTLS renewal by ${record.serial}`, source: params.source };
+    const refusal = renewalRefusal(record, this.now());
+    if (refusal) throw refusal;
+    const profile = await this.profile(record.profile);
+    const names = readName(parseCertificate(record.der).subject);
+    const subject: SubjectInput = {};
+    for (const k of SUBJECT_KEYS) if (names[k]) subject[k] = names[k];
+    const lifetime = Math.round((record.notAfter.getTime() - record.notBefore.getTime()) / 1000) - BACKDATE_MS / 1000;
+    const ttl = Math.max(60, Math.min(lifetime, profile.policy.maxTtl));
+    const request = { profile: record.profile, csr: params.csr, subject, sans: record.sans, issuer: this.issuerById(record.issuerId).record.name, ttl };
+    const issued = await this.issueAudited(request, actor, record.id);
+    return { ...issued, renewedFrom: record.id };
+  }
+
+  private async issueAudited(req: IssueRequest, actor: Actor, supersedes?: string): Promise<IssuedCertificate> {
     try {
-      return await this.issueChecked(req, actor);
+      return await this.issueChecked(req, actor, supersedes);
     } catch (err) {
       if (err instanceof CaError && err.kind !== 'unavailable') {
         await this.deps.store
@@ -414,7 +466,7 @@ export class Authority {
     }
   }
 
-  private async issueChecked(req: IssueRequest, actor: Actor): Promise<IssuedCertificate> {
+  private async issueChecked(req: IssueRequest, actor: Actor, supersedes?: string): Promise<IssuedCertificate> {
     const profile = await this.issuanceProfile(req.profile);
     const issuerName = req.issuer ?? profile.policy.issuer;
     if (req.issuer && profile.policy.issuer && req.issuer !== profile.policy.issuer) {
@@ -459,6 +511,7 @@ export class Authority {
     const sans = checkNames(profile, requestedSans);
     const kind = PROFILE_KINDS[profile.kind];
     const subject: SubjectInput = req.subject ? { ...req.subject } : csrNames.cn ? { CN: csrNames.cn } : {};
+    checkSubjectText(subject);
     if (sanCount(sans) === 0) throw invalid('san_required', `a ${profile.kind} certificate needs at least one subject alternative name`);
     if (kind.cnRequired && !subject.CN) throw invalid('cn_required', 'a client certificate needs a CN (gateways map consumers by CN)');
     if (subject.CN !== undefined && subject.CN.length > 64) throw invalid('invalid_subject', 'the CN is longer than 64 characters');
@@ -476,7 +529,7 @@ export class Authority {
     let notAfter = new Date(now.getTime() + ttl * 1000);
     if (notAfter > issuer.record.notAfter) notAfter = issuer.record.notAfter;
 
-    const serial = serialFromRandom(randomBytes(16));
+    const serial = (await this.serials.take(issuer.record.id)).bytes;
     const der = await this.signLinted(
       {
         serial,
@@ -498,7 +551,7 @@ export class Authority {
     );
 
     const subjectText = subjectToString(subject);
-    const record = await this.deps.store.insertIssuedCertificate(
+    const record = await this.recordSigned(serialToHex(serial), issuer, actor, () => this.deps.store.insertIssuedCertificate(
       {
         issuerId: issuer.record.id,
         serial: serialToHex(serial),
@@ -520,8 +573,13 @@ export class Authority {
         outcome: 'success',
         details: { serial: serialToHex(serial), profile: profile.name, issuer: issuer.record.name, subject: subjectText },
       },
-      req.idempotencyKey ? { tokenId: actor.id, key: req.idempotencyKey, requestHash } : undefined,
-    );
+      { idempotency: req.idempotencyKey ? { tokenId: actor.id, key: req.idempotencyKey, requestHash } : undefined, supersedes },
+    ));
+    if (!record && supersedes) {
+      // Revoked or renewed while this renewal signed: the serial stays reserved, nothing else is written.
+      const current = await this.deps.store.getCertificate(supersedes);
+      throw (current && renewalRefusal(current, this.now())) ?? new CaError('forbidden', 'certificate_not_accepted', 'the certificate changed while it was being renewed');
+    }
     if (!record) {
       // Another request with the same Idempotency-Key committed first: ours wrote nothing; return theirs.
       const winner = await this.replay(actor, req.idempotencyKey!, requestHash);
@@ -529,6 +587,23 @@ export class Authority {
       return winner;
     }
     return { record, issuer, privateKeyPkcs8, replayed: false };
+  }
+
+  /**
+   * Writes the row of a certificate that is already signed. Its serial is on record already
+   * (reserved before signing); when the write fails, the serial and why are written to the audit
+   * trail too, as far as the database lets us, and the failure goes on to the caller.
+   */
+  private async recordSigned<T>(serialHex: string, issuer: LoadedIssuer, actor: Actor, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      const reason = (err as { code?: string }).code ?? (err as Error).message?.slice(0, 200) ?? 'unknown';
+      await this.deps.store
+        .appendAudit({ ...audit(actor), action: 'certificate.issue', target: null, outcome: 'failure', details: { code: 'record_failed', serial: serialHex, issuer: issuer.record.name, reason } })
+        .catch(() => {}); // the database may be what failed: the reservation still names the serial
+      throw err;
+    }
   }
 
   private async replay(actor: Actor, key: string, requestHash: string): Promise<IssuedCertificate | null> {
@@ -567,7 +642,7 @@ export class Authority {
   private async issueOcspResponder(issuer: LoadedIssuer, ttlMs: number): Promise<ResponderCredentials> {
     const key = await generateKey('EC-P256');
     const now = this.now();
-    const serial = serialFromRandom(randomBytes(16));
+    const serial = (await this.serials.take(issuer.record.id)).bytes;
     let notAfter = new Date(now.getTime() + ttlMs);
     if (notAfter > issuer.record.notAfter) notAfter = issuer.record.notAfter;
     const subject = { CN: `Anvil OCSP Responder (${issuer.record.name})`, O: this.deps.config.organization };
@@ -585,7 +660,7 @@ export class Authority {
       ocspNoCheck: true,
     };
     const der = await this.signLinted(tbs, issuer.signer, 'ocsp', issuer.record.notAfter);
-    await this.deps.store.insertIssuedCertificate(
+    await this.recordSigned(serialToHex(serial), issuer, SYSTEM_ACTOR, () => this.deps.store.insertIssuedCertificate(
       {
         issuerId: issuer.record.id,
         serial: serialToHex(serial),
@@ -601,7 +676,7 @@ export class Authority {
         requestedBy: SYSTEM_ACTOR.id,
       },
       { ...audit(SYSTEM_ACTOR), action: 'certificate.issue', outcome: 'success', details: { serial: serialToHex(serial), profile: 'ocsp-responder', issuer: issuer.record.name } },
-    );
+    ));
     return { certificateDer: der, signer: new SoftwareSigner('EC-P256', key.pkcs8Der), notAfter: truncateToSeconds(tbs.notAfter) };
   }
 
@@ -640,12 +715,27 @@ export function audit(actor: Actor) {
   return { actor: actor.name === actor.id ? actor.id : `${actor.name} (${actor.id})`, source: actor.source };
 }
 
+const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
+
+/**
+ * The `csr` field: exactly one PEM CSR (explanatory text before it is allowed, as RFC 7468
+ * allows it; nothing after it), or bare base64 DER. Anything else is refused rather than
+ * guessed at: two CSRs are not "the first one".
+ */
 function parseCsrText(text: string) {
   let der: Uint8Array;
   try {
-    der = text.includes('-----BEGIN')
-      ? pemToDerList(text, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'])[0]
-      : new Uint8Array(Buffer.from(text.replace(/\s/g, ''), 'base64'));
+    if (text.includes('-----BEGIN')) {
+      const blocks = parsePemBlocks(text);
+      if (blocks.length > 1) throw invalid('invalid_csr', `the csr field holds ${blocks.length} PEM blocks; send exactly one certificate request`);
+      der = pemToDerList(text, CSR_LABELS)[0];
+      const tail = text.slice(text.lastIndexOf('-----END') + '-----END'.length).replace(/^[A-Z0-9 ]*-----/, '');
+      if (tail.trim() !== '') throw invalid('invalid_csr', 'the csr field has text after the end of the PEM block; send exactly one certificate request');
+    } else {
+      const body = text.replace(/\s/g, '');
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) throw invalid('invalid_csr', 'the csr field is neither PEM nor base64 DER');
+      der = new Uint8Array(Buffer.from(body, 'base64'));
+    }
   } catch (err) {
     if (err instanceof PemError) throw invalid('malformed_csr', err.message);
     throw err;

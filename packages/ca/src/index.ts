@@ -8,4 +8,5 @@ export * from './authority.ts';
 export * from './revocation/crl-publisher.ts';
 export * from './revocation/ocsp-responder.ts';
 export * from './revocation/revocations.ts';
+export * from './revocation/notices.ts';
 export * from './judge-service.ts';

@@ -31,12 +31,13 @@
  *
  * Caching (the mTLS listener judges on every handshake): createJudge instances per anchors,
  * CRLs and set of issuers; Anvil's CRL set for up to 5 s; database answers per certificate and
- * whole verdicts per (chain, question, second). The last two only while revocation notices
- * arrive (store.onRevocation: every process sends one in the revoking transaction), and every
- * notice drops them — the OCSP responder's cache works the same way. A revocation made in this
- * process is therefore seen by the next verdict; one made by another process sharing the
- * database as soon as its notice arrives (milliseconds), and at the latest after
- * `statusCacheMs` should notices be lost.
+ * whole verdicts per (chain, question, second). Everything that depends on revocation is kept
+ * only while revocation notices arrive (RevocationNotices: every process sends one in the
+ * revoking transaction), for at most REVOCATION_CACHE_MAX_MS, and every notice drops it, as
+ * does a dropped or re-established subscription — the OCSP responder's cache works the same
+ * way. A revocation made in this process is therefore seen by the next verdict; one made by
+ * another process as soon as its notice arrives (milliseconds), and at the latest after
+ * REVOCATION_CACHE_MAX_MS should a notice be lost unseen.
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -57,6 +58,7 @@ import {
 } from '@anvil/pki';
 import type { Authority } from './authority.ts';
 import { chainOf, type LoadedIssuer } from './issuers.ts';
+import { REVOCATION_CACHE_MAX_MS } from './revocation/notices.ts';
 import type { SerialStatus } from './store.ts';
 
 export type RevocationMode = 'auto' | 'prefer' | 'require' | 'off';
@@ -89,9 +91,9 @@ export interface JudgeServiceOptions {
   /** How long Anvil's own CRL set is reused before it is read again (default 5 s; a revocation notice drops it at once). */
   anvilCrlTtlMs?: number;
   /**
-   * How long a database answer about one certificate is reused (default 60 s) — only while
-   * revocation notices arrive (store.onRevocation), which drop the issuer's answers at once,
-   * as the OCSP responder's cache does. 0 asks the database for every verdict.
+   * How long a database answer about one certificate, or a verdict, is reused (default and
+   * upper bound REVOCATION_CACHE_MAX_MS) — only while revocation notices arrive, which drop the
+   * issuer's answers at once, as the OCSP responder's cache does. 0 asks the database for every verdict.
    */
   statusCacheMs?: number;
 }
@@ -201,14 +203,12 @@ export class JudgeService {
   private anvilCrlsLoading: Promise<{ ders: Uint8Array[]; key: string }> | null = null;
   private issuerIndex: { key: string; bySki: Map<string, AnvilIssuerKey>; byName: Map<string, AnvilIssuerKey> } | null = null;
   private listening = false;
-  /** Revocation notices are delivered: cached database answers can be trusted until the next one. */
-  private notified = false;
   /** Per issuer id, bumped by every revocation notice; an answer read across a bump is not cached. */
   private readonly generation = new Map<string, number>();
   /** Bumped by every revocation notice; part of the verdict cache key. */
   private epoch = 0;
   /** Recent verdicts (shared objects: callers must not mutate them). */
-  private readonly verdicts = new Lru<Verdict>(2048);
+  private readonly verdicts = new Lru<{ verdict: Verdict; until: number }>(2048);
   private readonly statusCache = new Lru<{ result: RevocationLookupResult; until: number; generation: number }>(10_000);
 
   constructor(private readonly options: JudgeServiceOptions) {
@@ -231,37 +231,31 @@ export class JudgeService {
     } else this.generation.set(issuerId, (this.generation.get(issuerId) ?? 0) + 1);
   }
 
-  /**
-   * Subscribes to revocation notices (every process sharing the database sends one in the
-   * revoking transaction). Until the subscription stands, nothing is cached.
-   */
+  /** Subscribes to revocation notices (this process's and, through the store, every other one's). */
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    // This process's revocations, before the revoke call returns; other processes' via the store.
-    this.authority.onRevocationChange((issuerId) => this.invalidate(issuerId));
-    this.authority.store
-      .onRevocation((issuerId) => this.invalidate(issuerId))
-      .then(() => {
-        this.notified = true;
-      })
-      .catch(() => {
-        // No notifications: ask the database every time, and keep CRLs only for their TTL.
-      });
+    this.authority.revocationNotices.subscribe((issuerId) => this.invalidate(issuerId ?? undefined));
+  }
+
+  /** How long revocation-dependent answers may be reused now: 0 while notices are not delivered. */
+  private cacheMs(): number {
+    if (!this.authority.revocationNotices.live) return 0;
+    return Math.min(this.options.statusCacheMs ?? REVOCATION_CACHE_MAX_MS, REVOCATION_CACHE_MAX_MS);
   }
 
   /** Anvil's database on one certificate, through the notice-invalidated cache. */
   private async dbStatus(issuerId: string, serialHex: string): Promise<RevocationLookupResult> {
     this.listen();
-    const ttl = this.options.statusCacheMs ?? 60_000;
     const key = `${issuerId}:${serialHex}`;
     const generation = this.generation.get(issuerId) ?? 0;
-    if (this.notified && ttl > 0) {
+    if (this.cacheMs() > 0) {
       const hit = this.statusCache.get(key);
       if (hit && hit.until > Date.now() && hit.generation === generation) return hit.result;
     }
     const result = fromSerialStatus(await this.authority.store.serialStatus(issuerId, serialHex));
-    if (this.notified && ttl > 0 && (this.generation.get(issuerId) ?? 0) === generation) {
+    const ttl = this.cacheMs();
+    if (ttl > 0 && (this.generation.get(issuerId) ?? 0) === generation) {
       this.statusCache.set(key, { result, until: Date.now() + ttl, generation });
     }
     return result;
@@ -313,7 +307,7 @@ export class JudgeService {
         const soonest = Math.min(...crls.map((c) => c.nextUpdate.getTime() - this.now().getTime()));
         const ttl = Math.max(0, Math.min(this.options.anvilCrlTtlMs ?? 5_000, soonest));
         // A revocation notice that arrived meanwhile may be newer than what was read: use it once, keep it not.
-        if (epoch === this.epoch) this.anvilCrls = { key, ders, until: Date.now() + ttl, issuersKey };
+        if (epoch === this.epoch && this.cacheMs() > 0) this.anvilCrls = { key, ders, until: Date.now() + ttl, issuersKey };
         return { ders, key };
       })().finally(() => {
         this.anvilCrlsLoading = null;
@@ -374,7 +368,8 @@ export class JudgeService {
 
     // Same chain, same question, same second, no revocation notice since: same verdict. Only
     // while notices arrive, and never when CRLs are fetched (they have lifetimes of their own).
-    const cacheable = this.notified && (this.options.statusCacheMs ?? 60_000) > 0 && mode !== 'prefer' && mode !== 'require' && (mode !== 'auto' || !this.options.fetchCdpInAuto);
+    this.listen();
+    const cacheable = this.cacheMs() > 0 && mode !== 'prefer' && mode !== 'require' && (mode !== 'auto' || !this.options.fetchCdpInAuto);
     const fingerprints = presented.map(sha256);
     let verdictKey = '';
     if (cacheable) {
@@ -389,7 +384,7 @@ export class JudgeService {
         fingerprints.join(','),
       ].join('|');
       const hit = this.verdicts.get(verdictKey);
-      if (hit) return hit;
+      if (hit && hit.until > Date.now()) return hit.verdict;
     }
     const epoch = this.epoch;
 
@@ -442,7 +437,8 @@ export class JudgeService {
         ...verdict.hints.filter((h) => !h.startsWith('Revocation was not checked')),
       ];
     }
-    if (cacheable && epoch === this.epoch) this.verdicts.set(verdictKey, verdict);
+    const ttl = this.cacheMs();
+    if (cacheable && ttl > 0 && epoch === this.epoch) this.verdicts.set(verdictKey, { verdict, until: Date.now() + ttl });
     return verdict;
   }
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { bytesToIp, ipToBytes, type ExtKeyUsageName, type KeyUsageName, type PublicKeyFacts, type SanType, type Sans } from '@anvil/pki';
+import { bytesToIp, ipToBytes, type ExtKeyUsageName, type KeyUsageName, type PublicKeyFacts, type SanType, type Sans, type SubjectInput } from '@anvil/pki';
 import { invalid } from './errors.ts';
 
 /**
@@ -148,8 +148,35 @@ export function isValidCidr(cidr: string): boolean {
   return Number.isInteger(n) && n >= 0 && n <= (kind === 4 ? 32 : 128);
 }
 
+/**
+ * Characters no name in a certificate may hold: C0 and C1 controls and DEL (a NUL cuts a name
+ * short in C code and PostgreSQL refuses it, CR LF forges log lines and headers), lone
+ * surrogates (they have no UTF-8 encoding) and the bidirectional controls that make a name
+ * display as another (U+202E "right-to-left override" and its kin).
+ */
+const FORBIDDEN_IN_NAMES =
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
+
+/** Refuses a name (`field` says which: `subject.CN`, `sans.dns[0]`) holding a character of FORBIDDEN_IN_NAMES. */
+export function checkNameText(field: string, value: string): void {
+  const m = FORBIDDEN_IN_NAMES.exec(value);
+  if (!m) return;
+  const code = m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+  throw invalid(
+    'invalid_name',
+    `${field} holds U+${code} at position ${m.index}: names may not contain control, lone surrogate or bidirectional-override characters`,
+    { field },
+  );
+}
+
+/** Every attribute of a subject, through checkNameText. */
+export function checkSubjectText(subject: SubjectInput): void {
+  for (const [key, value] of Object.entries(subject)) if (value !== undefined) checkNameText(`subject.${key}`, value);
+}
+
 /** Normalises names (lower-case DNS and email domains) and checks them against the policy. */
 export function checkNames(profile: Profile, sans: Sans): Sans {
+  for (const type of ['dns', 'ip', 'uri', 'email'] as const) sans[type].forEach((name, i) => checkNameText(`sans.${type}[${i}]`, name));
   const p = profile.policy;
   const total = sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length;
   if (total > MAX_SANS) throw invalid('too_many_sans', `at most ${MAX_SANS} subject alternative names`);

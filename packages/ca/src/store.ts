@@ -42,10 +42,12 @@ export interface CertificateRecord {
   revokedAt: Date | null;
   revocationReason: string | null;
   requestedBy: string | null;
+  /** The id of the certificate that renewed this one, if any. */
+  supersededBy: string | null;
   createdAt: Date;
 }
 
-export type NewCertificate = Omit<CertificateRecord, 'id' | 'status' | 'revokedAt' | 'revocationReason' | 'createdAt'>;
+export type NewCertificate = Omit<CertificateRecord, 'id' | 'status' | 'revokedAt' | 'revocationReason' | 'supersededBy' | 'createdAt'>;
 
 export interface ProfileRecord {
   name: string;
@@ -96,14 +98,20 @@ export interface StoreTx {
   listIssuers(): Promise<IssuerRecord[]>;
 
   /**
+   * Records serials before anything is signed with them (unique per issuer). Returns the ones
+   * recorded: a serial already on record (another process drew it) is left out.
+   */
+  reserveSerials(issuerId: string, serials: string[]): Promise<string[]>;
+  /**
    * Records an issued certificate with its audit row (target: the new id) and, when given, the
    * Idempotency-Key that asked for it, atomically. Returns null, writing nothing, when another
-   * request took that key first.
+   * request took that key first, or when `supersedes` names a certificate that is no longer
+   * active and unrenewed (it is marked superseded by the new one in the same statement).
    */
   insertIssuedCertificate(
     cert: NewCertificate,
     audit: Omit<AuditEntry, 'target'>,
-    idempotency?: { tokenId: string; key: string; requestHash: string },
+    options?: { idempotency?: { tokenId: string; key: string; requestHash: string }; supersedes?: string },
   ): Promise<CertificateRecord | null>;
   getCertificate(id: string): Promise<CertificateRecord | null>;
   getCertificateBySerial(issuerId: string, serial: string): Promise<CertificateRecord | null>;
@@ -170,9 +178,17 @@ export interface SerialStatus {
   notAfter: Date;
 }
 
+/** What a process hears of revocations committed by any process sharing the database. */
+export interface RevocationSubscriber {
+  /** A revocation of this issuer's committed. */
+  revoked(issuerId: string): void;
+  /** The subscription dropped (false; notices are lost from now on) or stands again (true). */
+  subscription(live: boolean): void;
+}
+
 export interface Store extends StoreTx {
-  /** Calls `listener` when any process commits a revocation for an issuer. */
-  onRevocation(listener: (issuerId: string) => void): Promise<void>;
+  /** Subscribes to revocation notices; resolves once the subscription first stands. */
+  onRevocation(subscriber: RevocationSubscriber): Promise<void>;
   /** Runs `fn` in one database transaction; a throw rolls everything back. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Serialises start-up work (bootstrap) across processes sharing one database. */

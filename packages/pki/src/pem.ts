@@ -11,19 +11,57 @@ export interface PemBlock {
   der: Uint8Array;
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const PEM_BEGIN = /-----BEGIN ([A-Z0-9 ]+)-----/g;
+const PEM_END = /-----END ([A-Z0-9 ]+)-----/g;
 
-/** Every PEM block in `text`, in order. Throws on a block whose body is not base64. */
+/**
+ * Every PEM block in `text`, in order. Throws on a block whose body is not base64.
+ *
+ * A block runs from a BEGIN line to the first END line with the same label. The END lines are
+ * indexed in one pass first: matching whole blocks with one lazy regex rescans the rest of the
+ * text from every BEGIN that has no END, which is quadratic (half a megabyte of BEGIN lines took
+ * ~2 s, and the judge accepts 16 MiB of pasted CRLs).
+ */
 export function parsePemBlocks(text: string): PemBlock[] {
+  const ends = new Map<string, number[]>();
+  const end = new RegExp(PEM_END);
+  for (let m = end.exec(text); m; m = end.exec(text)) {
+    let list = ends.get(m[1]);
+    if (!list) ends.set(m[1], (list = []));
+    list.push(m.index);
+    end.lastIndex = m.index + 1; // END lines may overlap ("-----END A-----END B-----")
+  }
   const blocks: PemBlock[] = [];
-  for (const m of text.matchAll(PEM_BLOCK)) {
-    const body = m[2].replace(/[\r\n\t ]/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length === 0) {
-      throw new PemError(`PEM block "${m[1]}" is not valid base64`);
+  const begin = new RegExp(PEM_BEGIN);
+  for (let m = begin.exec(text); m; m = begin.exec(text)) {
+    const label = m[1];
+    const bodyStart = m.index + m[0].length;
+    const bodyEnd = firstAtOrAfter(ends.get(label), bodyStart);
+    if (bodyEnd === undefined) {
+      begin.lastIndex = m.index + 1; // no END for this BEGIN: look for the next BEGIN inside it
+      continue;
     }
-    blocks.push({ label: m[1], der: new Uint8Array(Buffer.from(body, 'base64')) });
+    const body = text.slice(bodyStart, bodyEnd).replace(/[\r\n\t ]/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length === 0) {
+      throw new PemError(`PEM block "${label}" is not valid base64`);
+    }
+    blocks.push({ label, der: new Uint8Array(Buffer.from(body, 'base64')) });
+    begin.lastIndex = bodyEnd + `-----END ${label}-----`.length;
   }
   return blocks;
+}
+
+/** The first offset in the ascending `offsets` that is >= `from` (binary search). */
+function firstAtOrAfter(offsets: number[] | undefined, from: number): number | undefined {
+  if (!offsets) return undefined;
+  let lo = 0;
+  let hi = offsets.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (offsets[mid] < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return offsets[lo];
 }
 
 /** The DER of every block with one of `labels`; throws when there is none. */

@@ -12,7 +12,10 @@ import type { Logger } from 'pino';
 import type { Authority, JudgeService } from '@anvil/ca';
 import type { AppEnv } from '../app.ts';
 import type { Metrics } from '../metrics.ts';
-import { mapError, problem } from '../problem.ts';
+import { databaseUnavailableCode } from '@anvil/db';
+import { databaseUnavailableProblem, mapError, problem } from '../problem.ts';
+import { clientAborted, unlessClientAborted } from '../middleware/client-abort.ts';
+import { securityHeaders, securityHeadersFor } from '../middleware/security-headers.ts';
 import { renewRoutes } from './renew-route.ts';
 import { answerVerify, tlsSocketSource, tlsSource, verifyRoutes } from './verify-route.ts';
 
@@ -25,6 +28,7 @@ export interface MtlsAppDeps {
 
 export function createMtlsApp(deps: MtlsAppDeps) {
   const app = new Hono<AppEnv>();
+  app.use('*', securityHeaders());
   app.use('*', async (c, next) => {
     const started = performance.now();
     const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
@@ -36,7 +40,8 @@ export function createMtlsApp(deps: MtlsAppDeps) {
     await next();
     const line = { method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round((performance.now() - started) * 10) / 10 };
     // /verify is the judge's hot path (and the benchmark's): one line per request at debug.
-    if (c.req.path === '/verify') c.get('log').debug(line, 'request');
+    if (clientAborted(c)) c.get('log').info({ ...line, aborted: true }, 'client aborted the request');
+    else if (c.req.path === '/verify') c.get('log').debug(line, 'request');
     else c.get('log').info(line, 'request');
   });
   app.use('/api/*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => problem(c, 413, 'body_too_large', 'the request body exceeds 65536 bytes') }));
@@ -44,7 +49,7 @@ export function createMtlsApp(deps: MtlsAppDeps) {
   app.route('/', verifyRoutes({ judge: deps.judge, metrics: deps.metrics, source: tlsSource }));
   app.route('/api/v1', renewRoutes(deps));
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path} on the mTLS listener (GET /verify, POST /api/v1/renew)`));
-  app.onError(mapError);
+  app.onError(unlessClientAborted(mapError));
   return app;
 }
 
@@ -72,10 +77,20 @@ export function createMtlsHandler(deps: MtlsAppDeps): (req: IncomingMessage, res
       source: () => tlsSocketSource(req.socket),
     }).then(
       (answer) => {
-        res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+        // The same headers the Hono app's securityHeaders() adds (CSP and nosniff on the HTML verdict).
+        res.writeHead(answer.status, { ...answer.headers, ...securityHeadersFor('/verify', answer.headers['content-type']), 'content-length': Buffer.byteLength(answer.body) });
         res.end(answer.body);
       },
       (err) => {
+        // The judge reads revocation status from the database: while it is unreachable, 503 as mapError answers.
+        const dbCode = databaseUnavailableCode(err);
+        if (dbCode) {
+          deps.log.warn({ code: dbCode, listener: 'mtls' }, 'database unavailable');
+          const answer = databaseUnavailableProblem();
+          if (!res.headersSent) res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+          res.end(answer.body);
+          return;
+        }
         deps.log.error({ err }, 'GET /verify failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/problem+json' });
         res.end(JSON.stringify({ type: 'urn:anvil:problem:internal_error', title: 'Internal Server Error', status: 500, code: 'internal_error', detail: 'an internal error occurred; it has been logged' }));

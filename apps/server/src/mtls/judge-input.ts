@@ -103,12 +103,16 @@ export interface TrustedProxies {
 export function trustedProxies(list: string[]): TrustedProxies {
   const block = new BlockList();
   for (const entry of list) {
-    const [addr, bits] = entry.split('/');
+    const [addr, bits, ...extra] = entry.split('/');
     const family = isIP(addr);
     if (!family) throw new Error(`ANVIL_TRUSTED_PROXIES: "${entry}" is not an IP address or CIDR block`);
     const type = family === 6 ? 'ipv6' : 'ipv4';
-    if (bits !== undefined) block.addSubnet(addr, Number(bits), type);
-    else block.addAddress(addr, type);
+    if (bits !== undefined) {
+      // Number('') is 0: "10.0.0.0/" would otherwise become /0 and trust every address.
+      const prefix = /^\d{1,3}$/.test(bits) && extra.length === 0 ? Number(bits) : NaN;
+      if (!(prefix <= (family === 6 ? 128 : 32))) throw new Error(`ANVIL_TRUSTED_PROXIES: "${entry}" has no valid prefix length (0-${family === 6 ? 128 : 32})`);
+      block.addSubnet(addr, prefix, type);
+    } else block.addAddress(addr, type);
   }
   return {
     configured: list.length > 0,

@@ -8,15 +8,12 @@
  * {"csr": "<PEM>"}. Answers 201 with the certificate as POST /api/v1/certificates does.
  */
 import { Hono } from 'hono';
-import { type Actor, type Authority, type JudgeService } from '@anvil/ca';
-import { parseCertificate, readName, type SubjectInput } from '@anvil/pki';
+import type { Authority, JudgeService } from '@anvil/ca';
 import type { AppEnv } from '../app.ts';
 import { observeIssuance, type Metrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
 import { certificateView } from '../routes/api/views.ts';
 import { countVerdict, tlsSource } from './verify-route.ts';
-
-const SUBJECT_KEYS = ['CN', 'O', 'OU', 'L', 'ST', 'C'] as const;
 
 export function renewRoutes(deps: { authority: Authority; judge: JudgeService; metrics?: Metrics }) {
   const { authority, judge } = deps;
@@ -32,8 +29,7 @@ export function renewRoutes(deps: { authority: Authority; judge: JudgeService; m
       return problem(c, 403, 'certificate_not_accepted', `the presented certificate does not verify (${verdict.reason}): ${verdict.hints[0] ?? ''}`, { verdict });
     }
     const owner = judge.anvilIssuerOf(chain[0]);
-    const record = owner ? await authority.store.getCertificateBySerial(owner.issuer.record.id, owner.serialHex) : null;
-    if (!owner || !record) return problem(c, 403, 'not_issued_by_anvil', 'only certificates this Anvil issued can be renewed here');
+    if (!owner) return problem(c, 403, 'not_issued_by_anvil', 'only certificates this Anvil issued can be renewed here');
 
     let csr: string | undefined;
     const type = c.req.header('content-type') ?? '';
@@ -48,19 +44,13 @@ export function renewRoutes(deps: { authority: Authority; judge: JudgeService; m
     } else if (raw.trim()) csr = raw;
     if (!csr) return problem(c, 422, 'csr_required', 'send a PEM certificate request for the new key (the body, or JSON {"csr": "…"}); Anvil never keeps private keys, so it cannot reuse the old one');
 
-    const profile = await authority.profile(record.profile);
-    const names = readName(parseCertificate(record.der).subject);
-    const subject: SubjectInput = {};
-    for (const k of SUBJECT_KEYS) if (names[k]) subject[k] = names[k];
-    const lifetime = Math.round((record.notAfter.getTime() - record.notBefore.getTime()) / 1000) - 60;
-    const ttl = Math.max(60, Math.min(lifetime, profile.policy.maxTtl));
-    const actor: Actor = { id: `certificate:${record.id}`, name: `mTLS renewal by ${record.serial}`, source: c.get('clientAddress') ?? null };
+    // The verdict above may come from a cache; the authority decides again on the database row.
     const issued = await observeIssuance(
       deps.metrics,
-      () => authority.issue({ profile: record.profile, csr, subject, sans: record.sans, issuer: owner.issuer.record.name, ttl }, actor),
+      () => authority.renew({ issuerId: owner.issuer.record.id, serialHex: owner.serialHex, csr, source: c.get('clientAddress') ?? null }),
       (r) => ({ profile: r.record.profile, issuer: r.issuer.record.name }),
     );
-    return c.json({ ...certificateView(authority, issued.record, new Date()), renewedFrom: record.id }, 201);
+    return c.json({ ...certificateView(authority, issued.record, new Date()), renewedFrom: issued.renewedFrom }, 201);
   });
   return app;
 }

@@ -15,7 +15,7 @@ import type { JudgeService } from '@anvil/ca';
 import type { JudgeCheck, Verdict } from '@anvil/pki';
 import type { AppEnv } from '../app.ts';
 import type { Metrics } from '../metrics.ts';
-import { renderVerdictPage } from '../views/verdict-page.tsx';
+import { renderVerdictPage, VERDICT_STYLESHEET, VERDICT_STYLESHEET_PATH } from '../views/verdict-page.tsx';
 import { forwardedChain, FORWARD_HEADERS, JudgeInputProblem, parseExpectName, prefersHtml, type TrustedProxies } from './judge-input.ts';
 
 export interface PresentedChain {
@@ -36,6 +36,14 @@ export function countVerdict(metrics: Metrics | undefined, v: Verdict): void {
 const presentedBySocket = new WeakMap<TLSSocket, Uint8Array[]>();
 
 /**
+ * A bound on walking the received chain, against surprises only: OpenSSL already refuses a
+ * Certificate message over 100 KiB (SSL_MAX_CERT_LIST_DEFAULT), and the judge itself reads the
+ * first MAX_PRESENTED of what is read here — but counts them all, so the verdict can say how
+ * many the client sent (presentedCount) and that the rest were not read.
+ */
+const TLS_CHAIN_WALK_LIMIT = 1024;
+
+/**
  * The chain the client sent in the TLS handshake, in its order. Not getPeerCertificate(true):
  * Node builds that by following issuers, dropping sent certificates that do not chain and
  * appending issuers found in the server's own CA store (SSL_CTX cert store), so a client that
@@ -50,7 +58,7 @@ export function tlsPresentedChain(socket: TLSSocket): Uint8Array[] {
   if (known) return known;
   const out: Uint8Array[] = [];
   let cert = socket.getPeerX509Certificate();
-  while (cert && out.length < 16) {
+  while (cert && out.length < TLS_CHAIN_WALK_LIMIT) {
     out.push(new Uint8Array(cert.raw));
     cert = cert.issuerCertificate;
   }
@@ -200,5 +208,6 @@ export function verifyRoutes(deps: { judge: JudgeService; metrics?: Metrics; sou
     });
     return c.body(answer.body, answer.status, answer.headers);
   });
+  app.get(VERDICT_STYLESHEET_PATH, (c) => c.body(VERDICT_STYLESHEET, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
   return app;
 }

@@ -8,6 +8,7 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Authority, LoadedIssuer } from '@anvil/ca';
+import { databaseUnavailableCode } from '@anvil/db';
 import type { AppEnv } from '../app.ts';
 import type { Metrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
@@ -54,6 +55,8 @@ async function databaseCheck(authority: Authority): Promise<Check> {
     ]);
     return { name: 'database', ok: true, detail: 'answers' };
   } catch (err) {
+    const code = databaseUnavailableCode(err);
+    if (code) return { name: 'database', ok: false, detail: `unreachable (${code})` };
     return { name: 'database', ok: false, detail: (err as Error).message || 'query failed' };
   } finally {
     clearTimeout(timer);

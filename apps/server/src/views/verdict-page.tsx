@@ -1,11 +1,15 @@
 /** @jsxImportSource hono/jsx */
 /**
  * The judge's verdict as a page a person reads in a browser (GET /verify with Accept: text/html).
- * No data access, no script, no external resources: the stylesheet is inline.
+ * No data access, no script, nothing from another origin. The stylesheet is a file served beside
+ * the page (VERDICT_STYLESHEET_PATH, on both listeners): the Content-Security-Policy of every
+ * page (middleware/security-headers.ts) allows no inline style.
  */
 import type { CertificateInfo, Verdict } from '@anvil/pki';
 
-const STYLE = `
+export const VERDICT_STYLESHEET_PATH = '/verify/verdict.css';
+
+export const VERDICT_STYLESHEET = `
   :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --none: #9a6700; --muted: #6e7781; }
   body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
   h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
@@ -77,7 +81,7 @@ export function VerdictPage(props: { verdict: Verdict; title?: string }) {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{props.title ?? 'Anvil judge'} — {v.status}</title>
-        <style>{STYLE}</style>
+        <link rel="stylesheet" href={VERDICT_STYLESHEET_PATH} />
       </head>
       <body>
         <p class="muted">Anvil judge</p>
@@ -131,7 +135,7 @@ export function VerdictPage(props: { verdict: Verdict; title?: string }) {
 
         {v.presented.length ? (
           <section>
-            <h2>Presented ({v.presented.length})</h2>
+            <h2>Presented ({v.presentedCount > v.presented.length ? `the first ${v.presented.length} of ${v.presentedCount}, all that was read` : v.presented.length})</h2>
             <CertTable certs={v.presented} />
           </section>
         ) : null}

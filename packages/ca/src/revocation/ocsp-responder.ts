@@ -13,6 +13,7 @@ import {
 } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
 import type { Store } from '../store.ts';
+import { REVOCATION_CACHE_MAX_MS, type RevocationNotices } from './notices.ts';
 
 /** A delegated responder: a short-lived OCSPSigning certificate per issuer, its key in memory only. */
 export interface ResponderCredentials {
@@ -39,14 +40,14 @@ interface CachedAnswer {
 }
 
 const ANSWER_VALIDITY_MS = 3600_000;
-const CACHE_MS = 300_000;
 const MAX_CERT_IDS = 50;
 const MAX_CACHE = 100_000;
 
 /**
- * RFC 6960 responder. Answers without a nonce are cached by request bytes; a revocation
- * invalidates the issuer's cached answers before the revoke call returns (and, through the
- * store's notifications, in every other process sharing the database).
+ * RFC 6960 responder. Answers without a nonce are cached by request bytes, for at most
+ * REVOCATION_CACHE_MAX_MS and only while revocation notices are delivered; a revocation drops
+ * the issuer's cached answers before the revoke call returns (and, through the notices, in
+ * every other process sharing the database; a dropped subscription drops them all).
  */
 export class OcspResponder {
   private readonly ready = new Map<string, ResponderCredentials>();
@@ -59,13 +60,16 @@ export class OcspResponder {
   constructor(
     private readonly deps: {
       store: Store;
+      notices: RevocationNotices;
       now: () => Date;
       issuers: () => LoadedIssuer[];
       issueResponder: (issuer: LoadedIssuer) => Promise<ResponderCredentials>;
       /** Renew the responder certificate when less than this remains. */
       renewBeforeMs?: number;
     },
-  ) {}
+  ) {
+    deps.notices.subscribe((issuerId) => (issuerId === null ? this.invalidateAll() : this.invalidate(issuerId)));
+  }
 
   /** Recomputes the CertID hashes of every issuer (after an issuer is created). */
   indexIssuers(): void {
@@ -85,9 +89,15 @@ export class OcspResponder {
     for (const [key, entry] of this.cache) if (entry.issuerId === issuerId) this.cache.delete(key);
   }
 
+  /** Notices may have been lost: nothing cached can be trusted. */
+  private invalidateAll(): void {
+    for (const issuer of this.deps.issuers()) this.generation.set(issuer.record.id, (this.generation.get(issuer.record.id) ?? 0) + 1);
+    this.cache.clear();
+  }
+
   async respond(requestDer: Uint8Array): Promise<OcspAnswer> {
     const cacheKey = createHash('sha256').update(requestDer).digest('base64');
-    const hit = this.cache.get(cacheKey);
+    const hit = this.deps.notices.live ? this.cache.get(cacheKey) : undefined;
     if (hit && hit.until > Date.now()) return hit.answer;
 
     let request;
@@ -134,9 +144,9 @@ export class OcspResponder {
       nonce: request.nonce,
     });
     const answer = { der, statuses };
-    if (!request.nonce && (this.generation.get(issuer.record.id) ?? 0) === generation) {
+    if (!request.nonce && this.deps.notices.live && (this.generation.get(issuer.record.id) ?? 0) === generation) {
       if (this.cache.size >= MAX_CACHE) this.cache.clear();
-      this.cache.set(cacheKey, { answer, issuerId: issuer.record.id, until: Date.now() + CACHE_MS });
+      this.cache.set(cacheKey, { answer, issuerId: issuer.record.id, until: Date.now() + REVOCATION_CACHE_MAX_MS });
     }
     return answer;
   }

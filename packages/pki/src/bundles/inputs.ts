@@ -28,16 +28,16 @@ export function readCertificate(value: unknown, what: string): pkijs.Certificate
   if (looksLikePem(der)) {
     throw new BundleError(`${what} is PEM text; pass the DER bytes (see pemToDerList)`);
   }
-  const asn1 = asn1js.fromBER(der);
-  // asn1js parses a prefix and ignores the rest; trailing bytes mean it was not one certificate.
-  if (asn1.offset !== der.byteLength) {
-    throw new BundleError(`${what} is not a DER X.509 certificate`);
-  }
+  // fromBER itself throws on some malformed values (a GeneralizedTime that is not a date), so it
+  // sits inside the try with the schema check.
   try {
-    return new pkijs.Certificate({ schema: asn1.result });
+    const asn1 = asn1js.fromBER(der);
+    // asn1js parses a prefix and ignores the rest; trailing bytes mean it was not one certificate.
+    if (asn1.offset === der.byteLength) return new pkijs.Certificate({ schema: asn1.result });
   } catch {
-    throw new BundleError(`${what} is not a DER X.509 certificate`);
+    // reported below
   }
+  throw new BundleError(`${what} is not a DER X.509 certificate`);
 }
 
 /** The DER SubjectPublicKeyInfo of a parsed certificate. */

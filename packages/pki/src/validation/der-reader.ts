@@ -133,7 +133,12 @@ export function decodeString(t: Tlv): string {
     }
     case T.UniversalString: {
       let s = '';
-      for (let i = 0; i + 3 < c.length; i += 4) s += String.fromCodePoint(((c[i] << 24) | (c[i + 1] << 16) | (c[i + 2] << 8) | c[i + 3]) >>> 0);
+      for (let i = 0; i + 3 < c.length; i += 4) {
+        const cp = ((c[i] << 24) | (c[i + 1] << 16) | (c[i + 2] << 8) | c[i + 3]) >>> 0;
+        // OpenSSL's UTF-8 conversion refuses these too, so the name (and its certificate) fails to decode.
+        if (cp > 0x10ffff) throw new DerError(`UniversalString holds 0x${cp.toString(16)}, which is not a Unicode code point`);
+        s += String.fromCodePoint(cp);
+      }
       return s;
     }
     case T.UTF8String:

@@ -3,6 +3,7 @@ export {
   judgeChain,
   JudgeInputError,
   JUDGE_REASONS,
+  MAX_PRESENTED,
   type ExpectName,
   type Judge,
   type JudgeChainParams,

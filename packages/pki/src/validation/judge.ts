@@ -53,6 +53,15 @@ import {
 
 export type JudgeStatus = 'verified' | 'failed' | 'absent';
 
+/**
+ * How many presented certificates the judge reads, leaf first; the rest are counted
+ * (Verdict.presentedCount) and named in a check and a hint, not parsed. A client sends its leaf
+ * and a few intermediates, and no path is longer than ssl_verify_depth (at most 16 here), so a
+ * longer list is a misconfiguration (a whole CA bundle as the chain) — or an attempt to make
+ * the judge parse and try to chain thousands of certificates.
+ */
+export const MAX_PRESENTED = 16;
+
 export const JUDGE_REASONS = [
   'unknown_ca',
   'missing_intermediate',
@@ -100,6 +109,8 @@ export interface Verdict {
   nginx: string;
   openssl: OpensslResult | null;
   presented: CertificateInfo[];
+  /** How many certificates were presented; `presented` lists the first MAX_PRESENTED of them. */
+  presentedCount: number;
   path: CertificateInfo[] | null;
   revocation: RevocationSummary;
   checks: JudgeCheck[];
@@ -642,15 +653,18 @@ export function createJudge(config: JudgeConfig): Judge {
         nginx: 'NONE',
         openssl: null,
         presented: [],
+        presentedCount: 0,
         path: null,
         revocation: { checked: false, source: 'none', status: 'unknown' },
         checks: [{ name: 'certificate', ok: false, detail: 'no client certificate was presented' }],
         hints: [...ABSENT_HINTS],
       };
     }
+    const presentedCount = presentedDer.length;
+    const cut = presentedCount > MAX_PRESENTED;
     let presented: CertModel[];
     try {
-      presented = presentedDer.map(parsePresented);
+      presented = (cut ? presentedDer.slice(0, MAX_PRESENTED) : presentedDer).map(parsePresented);
     } catch (e) {
       return malformedVerdict(presentedDer, (e as Error).message);
     }
@@ -709,14 +723,26 @@ export function createJudge(config: JudgeConfig): Judge {
     checks.unshift({
       name: 'certificate',
       ok: true,
-      detail: `${presented.length} certificate${presented.length === 1 ? '' : 's'} presented; leaf ${q(presented[0].subject.oneline)}`,
+      detail: `${presentedCount} certificate${presentedCount === 1 ? '' : 's'} presented; leaf ${q(presented[0].subject.oneline)}`,
     });
+    if (cut) {
+      checks.splice(1, 0, {
+        name: 'presented_count',
+        ok: false,
+        detail: `${presentedCount} certificates were presented; only the first ${MAX_PRESENTED} were read`,
+      });
+      // First when the path is broken: an intermediate may be among the certificates not read.
+      const hint = `The client sent ${presentedCount} certificates; the judge reads only the first ${MAX_PRESENTED} (leaf first) and ignored the other ${presentedCount - MAX_PRESENTED}. Send the leaf and its intermediates only (fullchain.pem), not a whole CA bundle.`;
+      if (chainBroken) hints.unshift(hint);
+      else hints.push(hint);
+    }
     return {
       status,
       reason: reasons[0]?.reason ?? null,
       nginx,
       openssl,
       presented: presented.map(describeModel),
+      presentedCount,
       path: trace.trusted ? trace.chain.map(describeModel) : null,
       revocation,
       checks,
@@ -743,6 +769,7 @@ function malformedVerdict(presentedDer: Uint8Array[], message: string): Verdict 
     nginx: 'FAILED:certificate does not decode (nginx aborts the TLS handshake)',
     openssl: null,
     presented: [],
+    presentedCount: presentedDer.length,
     path: null,
     revocation: { checked: false, source: 'none', status: 'unknown' },
     checks: [{ name: 'certificate', ok: false, detail: `${presentedDer.length} certificate(s) presented; ${message}` }],

@@ -562,8 +562,19 @@ export function parseCertificateModel(der: Uint8Array, fingerprint = sha256Hex(d
   try {
     return decodeCertificate(der, fingerprint);
   } catch (e) {
-    throw new CertificateDecodeError(`certificate does not decode: ${(e as Error).message}`);
+    throw new CertificateDecodeError(`certificate does not decode: ${decodeFailure(e)}`);
   }
+}
+
+/**
+ * The reason shown for a decode failure. The decoders index child lists without checking every
+ * length, so a structure that ends early surfaces as a TypeError on `undefined`: that means a
+ * required field is missing, and the JS message would tell the reader nothing.
+ */
+function decodeFailure(e: unknown): string {
+  if (e instanceof DerError) return e.message;
+  if (e instanceof TypeError) return 'a required field is missing or is not what the structure needs there';
+  return 'malformed structure';
 }
 
 function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
@@ -781,7 +792,7 @@ export function parseCrlModel(der: Uint8Array, fingerprint = sha256Hex(der)): Cr
   try {
     return decodeCrl(der, fingerprint);
   } catch (e) {
-    throw new CrlDecodeError(`CRL does not decode: ${(e as Error).message}`);
+    throw new CrlDecodeError(`CRL does not decode: ${decodeFailure(e)}`);
   }
 }
 

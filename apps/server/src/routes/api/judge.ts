@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { REVOCATION_MODES, type JudgeService } from '@anvil/ca';
-import { JUDGE_REASONS, JudgeInputError } from '@anvil/pki';
+import { JUDGE_REASONS, JudgeInputError, MAX_PRESENTED } from '@anvil/pki';
 import type { AppEnv } from '../../app.ts';
 import type { Metrics } from '../../metrics.ts';
 import { problem } from '../../problem.ts';
@@ -30,7 +30,11 @@ export const VerdictSchema = z
     reason: z.enum(JUDGE_REASONS).nullable(),
     nginx: z.string().openapi({ description: 'What nginx puts in $ssl_client_verify for the same chain, trust and CRLs', example: 'FAILED:unable to verify the first certificate' }),
     openssl: z.object({ code: z.number().int(), name: z.string(), depth: z.number().int() }).nullable().openapi({ description: 'The first error `openssl verify` reports' }),
-    presented: z.array(CertificateInfoSchema),
+    presented: z.array(CertificateInfoSchema).openapi({ description: `The certificates presented, leaf first: at most the first ${MAX_PRESENTED}, all that the judge reads` }),
+    presentedCount: z
+      .number()
+      .int()
+      .openapi({ description: `How many certificates were presented. Above ${MAX_PRESENTED}, the rest were not read, and the check presented_count and a hint say so` }),
     path: z.array(CertificateInfoSchema).nullable(),
     revocation: z.object({
       checked: z.boolean(),

@@ -23,7 +23,9 @@ export function referenceRoutes() {
 </body></html>`),
   );
   app.get('/reference/init.js', (c) =>
-    c.body(`window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui', persistAuthorization: false });\n`, 200, {
+    // validatorUrl null: Swagger UI would otherwise show a badge image from validator.swagger.io,
+    // telling it the document's URL (and the page's CSP refuses other origins anyway).
+    c.body(`window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui', persistAuthorization: false, validatorUrl: null });\n`, 200, {
       'content-type': 'text/javascript; charset=utf-8',
     }),
   );
@@ -32,7 +34,8 @@ export function referenceRoutes() {
     if (!asset) return c.notFound();
     let body = cache.get(asset.file);
     if (!body) cache.set(asset.file, (body = readFileSync(join(dist, asset.file))));
-    return c.body(new Uint8Array(body), 200, { 'content-type': asset.type, 'cache-control': 'public, max-age=86400' });
+    // Under /api/, so no-store like every API answer (middleware/security-headers.ts).
+    return c.body(new Uint8Array(body), 200, { 'content-type': asset.type });
   });
   return app;
 }

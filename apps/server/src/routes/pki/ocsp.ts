@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Authority } from '@anvil/ca';
+import { isDatabaseUnavailable } from '@anvil/db';
 import { ocspErrorResponse } from '@anvil/pki';
 
 const OCSP_RESPONSE = 'application/ocsp-response';
@@ -9,15 +10,25 @@ const MAX_REQUEST = 16 * 1024;
 export function ocspRoutes(authority: Authority, onAnswer?: (statuses: string[]) => void) {
   const app = new Hono();
 
-  const answer = async (der: Uint8Array | null) => {
-    const result = der ? await authority.ocsp.respond(der) : { der: ocspErrorResponse('malformedRequest'), statuses: ['malformedRequest'] };
-    onAnswer?.(result.statuses);
-    return result.der;
+  const respond = async (der: Uint8Array) => {
+    try {
+      return await authority.ocsp.respond(der);
+    } catch (err) {
+      // RFC 6960 2.3: tryLater is the OCSP client's own "retry shortly"; it understands that, not a 503 page.
+      if (isDatabaseUnavailable(err)) return { der: ocspErrorResponse('tryLater'), statuses: ['tryLater'] };
+      throw err;
+    }
   };
-  const reply = (body: Uint8Array, cacheable: boolean) =>
-    new Response(new Uint8Array(body), {
+  const answer = async (der: Uint8Array | null) => {
+    const result = der ? await respond(der) : { der: ocspErrorResponse('malformedRequest'), statuses: ['malformedRequest'] };
+    onAnswer?.(result.statuses);
+    return result;
+  };
+  // A tryLater is never cached: the database is back within seconds.
+  const reply = (result: { der: Uint8Array; statuses: string[] }, cacheable: boolean) =>
+    new Response(new Uint8Array(result.der), {
       status: 200,
-      headers: { 'content-type': OCSP_RESPONSE, 'cache-control': cacheable ? 'public, max-age=60' : 'no-store' },
+      headers: { 'content-type': OCSP_RESPONSE, 'cache-control': cacheable && !result.statuses.includes('tryLater') ? 'public, max-age=60' : 'no-store' },
     });
 
   app.post('/', async (c) => {
