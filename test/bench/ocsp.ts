@@ -9,8 +9,10 @@
  * The server issues `--certs` certificates, revokes every third, and answers each request once
  * before the run (so every answer during the run comes from the responder's cache). The client
  * runs `--concurrency` request loops for `--duration` seconds after a one-second warm-up and
- * prints answers/s, latency p50/p99, the server's CPU use and os.loadavg(). Every answer is
- * checked to be the cached bytes. Target: >= 5,000 cached answers/s.
+ * prints answers/s, latency p50/p99, the server's CPU use and os.loadavg(). A cached answer lives
+ * at most REVOCATION_CACHE_MAX_MS (5 s), so each request sees a few re-signed answers during a
+ * run: every distinct answer is checked to carry the status the request was primed with, and the
+ * number of re-signings is printed. Target: >= 5,000 cached answers/s.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -135,7 +137,8 @@ async function main() {
   const url = new URL(ready.url);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const bodies = ready.requests.map((r) => Buffer.from(r.body, 'base64'));
-  const expected: Array<Buffer | null> = bodies.map(() => null);
+  /** Per request, every distinct answer seen (hex): more than one only after the cache entry aged out. */
+  const answers: Array<Set<string>> = bodies.map(() => new Set());
 
   const post = (i: number) =>
     new Promise<Buffer>((resolve, reject) => {
@@ -163,12 +166,11 @@ async function main() {
       req.end(bodies[i]);
     });
 
-  for (let i = 0; i < bodies.length; i++) expected[i] = await post(i);
+  for (let i = 0; i < bodies.length; i++) answers[i].add((await post(i)).toString('hex'));
 
   let recording = false;
   let stop = false;
   const latencies: number[] = [];
-  let mismatches = 0;
   let errors = 0;
   const worker = async (w: number) => {
     let i = w;
@@ -179,7 +181,7 @@ async function main() {
         const body = await post(k);
         if (recording) {
           latencies.push(performance.now() - t);
-          if (!body.equals(expected[k]!)) mismatches++;
+          answers[k].add(body.toString('hex'));
         }
       } catch {
         errors++;
@@ -207,13 +209,22 @@ async function main() {
   const rate = latencies.length / (elapsed / 1000);
   console.log(
     `answers: ${latencies.length} in ${(elapsed / 1000).toFixed(1)} s = ${Math.round(rate)} answers/s; ` +
-      `latency p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms; errors ${errors}; not the cached bytes ${mismatches}`,
+      `latency p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms; errors ${errors}`,
   );
+  // Re-signed answers are expected (the cache bound); a wrong status never is.
+  const { parseOcspResponse } = await import('@anvil/pki');
+  let wrong = 0;
+  let resigned = 0;
+  answers.forEach((seen, i) => {
+    resigned += seen.size - 1;
+    for (const hex of seen) if (parseOcspResponse(new Uint8Array(Buffer.from(hex, 'hex'))).responses[0]?.status !== ready.requests[i].status) wrong++;
+  });
+  console.log(`answers re-signed when their cache entry aged out: ${resigned} (over ${bodies.length} requests); with a wrong status: ${wrong}`);
   console.log(`server process: ${server.cpuPercent.toFixed(0)}% of one core, peak RSS ${server.maxRssMb.toFixed(0)} MB`);
   console.log(`load average at end: ${loadEnd}`);
   const met = rate >= 5000;
   console.log(`target >= 5,000 cached answers/s: ${met ? 'met' : 'MISSED'}`);
-  if (!met || errors || mismatches) process.exitCode = 1;
+  if (!met || errors || wrong) process.exitCode = 1;
 }
 
 if (values.serve) await serve();
