@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every suite on the embedded PGlite, then the database-backed suites again on the
-# machine's PostgreSQL (127.0.0.1:5432, user postgres). Prints one closing "N passed, N failed" line.
+# machine's PostgreSQL (127.0.0.1:5432, user postgres), then, alone, the failover suite that restarts
+# that PostgreSQL. Prints one closing "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,13 +12,18 @@ status=0
 echo "== typecheck"
 npx tsc --noEmit -p tsconfig.json || status=1
 
+# test/failover restarts the shared PostgreSQL cluster: never in the parallel runs, only in its own step below.
 echo "== all suites on PGlite"
-ANVIL_TEST_DB=pglite npx vitest run --reporter=default --reporter=json --outputFile="$report_dir/pglite.json" || status=1
+ANVIL_TEST_DB=pglite npx vitest run --exclude 'test/failover/**' --reporter=default --reporter=json --outputFile="$report_dir/pglite.json" || status=1
 
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || psql "$PG_URL" -Atc 'select 1' >/dev/null 2>&1; then
   echo "== database-backed suites on PostgreSQL"
-  ANVIL_TEST_DB=postgres ANVIL_TEST_PG_URL="$PG_URL" npx vitest run test/api \
+  ANVIL_TEST_DB=postgres ANVIL_TEST_PG_URL="$PG_URL" npx vitest run test/api --exclude 'test/failover/**' \
     --reporter=default --reporter=json --outputFile="$report_dir/postgres.json" || status=1
+
+  echo "== failover: PostgreSQL restarted under issuance load (alone: it restarts the cluster)"
+  ANVIL_TEST_DB=postgres ANVIL_TEST_PG_URL="$PG_URL" npx vitest run test/failover \
+    --reporter=default --reporter=json --outputFile="$report_dir/failover.json" || status=1
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL at 127.0.0.1:5432 is not reachable; under CI that is a failure" >&2
   status=1

@@ -82,6 +82,7 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
     listen: async (channel, subscriber) => {
       // In-process: the subscription cannot drop.
       await client.listen(channel, (issuerId) => subscriber.revoked(issuerId));
+      subscriber.subscription(true);
     },
   });
 }

@@ -15,7 +15,11 @@ export interface NotificationListener {
   close(): Promise<void>;
 }
 
-/** Resolves once the first LISTEN stands; rejects when it cannot be set up at all. */
+/**
+ * Listens on `channel`, telling `subscriber` whenever the subscription stands (the first time
+ * included) and whenever it drops. Resolves after the first attempt, successful or not: a
+ * database that is down at start-up is retried like a dropped connection.
+ */
 export async function listenForRevocations(url: string, channel: string, subscriber: RevocationSubscriber): Promise<NotificationListener> {
   let live = false;
   let retrying = false;
@@ -63,8 +67,13 @@ export async function listenForRevocations(url: string, channel: string, subscri
     }
   }
 
-  await listen();
-  live = true;
+  try {
+    await listen();
+    live = true;
+    subscriber.subscription(true);
+  } catch {
+    void relisten(); // the database is not there yet: keep trying, as after a drop
+  }
   return {
     close: async () => {
       closed = true;

@@ -16,6 +16,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { serve } from '@hono/node-server';
@@ -23,7 +24,8 @@ import pino from 'pino';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authority, JudgeService, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
-import { openStore, type DrizzleStore } from '@anvil/db';
+import { isDatabaseUnavailable, openStore, type DrizzleStore } from '@anvil/db';
+import { reconnectBackoff } from '../../db/src/reconnect.ts';
 import { createApp } from '../../apps/server/src/app.ts';
 import { createMtlsHandler } from '../../apps/server/src/mtls/app.ts';
 import { startMtlsListener, type MtlsListener } from '../../apps/server/src/mtls/listener.ts';
@@ -31,17 +33,13 @@ import { ADMIN_TOKEN, freePort, freshDatabase, PG_ADMIN_URL, TEST_DB } from '../
 import { openssl, tempDir, writeFiles } from '../support/tools.ts';
 
 const run = promisify(execFile);
-const ENABLED = TEST_DB === 'postgres';
-if (!ENABLED) {
-  console.warn('\n  !!! SKIPPING test/failover: it restarts the PostgreSQL cluster; run it alone with ANVIL_TEST_DB=postgres npx vitest run test/failover\n');
-}
-
 const PG = new URL(PG_ADMIN_URL);
 const PG_HOST = PG.hostname || '127.0.0.1';
 const PG_PORT = PG.port || '5432';
 
-/** Load: workers issuing concurrently, bounded in count and time. */
+/** Load: workers issuing concurrently, and others reading, bounded in count and time. */
 const WORKERS = 8;
+const READERS = 4;
 const MAX_REQUESTS = 20_000;
 const WARMUP_MS = 1_500;
 /** After PostgreSQL accepts connections again: issuance must succeed within this. */
@@ -49,8 +47,12 @@ const RECOVERY_LIMIT_MS = 15_000;
 /** …and then keep succeeding for this long before the load stops. */
 const STEADY_MS = 2_000;
 const HARD_LIMIT_MS = 90_000;
+/** OCSPResponse { responseStatus tryLater(3) }, as plain() shows short DER bodies. */
+const TRY_LATER = 'der:30030a0103';
 /** No single request may take longer, outage or not (without the driver repairs some took 30 s). */
 const MAX_LATENCY_MS = 10_000;
+/** The last failure ends at most this long after pg_isready answers again. */
+const FAILURES_END_WITHIN_MS = 5_000;
 
 /** The cluster serving PG_PORT, from pg_lsclusters (Ver Cluster Port Status …); `ls /etc/postgresql` gives the version. */
 function clusterOnPort(): { version: string; name: string } {
@@ -61,6 +63,23 @@ function clusterOnPort(): { version: string; name: string } {
   }
   throw new Error(`no PostgreSQL cluster on port ${PG_PORT} in pg_lsclusters: ${lines.join(' | ')}`);
 }
+
+/** Runs only on PostgreSQL, and only where this machine can restart it (a local pg_ctlcluster cluster). */
+function restartableCluster(): { version: string; name: string } | null {
+  if (TEST_DB !== 'postgres') {
+    console.warn('\n  !!! SKIPPING test/failover: it restarts the PostgreSQL cluster; run it alone with ANVIL_TEST_DB=postgres npx vitest run test/failover\n');
+    return null;
+  }
+  try {
+    return clusterOnPort();
+  } catch (err) {
+    const why = `test/failover restarts PostgreSQL with pg_ctlcluster, and cannot here: ${(err as Error).message}`;
+    if (process.env.CI === 'true') throw new Error(why);
+    console.warn(`\n  !!! SKIPPING ${why}\n`);
+    return null;
+  }
+}
+const CLUSTER = restartableCluster();
 
 async function pgReady(): Promise<boolean> {
   try {
@@ -95,7 +114,7 @@ async function otherSessions(ownDb: string): Promise<number> {
 }
 
 interface Outcome {
-  kind: 'issue' | 'readyz' | 'crl' | 'ocsp' | 'verify';
+  kind: 'issue' | 'read' | 'readyz' | 'crl' | 'ocsp' | 'verify';
   started: number;
   ended: number;
   status: number;
@@ -127,11 +146,8 @@ let base = '';
 let dbName = '';
 const logLines: LogLine[] = [];
 const backgroundErrors: unknown[] = [];
-let cluster: { version: string; name: string };
-
-describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
+describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
   beforeAll(async () => {
-    cluster = clusterOnPort();
     const db = await freshDatabase();
     dropDb = db.drop;
     dbName = new URL(db.url!).pathname.slice(1);
@@ -165,7 +181,7 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
   afterAll(async () => {
     // Whatever happened above, leave PostgreSQL running for whoever comes next.
     if (!(await waitForPg(10_000))) {
-      const c = cluster ?? clusterOnPort();
+      const c = CLUSTER!;
       await run('pg_ctlcluster', ['--skip-systemctl-redirect', c.version, c.name, 'restart']).catch(() =>
         run('pg_ctlcluster', ['--skip-systemctl-redirect', c.version, c.name, 'start']),
       );
@@ -182,11 +198,11 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
     // Probes for the other doors that read the database: a client certificate for /verify, an OCSP request.
     const probe = await api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'failover-probe' }, sans: { dns: ['failover-probe.test'] } });
     expect(probe.status).toBe(201);
-    const probeCert = (await probe.json()) as { certificate: string; chain: string; privateKey: string; serial: string };
+    const probeCert = (await probe.json()) as { id: string; certificate: string; chain: string; privateKey: string; serial: string };
     const dir = tempDir('anvil-failover-');
     const files = writeFiles(dir, { 'leaf.pem': probeCert.certificate, 'issuer.pem': probeCert.chain });
     openssl('ocsp', '-issuer', files['issuer.pem'], '-cert', files['leaf.pem'], '-no_nonce', '-reqout', `${dir}/req.der`);
-    const ocspRequest = execFileSync('cat', [`${dir}/req.der`]);
+    const ocspRequest = readFileSync(`${dir}/req.der`);
 
     // Nobody else may be on the cluster: a restart would fail their tests.
     for (let waited = 0; (await otherSessions(dbName)) > 0; waited += 1_000) {
@@ -245,31 +261,42 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
 
     const probes = async () => {
       const doors: Array<[Outcome['kind'], () => Promise<{ status: number; contentType: string | null; retryAfter: string | null; body: string }>]> = [
+        // Small reads keep small writes pending on every pool connection when a socket dies: what
+        // left postgres.js 3.4.9 connections unable to write again (db/scripts/patch-postgres-driver.mjs).
+        ...Array.from({ length: READERS }, (): [Outcome['kind'], () => ReturnType<typeof plain>] => [
+          'read',
+          () => plain(`${base}/api/v1/certificates/${probeCert.id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
+        ]),
         ['readyz', () => plain(`${base}/readyz`)],
         ['crl', () => plain(`${base}/pki/crl/issuing-ca.crl`)],
         ['ocsp', () => plain(`${base}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: ocspRequest })],
         ['verify', () => verifyOverMtls(mtls!.port, probeCert.certificate + probeCert.chain, probeCert.privateKey)],
       ];
-      for (let i = 0; !stop && Date.now() - t0 < HARD_LIMIT_MS; i++) {
-        const [kind, call] = doors[i % doors.length];
-        const started = Date.now();
-        try {
-          const r = await call();
-          let code: string | undefined;
-          if (r.contentType?.includes('json')) code = (JSON.parse(r.body) as { code?: string }).code;
-          outcomes.push({ kind, started, ended: Date.now(), ...r, code, body: r.body.slice(0, 300) });
-        } catch (err) {
-          outcomes.push({ kind, started, ended: Date.now(), status: -1, contentType: null, retryAfter: null, body: String(err) });
-        }
-        await sleep(50);
-      }
+      // One loop per door, so each is asked often enough to meet an outage of about a second.
+      await Promise.all(
+        doors.map(async ([kind, call]) => {
+          while (!stop && Date.now() - t0 < HARD_LIMIT_MS) {
+            const started = Date.now();
+            try {
+              const r = await call();
+              let code: string | undefined;
+              if (r.contentType?.includes('json')) code = (JSON.parse(r.body) as { code?: string }).code;
+              if (r.body === TRY_LATER) code = 'tryLater';
+              outcomes.push({ kind, started, ended: Date.now(), ...r, code, body: r.body.slice(0, 300) });
+            } catch (err) {
+              outcomes.push({ kind, started, ended: Date.now(), status: -1, contentType: null, retryAfter: null, body: String(err) });
+            }
+            await sleep(kind === 'read' ? 0 : 20);
+          }
+        }),
+      );
     };
 
     const conductor = async () => {
       await sleep(WARMUP_MS);
       restartStarted = Date.now();
       try {
-        await run('pg_ctlcluster', ['--skip-systemctl-redirect', cluster.version, cluster.name, 'restart'], { timeout: 60_000 });
+        await run('pg_ctlcluster', ['--skip-systemctl-redirect', CLUSTER!.version, CLUSTER!.name, 'restart'], { timeout: 60_000 });
       } catch (err) {
         restartError = err;
       }
@@ -303,7 +330,7 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
     const slowest = issues.reduce((a, b) => (b.ended - b.started > a.ended - a.started ? b : a));
     const late = failed.filter((o) => o.ended > pgBack);
     // A failed request, in seconds from the restart, with the driver code its log line names.
-    const describe = (o: Outcome) =>
+    const show = (o: Outcome) =>
       `${seconds(o.started - restartStarted)}..${seconds(o.ended - restartStarted)} ${logLines.find((l) => l.requestId === o.idempotencyKey)?.code ?? o.code ?? '?'}`;
     console.log(
       [
@@ -313,7 +340,7 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
         `  first 201 of a request started after pg_isready: ${firstSuccessAfterBack ? seconds(firstSuccessAfterBack.ended - pgBack) : 'none'} after it`,
         `  database_unavailable log codes: ${JSON.stringify(codes)}`,
         `  probes: ${JSON.stringify(probeSummary)}`,
-        `  slowest issue request: ${seconds(slowest.ended - slowest.started)} (${slowest.status}); failures that ended after pg_isready: ${late.length ? late.map(describe).join(', ') : 'none'}`,
+        `  slowest issue request: ${seconds(slowest.ended - slowest.started)} (${slowest.status}); failures that ended after pg_isready: ${late.length ? late.map(show).join(', ') : 'none'}`,
         `  background errors: ${backgroundErrors.length} ${JSON.stringify(countBy(backgroundErrors.map((e) => String((e as { code?: string }).code ?? (e as Error).message).slice(0, 80))))}`,
       ].join('\n'),
     );
@@ -334,18 +361,20 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
     // Recovery, by itself and quickly, and it held until the load stopped. No request is held
     // for long either: a reconnecting pool slot must not sit on a query (postgres.js's default
     // backoff held some for 10-20 s; see db/src/reconnect.ts).
-    expect(slowest.ended - slowest.started, `slowest request: ${describe(slowest)}`).toBeLessThan(MAX_LATENCY_MS);
+    expect(slowest.ended - slowest.started, `slowest request: ${show(slowest)}`).toBeLessThan(MAX_LATENCY_MS);
     expect(firstSuccessAfterBack, 'issuance never succeeded again after PostgreSQL came back').toBeDefined();
     expect(firstSuccessAfterBack!.ended - pgBack).toBeLessThan(RECOVERY_LIMIT_MS);
-    const tail = issues.filter((o) => o.started > lastFailure);
-    expect(tail.length).toBeGreaterThanOrEqual(WORKERS);
-    expect(tail.every((o) => o.status === 201)).toBe(true);
+    // Failures end with the outage: none long after PostgreSQL is back (without the driver repairs,
+    // a stale 57P01/57P03 failed requests up to 15 s later), and successes follow the last one.
+    expect(lastFailure - pgBack, `failures after pg_isready: ${late.map(show).join(', ')}`).toBeLessThan(FAILURES_END_WITHIN_MS);
+    expect(issues.filter((o) => o.started > lastFailure && o.status === 201).length).toBeGreaterThanOrEqual(WORKERS);
 
     // The other doors: never a 500 or a dropped connection.
     for (const o of outcomes.filter((x) => x.kind !== 'issue')) {
       const ok =
         o.kind === 'ocsp'
-          ? o.status === 200 && o.contentType === 'application/ocsp-response'
+          ? // a signed answer, or tryLater; no other OCSP error status
+            o.status === 200 && o.contentType === 'application/ocsp-response' && (o.code === 'tryLater' || !o.body?.startsWith('der:'))
           : o.status === 200 || (o.status === 503 && o.contentType === 'application/problem+json' && (o.kind === 'readyz' ? o.code === 'not_ready' : o.code === 'database_unavailable'));
       expect(ok, `${o.kind}: ${o.status} ${o.contentType} ${o.body}`).toBe(true);
     }
@@ -369,7 +398,7 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
 
     // A 503'd request retried with its Idempotency-Key and body: one certificate, the one written
     // before the connection died (200, a replay) or a new one (201); never an error, never two.
-    const retries = countBy([]);
+    const retries: Record<string, number> = {};
     await pool(failed, 8, async (o) => {
       const res = await api('POST', '/api/v1/certificates', { profile: 'server', sans: { dns: [o.dns] } }, { 'idempotency-key': o.idempotencyKey! });
       retries[res.status] = (retries[res.status] ?? 0) + 1;
@@ -386,6 +415,64 @@ describe.skipIf(!ENABLED)('PostgreSQL restarts under issuance load', () => {
     } finally {
       await sql2.end();
     }
+  });
+
+  /**
+   * The pool underneath, with the options openStore gives it, under a tight loop of small queries
+   * (small writes wait for a setImmediate; a socket that dies meanwhile is what poisoned postgres.js
+   * 3.4.9 connections). Unrepaired, some queries here waited 30 s for CONNECT_TIMEOUT after every
+   * restart, and others failed with the dead backend's error seconds after the database was back.
+   */
+  it('the driver pool recovers by itself: no query waits on a dead connection', async () => {
+    const pool = postgres(PG_ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`), { max: 4, onnotice: () => {}, backoff: reconnectBackoff });
+    const results: Array<{ started: number; ended: number; code?: string; unavailable?: boolean }> = [];
+    const inflight = new Set<{ started: number }>();
+    let stop = false;
+    let pgBack = 0;
+    let stuck = 0;
+    const t0 = Date.now();
+    const loop = async () => {
+      while (!stop && Date.now() - t0 < HARD_LIMIT_MS) {
+        const q = { started: Date.now() };
+        inflight.add(q);
+        try {
+          await pool`select pg_sleep(0.005)`;
+          if (!stop) results.push({ started: q.started, ended: Date.now() });
+        } catch (err) {
+          if (!stop) results.push({ started: q.started, ended: Date.now(), code: (err as { code?: string }).code, unavailable: isDatabaseUnavailable(err) });
+        } finally {
+          inflight.delete(q);
+        }
+      }
+    };
+    const conductor = async () => {
+      try {
+        await sleep(WARMUP_MS);
+        await run('pg_ctlcluster', ['--skip-systemctl-redirect', CLUSTER!.version, CLUSTER!.name, 'restart'], { timeout: 60_000 });
+        await waitForPg(30_000);
+        pgBack = Date.now();
+        // Long enough for a stuck slot to show: anything still waiting then has waited MAX_LATENCY_MS.
+        await sleep(MAX_LATENCY_MS);
+        stuck = [...inflight].filter((q) => Date.now() - q.started >= MAX_LATENCY_MS).length;
+      } finally {
+        stop = true;
+        await pool.end({ timeout: 1 }); // settles whatever still waits
+      }
+    };
+    await Promise.all([conductor(), ...Array.from({ length: WORKERS }, () => loop())]);
+    const failed = results.filter((r) => r.code !== undefined || r.unavailable !== undefined);
+    const slowest = Math.max(...results.map((r) => r.ended - r.started));
+    const late = failed.filter((r) => r.ended - pgBack > FAILURES_END_WITHIN_MS);
+    console.log(
+      `driver pool: ${results.length} queries, ${failed.length} failed ${JSON.stringify(countBy(failed.map((r) => r.code ?? '?')))}, ` +
+        `slowest ${slowest} ms, ${late.length} failed more than ${FAILURES_END_WITHIN_MS} ms after pg_isready, ${stuck} still waiting ${MAX_LATENCY_MS} ms after it`,
+    );
+    expect(stuck, 'queries still waiting on a pool connection long after PostgreSQL was back').toBe(0);
+    expect(failed.length, 'the restart was not felt').toBeGreaterThan(0);
+    expect(failed.filter((r) => !r.unavailable).map((r) => r.code)).toEqual([]);
+    expect(slowest).toBeLessThan(MAX_LATENCY_MS);
+    expect(late.map((r) => `${r.code} at +${r.ended - pgBack} ms`)).toEqual([]);
+    expect(results.filter((r) => r.started > pgBack + FAILURES_END_WITHIN_MS && !r.code).length).toBeGreaterThan(WORKERS);
   });
 });
 
@@ -407,7 +494,8 @@ async function plain(url: string, init?: RequestInit) {
   const res = await fetch(url, init);
   const buf = Buffer.from(await res.arrayBuffer());
   const contentType = res.headers.get('content-type');
-  return { status: res.status, contentType, retryAfter: res.headers.get('retry-after'), body: contentType?.includes('json') ? buf.toString('utf8') : `${buf.length} bytes` };
+  const body = contentType?.includes('json') ? buf.toString('utf8') : buf.length <= 8 ? `der:${buf.toString('hex')}` : `${buf.length} bytes`;
+  return { status: res.status, contentType, retryAfter: res.headers.get('retry-after'), body };
 }
 
 function verifyOverMtls(port: number, cert: string, key: string) {

@@ -37,21 +37,19 @@ export class RevocationNotices {
     void this.start();
   }
 
-  /** Subscribes to the store once; resolves when the subscription first stands (or failed). */
+  /** Subscribes to the store once; resolves after its first attempt (the store keeps retrying). */
   start(): Promise<void> {
     this.subscribing ??= this.store
       .onRevocation({
         revoked: (issuerId) => this.emit(issuerId),
         subscription: (live) => {
+          // Up or down, whatever was cached before may have missed a notice.
           this.up = live;
           this.emit(null);
         },
       })
-      .then(() => {
-        this.up = true;
-      })
       .catch(() => {
-        // No subscription: caches stay off and every answer is read from the database.
+        // No subscription at all: caches stay off and every answer is read from the database.
         this.up = false;
       });
     return this.subscribing;
