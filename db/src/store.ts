@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type {
+  RevocationReason,
   RevokedRow,
   SerialStatus,
   StoredCrl,
@@ -18,6 +19,7 @@ import type {
   StoreTx,
   TokenRecord,
 } from '@anvil/ca';
+import { revocationReasonFromColumn } from '@anvil/ca';
 import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -45,7 +47,7 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     fingerprintSha256: row.fingerprintSha256,
     status: row.status as CertificateRecord['status'],
     revokedAt: row.revokedAt,
-    revocationReason: row.revocationReason,
+    revocationReason: revocationReasonFromColumn(row.revocationReason),
     requestedBy: row.requestedBy,
     supersededBy: row.supersededBy,
     createdAt: row.createdAt,
@@ -54,7 +56,7 @@ function toCertificate(row: CertificateRow): CertificateRecord {
 
 function toIssuer(row: typeof issuers.$inferSelect): IssuerRecord {
   const { crlNumber: _crlNumber, createdAt: _createdAt, ...rest } = row;
-  return { ...rest, kind: row.kind as IssuerRecord['kind'] };
+  return { ...rest, kind: row.kind as IssuerRecord['kind'], revocationReason: revocationReasonFromColumn(row.revocationReason) };
 }
 
 function searchText(c: NewCertificate): string {
@@ -261,7 +263,7 @@ export class DrizzleTx implements StoreTx {
     }));
   }
 
-  async revokeCertificate(id: string, reason: string, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null> {
+  async revokeCertificate(id: string, reason: RevocationReason, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null> {
     const [row] = await this.db
       .update(certificates)
       .set({ status: 'revoked', revokedAt: at, revocationReason: reason })
@@ -281,7 +283,7 @@ export class DrizzleTx implements StoreTx {
     return row ? toCertificate(row) : null;
   }
 
-  async revokeIssuer(id: string, reason: string, at: Date): Promise<IssuerRecord | null> {
+  async revokeIssuer(id: string, reason: RevocationReason, at: Date): Promise<IssuerRecord | null> {
     await this.db
       .update(issuers)
       .set({ status: 'revoked', revokedAt: at, revocationReason: reason })
@@ -321,7 +323,7 @@ export class DrizzleTx implements StoreTx {
           reason: string | null;
         }>;
         for (const r of rows) {
-          yield { serialHex: r.serial, revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at), reason: r.reason ?? 'unspecified' };
+          yield { serialHex: r.serial, revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at), reason: revocationReasonFromColumn(r.reason ?? 'unspecified') };
         }
         if (rows.length < CRL_PAGE) break;
       }
@@ -369,7 +371,7 @@ export class DrizzleTx implements StoreTx {
           .from(issuers)
           .where(and(eq(issuers.parentId, issuerId), eq(issuers.serial, serial)))
       )[0];
-    return row ? { ...row, status: row.status as SerialStatus['status'] } : null;
+    return row ? { ...row, status: row.status as SerialStatus['status'], reason: revocationReasonFromColumn(row.reason) } : null;
   }
 
   async notifyRevocation(issuerId: string): Promise<void> {
@@ -392,7 +394,7 @@ async function* revokedChildCas(db: Db, issuerId: string): AsyncIterable<Revoked
     .select({ serial: issuers.serial, revokedAt: issuers.revokedAt, reason: issuers.revocationReason })
     .from(issuers)
     .where(and(eq(issuers.parentId, issuerId), eq(issuers.status, 'revoked')));
-  for (const ca of cas) yield { serialHex: ca.serial, revokedAt: ca.revokedAt!, reason: ca.reason ?? 'unspecified' };
+  for (const ca of cas) yield { serialHex: ca.serial, revokedAt: ca.revokedAt!, reason: revocationReasonFromColumn(ca.reason ?? 'unspecified') };
 }
 
 export interface StoreHooks {
@@ -439,7 +441,7 @@ export class DrizzleStore extends DrizzleTx implements Store {
         )
         .orderBy(certificates.serial)
         .limit(CRL_PAGE);
-      for (const r of page) yield { serialHex: r.serial, revokedAt: r.revokedAt!, reason: r.reason ?? 'unspecified' };
+      for (const r of page) yield { serialHex: r.serial, revokedAt: r.revokedAt!, reason: revocationReasonFromColumn(r.reason ?? 'unspecified') };
       if (page.length < CRL_PAGE) return;
       after = page[page.length - 1].serial;
     }

@@ -17,7 +17,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JudgeService } from '@anvil/ca';
 import { pemToDerList, toPem, type Verdict } from '@anvil/pki';
-import { parseXfcc, prefersHtml, trustedProxies } from '../../apps/server/src/mtls/judge-input.ts';
+import { prefersHtml } from '../../apps/server/src/routes/judge/input.ts';
+import { parseXfcc, trustedProxies } from '../../apps/server/src/routes/judge/proxy-headers.ts';
 import { createTestAnvil, TEST_DB, type TestAnvil } from '../support/harness.ts';
 
 interface Issued {
@@ -275,7 +276,6 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
 describe('POST /api/v1/judge: bad input is a problem, never a 500', () => {
   const cases: Array<[string, unknown, number, string]> = [
     ['no chain', {}, 400, 'validation_failed'],
-    ['empty chain', { chain: '' }, 422, 'empty_chain'],
     ['no PEM at all', { chain: 'hello' }, 422, 'empty_chain'],
     ['unclosed PEM', { chain: '-----BEGIN CERTIFICATE-----\nMIIB' }, 400, 'malformed_chain'],
     ['PEM body not base64', { chain: '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n' }, 400, 'malformed_chain'],
@@ -295,6 +295,20 @@ describe('POST /api/v1/judge: bad input is a problem, never a 500', () => {
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(((await res.json()) as { code: string }).code).toBe(code);
+  });
+
+  it('an empty pasted chain is absent / NONE, as at the other two doors (no certificate presented)', async () => {
+    for (const chain of ['', '   ', '\n\t\r\n']) {
+      const r = await judge({ chain });
+      expect(r.status, JSON.stringify(chain)).toBe(200);
+      expect(r.type).toMatch(/^application\/json/);
+      expect(r.json).toMatchObject({ status: 'absent', reason: null, nginx: 'NONE', openssl: null, presented: [], path: null });
+    }
+    // The same verdict GET /verify gives a caller that presents nothing.
+    const none = (await (await anvil.app.request('/verify')).json()) as Verdict;
+    expect([none.status, none.nginx]).toEqual(['absent', 'NONE']);
+    // Text that is not empty but holds no PEM block is still refused.
+    expect([(await judge({ chain: 'hello' })).status]).toEqual([422]);
   });
 
   it('trust anchors and CRLs that do not decode are 422 with their own codes', async () => {

@@ -45,7 +45,7 @@ describe('probes', () => {
 
   it('/readyz is 503 problem+json when the database fails', async () => {
     const broken = {
-      store: { getSetting: () => Promise.reject(new Error('connection refused')) },
+      databaseReady: () => Promise.reject(new Error('connection refused')),
       issuers: () => anvil.authority.issuers(),
     } as unknown as Authority;
     const res = await opsRoutes({ authority: broken, metrics }).request('/readyz');
@@ -59,14 +59,14 @@ describe('probes', () => {
   it("/readyz is 503 when an issuer's signer holds another key", async () => {
     const [root, issuing] = anvil.authority.issuers();
     const swapped: LoadedIssuer = { ...issuing, signer: root.signer };
-    const authority = { store: anvil.authority.store, issuers: () => [root, swapped] } as unknown as Authority;
+    const authority = { databaseReady: () => anvil.authority.databaseReady(), issuers: () => [root, swapped] } as unknown as Authority;
     const res = await opsRoutes({ authority, metrics }).request('/readyz');
     expect(res.status).toBe(503);
     expect((await res.json()).detail).toMatch(/issuer:issuing-ca: the signer's key does not match/);
   });
 
   it('/readyz is 503 with no issuer at all', async () => {
-    const authority = { store: anvil.authority.store, issuers: () => [] } as unknown as Authority;
+    const authority = { databaseReady: () => anvil.authority.databaseReady(), issuers: () => [] } as unknown as Authority;
     const res = await opsRoutes({ authority, metrics }).request('/readyz');
     expect(res.status).toBe(503);
     expect((await res.json()).detail).toMatch(/no issuer is loaded/);

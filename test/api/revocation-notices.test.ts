@@ -162,7 +162,7 @@ describe.runIf(hasOpenssl)('renewal is decided on the database row', () => {
   it('a certificate renews once: the second renewal is refused as superseded', async () => {
     const cert = await issue(anvil, 'renew-once');
     const first = await mtls(anvil.mtls!.port, cert, '/api/v1/renew', csr);
-    expect(first.status).toBe(201);
+    expect(first.status, JSON.stringify(first.json)).toBe(201);
     expect(first.json.renewedFrom).toBe(cert.id);
     const second = await mtls(anvil.mtls!.port, cert, '/api/v1/renew', csr);
     expect([second.status, second.json.code, second.json.reason]).toEqual([403, 'certificate_not_accepted', 'superseded']);

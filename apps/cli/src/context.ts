@@ -1,5 +1,6 @@
 /** What every command needs: the resolved connection, an API client and the output streams. */
 import type { Command } from 'commander';
+import type { Certificate } from '@anvil/server';
 import { ApiClient } from './client.ts';
 import { resolveConnection } from './config.ts';
 
@@ -17,24 +18,7 @@ export function contextOf(cmd: Command): Context {
   return { client: new ApiClient(connection), out: (text) => process.stdout.write(`${text}\n`), warn };
 }
 
-/** The API's certificate shape, as far as the CLI reads it. */
-export interface CertificateView {
-  id: string;
-  serial: string;
-  issuer: string;
-  profile: string;
-  subject: string;
-  sans: { dns: string[]; ip: string[]; uri: string[]; email: string[] };
-  notBefore: string;
-  notAfter: string;
-  status: string;
-  revokedAt: string | null;
-  revocationReason: string | null;
-  keyAlgorithm: string;
-  fingerprintSha256: string;
-  certificate: string;
-  chain: string;
-  fullchain: string;
-}
+/** The API's certificate shape, derived from the server's CertificateSchema (a type-only import). */
+export type CertificateView = Certificate;
 
 export const collect = (value: string, previous: string[]) => [...previous, value];

@@ -4,28 +4,11 @@
  */
 import { request } from 'node:https';
 import { isIP } from 'node:net';
+import type { Verdict as ServerVerdict } from '@anvil/server';
 import { CliError } from './errors.ts';
 
-export interface Verdict {
-  status: 'verified' | 'failed' | 'absent';
-  reason: string | null;
-  nginx: string;
-  openssl: { code: number; name: string; depth: number } | null;
-  presented?: Array<{
-    subject: string;
-    issuer: string;
-    serial: string;
-    notBefore: string;
-    notAfter: string;
-    sans?: unknown;
-    isCA?: boolean;
-    fingerprintSha256?: string;
-  }>;
-  path?: Array<{ subject: string }> | null;
-  revocation?: { checked: boolean; source?: string | null; status?: string; reason?: string | null; revokedAt?: string | null };
-  checks?: Array<{ name: string; ok: boolean; detail?: string }>;
-  hints?: string[];
-}
+/** The verdict GET /verify answers, typed from the server's VerdictSchema. */
+export type Verdict = ServerVerdict;
 
 /** https://host:8443 becomes https://host:8443/verify; an explicit path is kept. */
 export function verifyUrl(target: string): URL {

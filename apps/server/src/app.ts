@@ -3,40 +3,24 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
-import type { Actor, Authority } from '@anvil/ca';
+import type { Authority } from '@anvil/ca';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { mapError, problem } from './problem.ts';
-import { bearerAuth } from './middleware/auth.ts';
 import { clientAborted, unlessClientAborted } from './middleware/client-abort.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
 import { rejectControlCharacters } from './middleware/text-guard.ts';
 import { validationHook } from './validation.ts';
-import { certificateRoutes } from './routes/api/certificates.ts';
-import { profileRoutes } from './routes/api/profiles.ts';
-import { issuerRoutes } from './routes/api/issuers.ts';
-import { auditRoutes } from './routes/api/audit.ts';
+import type { AppEnv } from './env.ts';
+import { apiRoutes } from './routes/api/index.ts';
 import { referenceRoutes } from './routes/api/reference.ts';
 import { pkiRoutes } from './routes/pki/issuers.ts';
-import { bundleRoutes } from './routes/api/bundles.ts';
 import { opsRoutes } from './routes/ops.ts';
-import { countOcspAnswers, countRevocations, createMetrics, type Metrics } from './metrics.ts';
+import { countOcspAnswers, createMetrics, type Metrics } from './metrics.ts';
 import { crlRoutes } from './routes/pki/crl.ts';
 import { ocspRoutes } from './routes/pki/ocsp.ts';
-import { revocationRoutes } from './routes/api/revocation.ts';
 import { JudgeService } from '@anvil/ca';
-import { judgeRoutes } from './routes/api/judge.ts';
-import { trustedProxies } from './mtls/judge-input.ts';
-import { proxySource, verifyRoutes } from './mtls/verify-route.ts';
-
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    log: Logger;
-    actor: Actor;
-    scopes: string[];
-    clientAddress: string | null;
-  };
-};
+import { proxySource, trustedProxies } from './routes/judge/proxy-headers.ts';
+import { verifyRoutes } from './routes/judge/verify.ts';
 
 export interface AppDeps {
   authority: Authority;
@@ -109,33 +93,24 @@ export function createApp(deps: AppDeps) {
     return streamedBodyLimit(max)(c, next); // chunked bodies: counted as they stream
   });
 
-  const auth = bearerAuth(deps.authority);
-  for (const prefix of ['/api/v1/certificates', '/api/v1/profiles', '/api/v1/issuers', '/api/v1/audit', '/api/v1/judge']) {
-    app.use(prefix, auth);
-    app.use(`${prefix}/*`, auth);
-  }
-
-  app.route('/api/v1', revocationRoutes(deps.authority, countRevocations(metrics, (id) => deps.authority.issuerById(id).record.name)));
-  app.route('/api/v1', certificateRoutes(deps.authority, metrics));
-  app.route('/api/v1', bundleRoutes(deps.authority));
-  app.route('/api/v1', profileRoutes(deps.authority));
-  app.route('/api/v1', issuerRoutes(deps.authority));
-  app.route('/api/v1', auditRoutes(deps.authority));
-  app.route('/api/v1', referenceRoutes());
-  app.route('/pki', pkiRoutes(deps.authority));
-  app.route('/', opsRoutes({ authority: deps.authority, metrics }));
-  app.route('/pki/crl', crlRoutes(deps.authority));
-  app.route('/ocsp', ocspRoutes(deps.authority, countOcspAnswers(metrics)));
   const judge = deps.judge ?? new JudgeService({ authority: deps.authority });
-  app.route('/api/v1', judgeRoutes(judge, metrics));
-  app.route('/', verifyRoutes({ judge, metrics, source: proxySource(trustedProxies(deps.trustedProxies ?? []), (leaf) => judge.anvilIntermediatesFor(leaf)) }));
 
+  // Public under /api/v1, so mounted before the authenticated API sub-app and its middleware:
+  // the OpenAPI document (built per request from the registry the mounts below fill) and the reference page.
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'Anvil', version: '0.1.0', description: 'A private certificate authority for mutual TLS.' },
     servers: [{ url: '/' }],
   });
+  app.route('/api/v1/reference', referenceRoutes());
+  app.route('/api/v1', apiRoutes({ authority: deps.authority, judge, metrics }));
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+
+  app.route('/pki', pkiRoutes(deps.authority));
+  app.route('/', opsRoutes({ authority: deps.authority, metrics }));
+  app.route('/pki/crl', crlRoutes(deps.authority));
+  app.route('/ocsp', ocspRoutes(deps.authority, countOcspAnswers(metrics)));
+  app.route('/', verifyRoutes({ judge, metrics, source: proxySource(trustedProxies(deps.trustedProxies ?? []), (leaf) => judge.anvilIntermediatesFor(leaf)) }));
 
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(unlessClientAborted(mapError));

@@ -36,10 +36,32 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-export function problem(c: Context, status: ContentfulStatusCode, code: string, detail: string, extra: Record<string, unknown> = {}) {
+/** A problem answer as status, headers and body: the one place a problem+json body is built. */
+export interface ProblemAnswer<S extends ContentfulStatusCode = ContentfulStatusCode> {
+  status: S;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Builds every problem+json answer; `problem()` sends it through a Hono context, code without
+ * one (the mTLS listener's /verify fast path) writes it to Node's response itself.
+ */
+export function problemAnswer<S extends ContentfulStatusCode>(
+  status: S,
+  code: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): ProblemAnswer<S> {
   // Extension members never override the RFC 9457 members (a detail named `type` once replaced the problem type).
   const body: Problem = { ...extra, type: `urn:anvil:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail };
-  return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
+  return { status, headers: { 'content-type': 'application/problem+json', ...headers }, body: JSON.stringify(body) };
+}
+
+export function problem(c: Context, status: ContentfulStatusCode, code: string, detail: string, extra: Record<string, unknown> = {}) {
+  const answer = problemAnswer(status, code, detail, extra);
+  return c.body(answer.body, answer.status, answer.headers);
 }
 
 /** Seconds a client should wait before retrying while the database is unreachable (a restart takes a few). */
@@ -49,19 +71,11 @@ export const DATABASE_RETRY_AFTER_S = 2;
  * The answer while the database is unreachable (PostgreSQL restarting, a failover): 503 with
  * Retry-After, never a 500. Also used by the mTLS listener's /verify fast path, which has no Hono context.
  */
-export function databaseUnavailableProblem(): { status: 503; headers: Record<string, string>; body: string } {
-  const body: Problem = {
-    type: 'urn:anvil:problem:database_unavailable',
-    title: TITLES[503],
-    status: 503,
-    code: 'database_unavailable',
-    detail: 'the database is unavailable; retry shortly',
-  };
-  return {
-    status: 503,
-    headers: { 'content-type': 'application/problem+json', 'retry-after': String(DATABASE_RETRY_AFTER_S), 'cache-control': 'no-store' },
-    body: JSON.stringify(body),
-  };
+export function databaseUnavailableProblem(): ProblemAnswer<503> {
+  return problemAnswer(503, 'database_unavailable', 'the database is unavailable; retry shortly', {}, {
+    'retry-after': String(DATABASE_RETRY_AFTER_S),
+    'cache-control': 'no-store',
+  });
 }
 
 /** The one place domain errors become HTTP. Unknown errors are logged and answered without detail. */

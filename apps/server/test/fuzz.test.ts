@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildName, encodeTbsCertificate, signTbs, SoftwareSigner, toPem, type CertificateParams } from '@anvil/pki';
 import { fuzzParams, mutatedOf, ownErrorsOnly } from '../../../test/support/fuzz.ts';
-import { forwardedChain, JudgeInputProblem, parseExpectName, parseXfcc, pemBlocksOf, prefersHtml, trustedProxies } from '../src/mtls/judge-input.ts';
+import { JudgeInputProblem, parseExpectName, pemBlocksOf, prefersHtml } from '../src/routes/judge/input.ts';
+import { forwardedChain, parseXfcc, trustedProxies } from '../src/routes/judge/proxy-headers.ts';
 
 const ed25519 = (fill: number) => new SoftwareSigner('Ed25519', Uint8Array.from([...Buffer.from('302e020100300506032b657004220420', 'hex'), ...new Array(32).fill(fill)]));
 

@@ -17,7 +17,8 @@
  *
  * Revocation modes (`revocation`), for certificates Anvil did not issue:
  * - `auto` (default): only what costs nothing — the CRLs passed in. No network access unless
- *   the operator turned on `fetchCdpInAuto` (off by default, see the SSRF note at fetchCrl).
+ *   the operator turned on `fetchCdpInAuto` (off by default, see the SSRF note at fetchCrl in
+ *   revocation/crl-fetcher.ts).
  * - `prefer`: also fetch the CRL named in each certificate's CRL distribution point (http/https
  *   only) and use it when its signature verifies under the issuer found in the chain or anchors
  *   and it is current. A fetch that fails is reported as a check; it does not fail the verdict.
@@ -40,14 +41,12 @@
  * REVOCATION_CACHE_MAX_MS should a notice be lost unseen.
  */
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import {
   certificateFacts as certFacts,
   createJudge,
   Lru,
   type CertificateFacts as CertFacts,
   parseCrl,
-  parsePemBlocks,
   verifyCrlSignature,
   type ExpectName,
   type Judge,
@@ -56,10 +55,10 @@ import {
   type RevocationLookupResult,
   type Verdict,
 } from '@anvil/pki';
-import type { Authority } from './authority.ts';
 import { chainOf, type LoadedIssuer } from './issuers.ts';
-import { REVOCATION_CACHE_MAX_MS } from './revocation/notices.ts';
-import type { SerialStatus } from './store.ts';
+import { CrlFetcher } from './revocation/crl-fetcher.ts';
+import { REVOCATION_CACHE_MAX_MS, type RevocationNotices } from './revocation/notices.ts';
+import type { SerialStatus, StoredCrl } from './store.ts';
 
 export type RevocationMode = 'auto' | 'prefer' | 'require' | 'off';
 export const REVOCATION_MODES: readonly RevocationMode[] = ['auto', 'prefer', 'require', 'off'];
@@ -79,8 +78,28 @@ export interface JudgeRequest {
   maxDepth?: number;
 }
 
+/**
+ * All the judge needs of the authority: its issuers, what the database says of a serial, its
+ * current CRLs, and the notices that drop revocation-dependent caches.
+ */
+export interface RevocationTruth {
+  issuers(): LoadedIssuer[];
+  serialStatus(issuerId: string, serialHex: string): Promise<SerialStatus | null>;
+  currentCrl(issuer: LoadedIssuer): Promise<StoredCrl>;
+  notices: Pick<RevocationNotices, 'subscribe' | 'live'>;
+}
+
+/** What JudgeService takes of an Authority (which has all of it) to build its RevocationTruth. */
+export interface JudgeAuthority {
+  issuers(): LoadedIssuer[];
+  serialStatus(issuerId: string, serialHex: string): Promise<SerialStatus | null>;
+  crls: { current(issuer: LoadedIssuer): Promise<StoredCrl> };
+  revocationNotices: Pick<RevocationNotices, 'subscribe' | 'live'>;
+}
+
 export interface JudgeServiceOptions {
-  authority: Authority;
+  /** Read once, into the narrow RevocationTruth; the service keeps nothing else of it. */
+  authority: JudgeAuthority;
   now?: () => Date;
   /** Fetch CDP CRLs in 'auto' mode too (default false: callers choose 'prefer' or 'require'). */
   fetchCdpInAuto?: boolean;
@@ -105,86 +124,6 @@ const FETCH_SOURCE = 'crl-fetch';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-// ---- fetching CRLs --------------------------------------------------------------------------
-
-export class CrlFetchError extends Error {}
-
-/**
- * GET a CRL named by a certificate's CRL distribution point.
- *
- * SSRF: the URL comes from a certificate the caller presented, so fetching it lets anyone who
- * can call the judge make this server send a GET to an address of their choosing — internal
- * admin ports, cloud metadata endpoints, hosts behind the firewall. That is why the service
- * fetches only when the caller asks for it ('prefer'/'require') or the operator turned it on for
- * 'auto', and why the fetch is narrow: http and https only (redirects too, at most 3), literal
- * link-local/unspecified addresses refused, a 5 s total timeout, a size cap, and the body is
- * only ever parsed as a CRL — never echoed back. Operators who cannot accept the residual risk
- * should keep the judge API behind authentication (it is) and block egress from Anvil.
- */
-async function fetchCrl(url: string, opts: { timeoutMs: number; maxBytes: number; fetchImpl: typeof fetch }): Promise<Uint8Array> {
-  const signal = AbortSignal.timeout(opts.timeoutMs);
-  let current = url;
-  for (let hop = 0; hop <= 3; hop++) {
-    let u: URL;
-    try {
-      u = new URL(current);
-    } catch {
-      throw new CrlFetchError(`not a URL: ${current.slice(0, 200)}`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CrlFetchError(`only http and https CRL URLs are fetched, not ${u.protocol}`);
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) && /^(169\.254\.|0\.|fe80:|::$)/i.test(host)) throw new CrlFetchError(`refusing to fetch from link-local or unspecified address ${host}`);
-    let res: Response;
-    try {
-      res = await opts.fetchImpl(u, { redirect: 'manual', signal, headers: { accept: 'application/pkix-crl, application/x-pem-file;q=0.9, */*;q=0.1' } });
-    } catch (e) {
-      throw new CrlFetchError(`${u.origin}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${opts.timeoutMs / 1000} s` : (e as Error).message}`);
-    }
-    if (res.status >= 300 && res.status < 400) {
-      const location = res.headers.get('location');
-      await res.body?.cancel().catch(() => {});
-      if (!location) throw new CrlFetchError(`${u.origin}: redirect without a Location`);
-      current = new URL(location, u).toString();
-      continue;
-    }
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => {});
-      throw new CrlFetchError(`${u.origin}${u.pathname}: HTTP ${res.status}`);
-    }
-    const declared = Number(res.headers.get('content-length') ?? '0');
-    if (declared > opts.maxBytes) {
-      await res.body?.cancel().catch(() => {});
-      throw new CrlFetchError(`CRL larger than ${opts.maxBytes} bytes`);
-    }
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    const reader = res.body?.getReader();
-    if (!reader) throw new CrlFetchError('empty response');
-    for (;;) {
-      let r: ReadableStreamReadResult<Uint8Array>;
-      try {
-        r = await reader.read();
-      } catch (e) {
-        throw new CrlFetchError(`${u.origin}: ${(e as Error).message}`);
-      }
-      if (r.done) break;
-      size += r.value.byteLength;
-      if (size > opts.maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw new CrlFetchError(`CRL larger than ${opts.maxBytes} bytes`);
-      }
-      chunks.push(r.value);
-    }
-    const body = new Uint8Array(Buffer.concat(chunks));
-    if (body[0] === 0x30) return body;
-    const text = Buffer.from(body).toString('latin1');
-    const pem = text.includes('-----BEGIN') ? parsePemBlocks(text).find((b) => b.label === 'X509 CRL') : undefined;
-    if (!pem) throw new CrlFetchError('the response is neither a DER nor a PEM CRL');
-    return pem.der;
-  }
-  throw new CrlFetchError('too many redirects');
-}
-
 // ---- the service ----------------------------------------------------------------------------
 
 interface AnvilIssuerKey {
@@ -195,10 +134,11 @@ interface AnvilIssuerKey {
 
 export class JudgeService {
   private readonly now: () => Date;
-  private readonly fetchImpl: typeof fetch;
+  private readonly anvil: RevocationTruth;
+  private readonly options: Omit<JudgeServiceOptions, 'authority'>;
+  private readonly crlFetcher: CrlFetcher;
   private readonly judges = new Lru<Judge>(32);
   private readonly facts = new Lru<CertFacts | null>(4096);
-  private readonly fetched = new Lru<{ der: Uint8Array; until: number }>(256);
   private anvilCrls: { key: string; ders: Uint8Array[]; until: number; issuersKey: string } | null = null;
   private anvilCrlsLoading: Promise<{ ders: Uint8Array[]; key: string }> | null = null;
   private issuerIndex: { key: string; bySki: Map<string, AnvilIssuerKey>; byName: Map<string, AnvilIssuerKey> } | null = null;
@@ -211,13 +151,20 @@ export class JudgeService {
   private readonly verdicts = new Lru<{ verdict: Verdict; until: number }>(2048);
   private readonly statusCache = new Lru<{ result: RevocationLookupResult; until: number; generation: number }>(10_000);
 
-  constructor(private readonly options: JudgeServiceOptions) {
+  constructor({ authority, ...options }: JudgeServiceOptions) {
+    this.options = options;
     this.now = options.now ?? (() => new Date());
-    this.fetchImpl = options.fetchImpl ?? globalThis.fetch;
-  }
-
-  private get authority(): Authority {
-    return this.options.authority;
+    this.anvil = {
+      issuers: () => authority.issuers(),
+      serialStatus: (issuerId, serialHex) => authority.serialStatus(issuerId, serialHex),
+      currentCrl: (issuer) => authority.crls.current(issuer),
+      notices: authority.revocationNotices,
+    };
+    this.crlFetcher = new CrlFetcher({
+      timeoutMs: options.crlFetchTimeoutMs ?? 5_000,
+      maxBytes: options.crlMaxBytes ?? 20 * 1024 * 1024,
+      fetchImpl: options.fetchImpl ?? globalThis.fetch,
+    });
   }
 
   /** Forget cached CRLs and database answers (for `issuerId`, or all). Revocation notices call it. */
@@ -235,12 +182,12 @@ export class JudgeService {
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    this.authority.revocationNotices.subscribe((issuerId) => this.invalidate(issuerId ?? undefined));
+    this.anvil.notices.subscribe((issuerId) => this.invalidate(issuerId ?? undefined));
   }
 
   /** How long revocation-dependent answers may be reused now: 0 while notices are not delivered. */
   private cacheMs(): number {
-    if (!this.authority.revocationNotices.live) return 0;
+    if (!this.anvil.notices.live) return 0;
     return Math.min(this.options.statusCacheMs ?? REVOCATION_CACHE_MAX_MS, REVOCATION_CACHE_MAX_MS);
   }
 
@@ -253,7 +200,7 @@ export class JudgeService {
       const hit = this.statusCache.get(key);
       if (hit && hit.until > Date.now() && hit.generation === generation) return hit.result;
     }
-    const result = fromSerialStatus(await this.authority.store.serialStatus(issuerId, serialHex));
+    const result = fromSerialStatus(await this.anvil.serialStatus(issuerId, serialHex));
     const ttl = this.cacheMs();
     if (ttl > 0 && (this.generation.get(issuerId) ?? 0) === generation) {
       this.statusCache.set(key, { result, until: Date.now() + ttl, generation });
@@ -263,7 +210,7 @@ export class JudgeService {
 
   /** Anvil's issuers, indexed by SKI and by subject name; rebuilt when the set of issuers changes. */
   private issuers() {
-    const list = this.authority.issuers();
+    const list = this.anvil.issuers();
     const key = list.map((i) => `${i.record.id}:${i.record.status}`).join(',');
     if (this.issuerIndex?.key === key) return this.issuerIndex;
     const bySki = new Map<string, AnvilIssuerKey>();
@@ -301,7 +248,7 @@ export class JudgeService {
       this.listen();
       const epoch = this.epoch;
       this.anvilCrlsLoading = (async () => {
-        const crls = await Promise.all(this.authority.issuers().map((i) => this.authority.crls.current(i)));
+        const crls = await Promise.all(this.anvil.issuers().map((i) => this.anvil.currentCrl(i)));
         const ders = crls.map((c) => c.der);
         const key = crls.map((c) => `${c.issuerId}#${c.number}`).join(',');
         const soonest = Math.min(...crls.map((c) => c.nextUpdate.getTime() - this.now().getTime()));
@@ -321,7 +268,7 @@ export class JudgeService {
     const key = `${anchorKey}|${crlKey ?? (crls ? crls.map(sha256).join(',') : 'none')}|${issuersKey}`;
     let judge = this.judges.get(key);
     if (!judge) {
-      const issuers = this.authority.issuers();
+      const issuers = this.anvil.issuers();
       judge = createJudge({
         anchors: anchors ?? issuers.filter((i) => i.record.kind === 'root').map((i) => i.record.certificateDer),
         crls: crls ?? undefined,
@@ -355,8 +302,6 @@ export class JudgeService {
    * with other callers (a cache): copy it before changing anything in it.
    */
   async judge(presented: Uint8Array[], req: JudgeRequest = {}): Promise<Verdict> {
-    // "Now" is judged to the second, as OpenSSL compares times; that makes verdicts cacheable.
-    const at = req.at ?? new Date(Math.floor(this.now().getTime() / 1000) * 1000);
     const mode = req.revocation ?? 'auto';
     const index = this.issuers();
     let crls: Uint8Array[] | null = null;
@@ -364,6 +309,10 @@ export class JudgeService {
     if (req.crls === 'anvil') {
       ({ ders: crls, key: crlKey } = await this.currentAnvilCrls(index.key));
     } else if (req.crls) crls = req.crls;
+    // "Now" is judged to the second, as OpenSSL compares times; that makes verdicts cacheable.
+    // Taken after Anvil's CRLs are read: one signed meanwhile (a second boundary crossed while it
+    // was built) would otherwise be "not yet valid" at a moment before its thisUpdate.
+    const at = req.at ?? new Date(Math.floor(this.now().getTime() / 1000) * 1000);
     const { judge, key: judgeKey } = this.judgeFor(req.trustAnchors ?? null, crls, crlKey, index.key);
 
     // Same chain, same question, same second, no revocation notice since: same verdict. Only
@@ -466,7 +415,7 @@ export class JudgeService {
     for (const url of urls) {
       let der: Uint8Array;
       try {
-        der = await this.fetchCached(url);
+        der = await this.crlFetcher.get(url);
       } catch (e) {
         problems.push(`${url}: ${(e as Error).message}`);
         continue;
@@ -508,24 +457,6 @@ export class JudgeService {
     checks.push({ name: 'revocation_fetch', ok: false, detail: `${label}: ${problems.join('; ')}` });
   }
 
-  private async fetchCached(url: string): Promise<Uint8Array> {
-    const hit = this.fetched.get(url);
-    if (hit && hit.until > Date.now()) return hit.der;
-    const der = await fetchCrl(url, {
-      timeoutMs: this.options.crlFetchTimeoutMs ?? 5_000,
-      maxBytes: this.options.crlMaxBytes ?? 20 * 1024 * 1024,
-      fetchImpl: this.fetchImpl,
-    });
-    let until = Date.now() + 60_000;
-    try {
-      const next = parseCrl(der).nextUpdate;
-      if (next) until = Math.max(until, Math.min(next.getTime(), Date.now() + 3600_000));
-    } catch {
-      // judged by the caller
-    }
-    this.fetched.set(url, { der, until });
-    return der;
-  }
 }
 
 function fromSerialStatus(s: SerialStatus | null): RevocationLookupResult {

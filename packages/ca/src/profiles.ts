@@ -1,47 +1,121 @@
 import { isIP } from 'node:net';
-import { bytesToIp, ipToBytes, type ExtKeyUsageName, type KeyUsageName, type PublicKeyFacts, type SanType, type Sans, type SubjectInput } from '@anvil/pki';
+import {
+  bytesToIp,
+  ipToBytes,
+  sanCount,
+  type CertificateParams,
+  type CertificateRole,
+  type ExtKeyUsageName,
+  type KeyUsageName,
+  type PublicKeyFacts,
+  type SanType,
+  type Sans,
+  type SubjectInput,
+} from '@anvil/pki';
 import { invalid } from './errors.ts';
 
 /**
  * Profiles are data: a kind (which decides the extensions, per the DESIGN.md table) plus a
  * policy (which names, keys and lifetimes are allowed). "Where is the EKU for client
- * certificates decided?" — in PROFILE_KINDS below.
+ * certificates decided?" — in PROFILE_KINDS below, which holds every row of that table: the
+ * three end-entity kinds a profile may have, the two CA kinds and the OCSP signer.
  */
 export type ProfileKind = 'server' | 'client' | 'peer';
 
-export interface KindExtensions {
+/** The subject rules of a kind; checkSubject applies them. */
+export interface SubjectRules {
+  /** Why the CN is required (it is, when this is set); null when it is optional. */
+  cnRequired: string | null;
+  /** Whether the CN must be one of the SANs (server names) or is an identity of its own. */
+  cnMustBeSan: boolean;
+  /** At least one SAN (end entities), or none at all (CAs, the OCSP signer). */
+  sans: 'required' | 'none';
+}
+
+export interface CertificateKind {
+  /** How messages name the kind. */
+  label: string;
   keyUsage: KeyUsageName[];
   /** Added for RSA keys (TLS 1.2 RSA key exchange). */
   rsaKeyUsage: KeyUsageName[];
   extKeyUsage: ExtKeyUsageName[];
-  /** Whether the CN must be one of the SANs (server names) or is an identity of its own. */
-  cnMustBeSan: boolean;
-  cnRequired: boolean;
+  basicConstraints: CertificateParams['basicConstraints'];
+  /** id-pkix-ocsp-nocheck: clients need not ask about the responder's own certificate. */
+  ocspNoCheck: boolean;
+  subject: SubjectRules;
 }
 
-export const PROFILE_KINDS: Record<ProfileKind, KindExtensions> = {
+const SERVER_SUBJECT: SubjectRules = { cnRequired: null, cnMustBeSan: true, sans: 'required' };
+const CA_SUBJECT: SubjectRules = { cnRequired: 'it names the CA in every chain', cnMustBeSan: false, sans: 'none' };
+
+export const PROFILE_KINDS: Record<CertificateRole, CertificateKind> = {
   server: {
+    label: 'server',
     keyUsage: ['digitalSignature'],
     rsaKeyUsage: ['keyEncipherment'],
     extKeyUsage: ['serverAuth'],
-    cnMustBeSan: true,
-    cnRequired: false,
+    basicConstraints: { ca: false },
+    ocspNoCheck: false,
+    subject: SERVER_SUBJECT,
   },
   client: {
+    label: 'client',
     keyUsage: ['digitalSignature'],
     rsaKeyUsage: [],
     extKeyUsage: ['clientAuth'],
-    cnMustBeSan: false,
-    cnRequired: true,
+    basicConstraints: { ca: false },
+    ocspNoCheck: false,
+    subject: { cnRequired: 'gateways map consumers by CN', cnMustBeSan: false, sans: 'required' },
   },
   peer: {
+    label: 'peer',
     keyUsage: ['digitalSignature'],
     rsaKeyUsage: ['keyEncipherment'],
     extKeyUsage: ['serverAuth', 'clientAuth'],
-    cnMustBeSan: true,
-    cnRequired: false,
+    basicConstraints: { ca: false },
+    ocspNoCheck: false,
+    subject: SERVER_SUBJECT,
+  },
+  // Intermediates issue end entities only: pathLen 0 keeps a leaked intermediate key from minting CAs.
+  intermediate: {
+    label: 'intermediate CA',
+    keyUsage: ['keyCertSign', 'cRLSign'],
+    rsaKeyUsage: [],
+    extKeyUsage: [],
+    basicConstraints: { ca: true, pathLen: 0 },
+    ocspNoCheck: false,
+    subject: CA_SUBJECT,
+  },
+  root: {
+    label: 'root CA',
+    keyUsage: ['keyCertSign', 'cRLSign'],
+    rsaKeyUsage: [],
+    extKeyUsage: [],
+    basicConstraints: { ca: true },
+    ocspNoCheck: false,
+    subject: CA_SUBJECT,
+  },
+  ocsp: {
+    label: 'OCSP signer',
+    keyUsage: ['digitalSignature'],
+    rsaKeyUsage: [],
+    extKeyUsage: ['ocspSigning'],
+    basicConstraints: { ca: false },
+    ocspNoCheck: true,
+    subject: { cnRequired: 'it names the responder', cnMustBeSan: false, sans: 'none' },
   },
 };
+
+/** The extension parameters of a certificate of `kind` for a key of `keyFamily`. */
+export function kindExtensions(kind: CertificateRole, keyFamily: string): Pick<CertificateParams, 'keyUsage' | 'extKeyUsage' | 'basicConstraints' | 'ocspNoCheck'> {
+  const k = PROFILE_KINDS[kind];
+  return {
+    keyUsage: [...k.keyUsage, ...(keyFamily === 'RSA' ? k.rsaKeyUsage : [])],
+    ...(k.extKeyUsage.length ? { extKeyUsage: k.extKeyUsage } : {}),
+    basicConstraints: k.basicConstraints,
+    ...(k.ocspNoCheck ? { ocspNoCheck: true } : {}),
+  };
+}
 
 export type KeyFamilyName = 'EC-P256' | 'EC-P384' | 'RSA' | 'Ed25519';
 
@@ -172,6 +246,24 @@ export function checkNameText(field: string, value: string): void {
 /** Every attribute of a subject, through checkNameText. */
 export function checkSubjectText(subject: SubjectInput): void {
   for (const [key, value] of Object.entries(subject)) if (value !== undefined) checkNameText(`subject.${key}`, value);
+}
+
+/**
+ * The subject rules of `kind` (PROFILE_KINDS) over a subject and the SANs checkNames let
+ * through: characters, SAN presence, CN presence and length, CN among the SANs. Returns the
+ * subject to sign, a server name CN lower-cased as its DNS SAN is.
+ */
+export function checkSubject(kind: CertificateRole, subject: SubjectInput, sans: Sans): SubjectInput {
+  const { label, subject: rules } = PROFILE_KINDS[kind];
+  checkSubjectText(subject);
+  if (rules.sans === 'required' && sanCount(sans) === 0) throw invalid('san_required', `a ${label} certificate needs at least one subject alternative name`);
+  if (rules.sans === 'none' && sanCount(sans) > 0) throw invalid('san_not_allowed', `a ${label} certificate carries no subject alternative names`);
+  if (rules.cnRequired && !subject.CN) throw invalid('cn_required', `a ${label} certificate needs a CN (${rules.cnRequired})`);
+  if (subject.CN !== undefined && subject.CN.length > 64) throw invalid('invalid_subject', 'the CN is longer than 64 characters');
+  if (rules.cnMustBeSan && subject.CN && !sans.dns.includes(subject.CN.toLowerCase()) && !sans.ip.includes(subject.CN)) {
+    throw invalid('cn_not_in_sans', `the CN "${subject.CN}" must be one of the subject alternative names`);
+  }
+  return rules.cnMustBeSan && subject.CN ? { ...subject, CN: subject.CN.toLowerCase() } : subject;
 }
 
 /** Normalises names (lower-case DNS and email domains) and checks them against the policy. */

@@ -1,4 +1,7 @@
-import type { Sans } from '@anvil/pki';
+import { isRevocationReason, type RevocationReason, type Sans } from '@anvil/pki';
+
+/** The store speaks RFC 5280 reason names; implementations (db/) take the type from here. */
+export type { RevocationReason };
 
 /**
  * What the authority needs from storage. `db/` implements it for PGlite and PostgreSQL; every
@@ -20,7 +23,7 @@ export interface IssuerRecord {
   notAfter: Date;
   status: string;
   revokedAt: Date | null;
-  revocationReason: string | null;
+  revocationReason: RevocationReason | null;
 }
 
 export type CertificateStatus = 'active' | 'revoked';
@@ -40,7 +43,7 @@ export interface CertificateRecord {
   fingerprintSha256: string;
   status: CertificateStatus;
   revokedAt: Date | null;
-  revocationReason: string | null;
+  revocationReason: RevocationReason | null;
   requestedBy: string | null;
   /** The id of the certificate that renewed this one, if any. */
   supersededBy: string | null;
@@ -134,10 +137,10 @@ export interface StoreTx {
    * Marks an active certificate revoked. Returns the row as it is afterwards and whether this
    * call changed it (false when it was revoked already, by an earlier or a concurrent call).
    */
-  revokeCertificate(id: string, reason: string, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null>;
+  revokeCertificate(id: string, reason: RevocationReason, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null>;
   /** Ends a certificateHold; returns null when the certificate is not on hold. */
   releaseHold(id: string): Promise<CertificateRecord | null>;
-  revokeIssuer(id: string, reason: string, at: Date): Promise<IssuerRecord | null>;
+  revokeIssuer(id: string, reason: RevocationReason, at: Date): Promise<IssuerRecord | null>;
   /** Takes the next CRL number for an issuer; the row lock serialises concurrent publishers. */
   nextCrlNumber(issuerId: string): Promise<bigint>;
   /**
@@ -160,7 +163,7 @@ export interface StoreTx {
 export interface RevokedRow {
   serialHex: string;
   revokedAt: Date;
-  reason: string;
+  reason: RevocationReason;
 }
 
 export interface StoredCrl {
@@ -174,20 +177,32 @@ export interface StoredCrl {
 export interface SerialStatus {
   status: CertificateStatus;
   revokedAt: Date | null;
-  reason: string | null;
+  reason: RevocationReason | null;
   notAfter: Date;
+}
+
+/**
+ * Reads a reason column back (the database keeps text): a store calls it once per row, so
+ * nothing above the store handles reasons as strings. A name outside RFC 5280 is corruption.
+ */
+export function revocationReasonFromColumn(text: string): RevocationReason;
+export function revocationReasonFromColumn(text: string | null): RevocationReason | null;
+export function revocationReasonFromColumn(text: string | null): RevocationReason | null {
+  if (text === null) return null;
+  if (!isRevocationReason(text)) throw new Error(`the database holds an unknown revocation reason "${text.slice(0, 64)}"`);
+  return text;
 }
 
 /** What a process hears of revocations committed by any process sharing the database. */
 export interface RevocationSubscriber {
   /** A revocation of this issuer's committed. */
   revoked(issuerId: string): void;
-  /** The subscription dropped (false; notices are lost from now on) or stands again (true). */
+  /** The subscription stands (true; the first time too) or dropped (false; notices are lost until it stands again). */
   subscription(live: boolean): void;
 }
 
 export interface Store extends StoreTx {
-  /** Subscribes to revocation notices; resolves once the subscription first stands. */
+  /** Subscribes to revocation notices (retried by the store until it stands); resolves after the first attempt. */
   onRevocation(subscriber: RevocationSubscriber): Promise<void>;
   /** Runs `fn` in one database transaction; a throw rolls everything back. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;

@@ -1,12 +1,14 @@
+/** X.509 certificates: the direct DER encoder of the TBS Anvil issues, signing, and the pkijs parse for callers that want pkijs objects. */
 import { createHash } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { algorithmIdentifier, type SignatureAlgorithm } from './keys.ts';
-import { asciiBytes, buildGeneralNames, buildName, encodeGeneralNames, encodeName, oidDer, sanCount, type Sans, type SubjectInput } from './names.ts';
+import { algorithmIdentifierDer, type SignatureAlgorithm } from './signature-algorithms.ts';
+import { asciiBytes, encodeGeneralNames, encodeName, oidDer, sanCount, type Sans, type SubjectInput } from './names.ts';
 import { EXT_KEY_USAGE, KEY_USAGE_BITS, OID, type ExtKeyUsageName, type KeyUsageName } from './oids.ts';
 import { readTlv, TAG, tlv } from './der.ts';
+import { CertificateParseError } from './errors.ts';
 import type { Signer } from './signer.ts';
-import { encodeTimeDer, toAsn1Time } from './time.ts';
+import { encodeTimeDer } from './time.ts';
 
 /** Everything a certificate says, decided by the caller (the CA applies profiles; this only encodes). */
 export interface CertificateParams {
@@ -47,7 +49,7 @@ export function keyIdentifier(spkiDer: Uint8Array): Uint8Array {
 }
 
 /** KeyUsage as [unused bits, ...bytes]: trailing zero bits dropped and counted as unused (DER). */
-function keyUsageBits(usages: KeyUsageName[]): { unused: number; bytes: Uint8Array } {
+export function keyUsageBits(usages: KeyUsageName[]): { unused: number; bytes: Uint8Array } {
   let bits = 0;
   for (const u of usages) bits |= 1 << KEY_USAGE_BITS[u];
   if (bits === 0) throw new Error('keyUsage must name at least one usage');
@@ -56,118 +58,6 @@ function keyUsageBits(usages: KeyUsageName[]): { unused: number; bytes: Uint8Arr
   const bytes = new Uint8Array(byteLength);
   for (let bit = 0; bit <= highest; bit++) if (bits & (1 << bit)) bytes[bit >> 3] |= 0x80 >> (bit & 7);
   return { unused: 7 - (highest & 7), bytes };
-}
-
-/** The KeyUsage BIT STRING, DER: trailing zero bits dropped and counted as unused. */
-export function keyUsageBitString(usages: KeyUsageName[]): asn1js.BitString {
-  const { unused, bytes } = keyUsageBits(usages);
-  return new asn1js.BitString({ unusedBits: unused, valueHex: bytes });
-}
-
-function extension(extnID: string, critical: boolean, value: asn1js.BaseBlock | { toSchema(): asn1js.BaseBlock }) {
-  const schema = 'toSchema' in value ? value.toSchema() : value;
-  return new pkijs.Extension({ extnID, critical, extnValue: schema.toBER(false) });
-}
-
-function wholeSeconds(d: Date): Date {
-  return new Date(Math.floor(d.getTime() / 1000) * 1000);
-}
-
-/**
- * Builds the unsigned certificate as pkijs objects. The reference encoder: Anvil itself issues
- * with encodeTbsCertificate (below), which a test keeps byte-for-byte equal to this one.
- */
-export function buildTbsCertificate(p: CertificateParams): pkijs.Certificate {
-  const notBefore = wholeSeconds(p.notBefore);
-  const notAfter = wholeSeconds(p.notAfter);
-  if (notAfter <= notBefore) throw new Error('notAfter must be after notBefore');
-
-  const cert = new pkijs.Certificate();
-  cert.version = 2;
-  cert.serialNumber = new asn1js.Integer({ valueHex: p.serial });
-  cert.issuer = p.issuerName;
-  cert.subject = buildName(p.subject);
-  cert.notBefore = toAsn1Time(notBefore);
-  cert.notAfter = toAsn1Time(notAfter);
-  cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(p.subjectPublicKeySpki);
-
-  const exts: pkijs.Extension[] = [];
-  exts.push(
-    extension(
-      OID.basicConstraints,
-      true,
-      new pkijs.BasicConstraints(
-        p.basicConstraints.ca
-          ? { cA: true, ...(p.basicConstraints.pathLen !== undefined ? { pathLenConstraint: p.basicConstraints.pathLen } : {}) }
-          : {},
-      ),
-    ),
-  );
-  exts.push(extension(OID.keyUsage, true, keyUsageBitString(p.keyUsage)));
-  if (p.extKeyUsage?.length) {
-    exts.push(
-      extension(OID.extKeyUsage, false, new pkijs.ExtKeyUsage({ keyPurposes: p.extKeyUsage.map((n) => EXT_KEY_USAGE[n]) })),
-    );
-  }
-  exts.push(
-    extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(p.subjectPublicKeySpki) })),
-  );
-  exts.push(
-    extension(
-      OID.authorityKeyIdentifier,
-      false,
-      new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: p.issuerKeyId }) }),
-    ),
-  );
-  if (p.sans && sanCount(p.sans) > 0) {
-    // An empty subject makes the SAN the only name, and then it must be critical (RFC 5280 4.2.1.6).
-    const emptySubject = cert.subject.typesAndValues.length === 0;
-    exts.push(extension(OID.subjectAltName, emptySubject, new pkijs.AltName({ altNames: buildGeneralNames(p.sans) })));
-  }
-  if (p.crlUrl) {
-    exts.push(
-      extension(
-        OID.crlDistributionPoints,
-        false,
-        new pkijs.CRLDistributionPoints({
-          distributionPoints: [
-            new pkijs.DistributionPoint({ distributionPoint: [new pkijs.GeneralName({ type: 6, value: p.crlUrl })] }),
-          ],
-        }),
-      ),
-    );
-  }
-  const access: pkijs.AccessDescription[] = [];
-  if (p.ocspUrl) {
-    access.push(
-      new pkijs.AccessDescription({ accessMethod: OID.ocsp, accessLocation: new pkijs.GeneralName({ type: 6, value: p.ocspUrl }) }),
-    );
-  }
-  if (p.caIssuersUrl) {
-    access.push(
-      new pkijs.AccessDescription({
-        accessMethod: OID.caIssuers,
-        accessLocation: new pkijs.GeneralName({ type: 6, value: p.caIssuersUrl }),
-      }),
-    );
-  }
-  if (access.length) exts.push(extension(OID.authorityInfoAccess, false, new pkijs.InfoAccess({ accessDescriptions: access })));
-  if (p.ocspNoCheck) exts.push(extension(OID.ocspNoCheck, false, new asn1js.Null()));
-  cert.extensions = exts;
-  return cert;
-}
-
-const ALGORITHM_DER = new Map<string, Uint8Array>();
-
-/** AlgorithmIdentifier DER for a signature algorithm (cached: one per issuer). */
-export function algorithmIdentifierDer(sig: SignatureAlgorithm): Uint8Array {
-  const key = `${sig.oid}/${sig.nullParams}`;
-  let der = ALGORITHM_DER.get(key);
-  if (!der) {
-    der = tlv(TAG.SEQUENCE, oidDer(sig.oid), ...(sig.nullParams ? [Uint8Array.of(TAG.NULL, 0)] : []));
-    ALGORITHM_DER.set(key, der);
-  }
-  return der;
 }
 
 const NAME_DER = new WeakMap<pkijs.RelativeDistinguishedNames, Uint8Array>();
@@ -190,10 +80,15 @@ function derExtension(oid: string, critical: boolean, valueDer: Uint8Array): Uin
   return critical ? tlv(TAG.SEQUENCE, oidDer(oid), DER_TRUE, tlv(TAG.OCTET_STRING, valueDer)) : tlv(TAG.SEQUENCE, oidDer(oid), tlv(TAG.OCTET_STRING, valueDer));
 }
 
+function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
 /**
  * The TBSCertificate DER for `p`, with `sig` as its signature algorithm, written directly (no
  * asn1js objects: on the issuance hot path pkijs building, encoding and re-parsing cost about
- * 40x the ECDSA signature). Same checks and same bytes as buildTbsCertificate + encodeTbs.
+ * 40x the ECDSA signature). A test oracle (packages/pki/test/oracle/pkijs-tbs.ts) builds the
+ * same certificate with pkijs and keeps the bytes equal.
  */
 export function encodeTbsCertificate(p: CertificateParams, sig: SignatureAlgorithm): Uint8Array {
   const notBefore = wholeSeconds(p.notBefore);
@@ -258,16 +153,7 @@ function integerContent(n: number): Uint8Array {
   return Uint8Array.from(bytes);
 }
 
-/** DER of the to-be-signed part, with the signature algorithm of `signer` written in. */
-export function encodeTbs(cert: pkijs.Certificate, signer: Signer): Uint8Array {
-  cert.signature = algorithmIdentifier(signer.signatureAlgorithm);
-  cert.signatureAlgorithm = algorithmIdentifier(signer.signatureAlgorithm);
-  const tbs = new Uint8Array(cert.encodeTBS().toBER(false));
-  cert.tbsView = tbs;
-  return tbs;
-}
-
-/** Signs TBS bytes produced by `encodeTbs` and returns the certificate DER. */
+/** Signs TBS bytes (from encodeTbsCertificate) and returns the certificate DER. */
 export async function signTbs(tbs: Uint8Array, signer: Signer): Promise<Uint8Array> {
   const signature = await signer.sign(tbs);
   return derSequence([tbs, algorithmIdentifierDer(signer.signatureAlgorithm), tlv(TAG.BIT_STRING, Uint8Array.of(0), signature)]);
@@ -292,14 +178,7 @@ export function parseCertificate(der: Uint8Array): pkijs.Certificate {
   }
 }
 
-export class CertificateParseError extends Error {
-  readonly code = 'malformed_certificate';
-}
-
-/** Parses the TBS alone (for linting before signing) by wrapping it with an empty signature. */
-export function parseTbs(tbs: Uint8Array, sigAlgDer: Uint8Array): pkijs.Certificate {
-  return parseCertificate(derSequence([tbs, sigAlgDer, Uint8Array.of(0x03, 0x01, 0x00)]));
-}
+export { CertificateParseError };
 
 export function getExtension(cert: pkijs.Certificate, oid: string): pkijs.Extension | undefined {
   return cert.extensions?.find((e) => e.extnID === oid);

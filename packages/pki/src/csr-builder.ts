@@ -1,11 +1,11 @@
+/** PKCS#10 requests built for a key the caller holds (the CLI). */
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { algorithmIdentifier, type KeyAlgorithm } from './keys.ts';
+import type { KeyAlgorithm } from './keys.ts';
+import { algorithmIdentifier } from './signature-algorithms.ts';
 import { buildGeneralNames, buildName, sanCount, type Sans, type SubjectInput } from './names.ts';
 import { OID } from './oids.ts';
 import { SoftwareSigner } from './signer.ts';
-
-const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
 /**
  * A PKCS#10 request (RFC 2986) for a key held by the caller: the subject, the SANs in an
@@ -26,7 +26,7 @@ export function buildCsr(params: { keyAlgorithm: KeyAlgorithm; privateKeyPkcs8: 
       extnValue: new pkijs.GeneralNames({ names: buildGeneralNames(params.sans) }).toSchema().toBER(false),
     });
     const extensions = new pkijs.Extensions({ extensions: [san] });
-    csr.attributes = [new pkijs.Attribute({ type: EXTENSION_REQUEST, values: [extensions.toSchema()] })];
+    csr.attributes = [new pkijs.Attribute({ type: OID.extensionRequest, values: [extensions.toSchema()] })];
   }
   csr.signatureAlgorithm = algorithmIdentifier(signer.signatureAlgorithm);
   // The first element of the request is the CertificationRequestInfo: what gets signed.

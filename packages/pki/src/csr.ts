@@ -1,7 +1,10 @@
-import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
+/** PKCS#10 requests: strict parse and proof-of-possession check. */
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { emptySans, readGeneralNamesDer, readNameRecordDer, type Sans } from './names.ts';
 import { OID } from './oids.ts';
 import { childrenOf, decodeOid, readTlv, TAG, type Tlv } from './der.ts';
+import { signatureAlgorithmByOid, verifyWith } from './signature-algorithms.ts';
+import { PkiError } from './errors.ts';
 
 /** What Anvil takes from a CSR: its key (after proof of possession) and the names it asks for. */
 export interface ParsedCsr {
@@ -12,23 +15,7 @@ export interface ParsedCsr {
   requestedSans: Sans;
 }
 
-const SIGNATURE_HASHES: Record<string, string | null> = {
-  [OID.ecdsaWithSha256]: 'sha256',
-  [OID.ecdsaWithSha384]: 'sha384',
-  [OID.ecdsaWithSha512]: 'sha512',
-  [OID.sha256WithRsa]: 'sha256',
-  [OID.sha384WithRsa]: 'sha384',
-  [OID.sha512WithRsa]: 'sha512',
-  [OID.ed25519]: null,
-};
-
-const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
-
-export class CsrError extends Error {
-  constructor(readonly code: 'malformed_csr' | 'csr_signature_invalid' | 'csr_signature_algorithm', message: string) {
-    super(message);
-  }
-}
+export class CsrError extends PkiError<'malformed_csr' | 'csr_signature_invalid' | 'csr_signature_algorithm'> {}
 
 const EC_CURVES: Record<string, { crv: string; size: number }> = {
   [OID.p256]: { crv: 'P-256', size: 32 },
@@ -96,14 +83,17 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
   } catch {
     throw new CsrError('malformed_csr', 'the CSR is not a DER or PEM PKCS#10 certification request');
   }
-  if (!(algorithm in SIGNATURE_HASHES)) {
+  const alg = signatureAlgorithmByOid(algorithm);
+  if (!alg?.accepted) {
     throw new CsrError('csr_signature_algorithm', `unsupported CSR signature algorithm ${algorithm}`);
   }
   let publicKey: KeyObject | undefined;
   let ok = false;
   try {
     publicKey = loadPublicKey(spki);
-    ok = nodeVerify(SIGNATURE_HASHES[algorithm], der.subarray(info.start, info.end), publicKey, signature);
+    // The key type is not checked against the algorithm here (node picks the scheme from the key),
+    // as before the tables were merged; CRL and OCSP checks do check it (revocation/signature-check.ts).
+    ok = verifyWith(alg, der.subarray(info.start, info.end), publicKey, signature);
   } catch {
     ok = false;
   }
@@ -115,7 +105,7 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
     for (const attribute of attributes ? childrenOf(der, attributes) : []) {
       const [type, values] = childrenOf(der, attribute);
       if (type?.tag !== TAG.OID || values?.tag !== TAG.SET) throw new Error('bad attribute');
-      if (decodeOid(der.subarray(type.contentStart, type.end)) !== EXTENSION_REQUEST) continue;
+      if (decodeOid(der.subarray(type.contentStart, type.end)) !== OID.extensionRequest) continue;
       const [extensions] = childrenOf(der, values);
       if (extensions?.tag !== TAG.SEQUENCE) throw new Error('bad extension request');
       for (const ext of childrenOf(der, extensions)) {

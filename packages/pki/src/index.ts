@@ -1,6 +1,9 @@
+/** The public surface of @anvil/pki. */
+export * from './errors.ts';
 export * from './pem.ts';
 export * from './oids.ts';
 export * from './keys.ts';
+export * from './signature-algorithms.ts';
 export * from './signer.ts';
 export * from './time.ts';
 export * from './serial.ts';

@@ -1,8 +1,7 @@
+/** Key algorithms Anvil issues with: generation and what a public key is, as policy sees it. */
 import { createPublicKey, generateKeyPair as nodeGenerateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
-import { OID } from './oids.ts';
+import { PkiError } from './errors.ts';
 
 const generateKeyPairAsync = promisify(nodeGenerateKeyPair);
 
@@ -17,34 +16,6 @@ export interface PublicKeyFacts {
   bits: number;
   /** The closest named algorithm, when it is one Anvil issues with. */
   algorithm: KeyAlgorithm | null;
-}
-
-export interface SignatureAlgorithm {
-  oid: string;
-  /** Whether the AlgorithmIdentifier carries an explicit NULL parameter (RSA does). */
-  nullParams: boolean;
-  /** The digest name node:crypto wants, or null for Ed25519. */
-  nodeHash: string | null;
-}
-
-export function signatureAlgorithmFor(alg: KeyAlgorithm): SignatureAlgorithm {
-  switch (alg) {
-    case 'EC-P256':
-      return { oid: OID.ecdsaWithSha256, nullParams: false, nodeHash: 'sha256' };
-    case 'EC-P384':
-      return { oid: OID.ecdsaWithSha384, nullParams: false, nodeHash: 'sha384' };
-    case 'Ed25519':
-      return { oid: OID.ed25519, nullParams: false, nodeHash: null };
-    default:
-      return { oid: OID.sha256WithRsa, nullParams: true, nodeHash: 'sha256' };
-  }
-}
-
-export function algorithmIdentifier(sig: SignatureAlgorithm): pkijs.AlgorithmIdentifier {
-  return new pkijs.AlgorithmIdentifier({
-    algorithmId: sig.oid,
-    ...(sig.nullParams ? { algorithmParams: new asn1js.Null() } : {}),
-  });
 }
 
 export interface GeneratedKey {
@@ -117,8 +88,4 @@ export function publicKeyFacts(spki: Uint8Array | KeyObject): PublicKeyFacts {
   }
 }
 
-export class KeyError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-  }
-}
+export class KeyError extends PkiError {}

@@ -1,7 +1,8 @@
-import * as pkijs from 'pkijs';
+/** Pre-issuance lint: the rules every to-be-signed certificate must pass. */
 import { emptySans, readGeneralNamesDer, readNameDer, type Sans } from './names.ts';
 import { KEY_USAGE_BITS, OID } from './oids.ts';
-import { childrenOf, decodeOid, readTlv, TAG, type Tlv } from './der.ts';
+import { readTbsCertificate } from './certificate-facts.ts';
+import { childrenOf, decodeOid, readTlv, readWhole, TAG, type Tlv } from './der.ts';
 import { isValidSerial } from './serial.ts';
 import { decodeTimeDer } from './time.ts';
 
@@ -22,8 +23,8 @@ export interface LintFinding {
 const LEAF_ROLES: CertificateRole[] = ['server', 'client', 'peer'];
 const SERVER_NAMED: CertificateRole[] = ['server', 'peer'];
 
-/** What the rules look at, read either from a pkijs Certificate or straight from TBS DER. */
-interface CertificateFacts {
+/** What the rules look at, read straight from TBS DER (or, in the test oracle, from pkijs). */
+export interface LintFacts {
   version: number;
   serial: Uint8Array;
   notBefore: { date: Date; utc: boolean };
@@ -36,84 +37,40 @@ interface CertificateFacts {
 }
 
 /**
- * Pre-issuance lint over the to-be-signed certificate (parsed back from its DER, so it judges
- * what will actually be signed). Any finding refuses the issuance.
- */
-export function lintCertificate(cert: pkijs.Certificate, ctx: LintContext): LintFinding[] {
-  const facts: CertificateFacts = {
-    version: cert.version,
-    serial: new Uint8Array(cert.serialNumber.valueBlock.valueHexView),
-    notBefore: { date: cert.notBefore.value, utc: cert.notBefore.type === 0 },
-    notAfter: { date: cert.notAfter.value, utc: cert.notAfter.type === 0 },
-    extensions: (cert.extensions ?? []).map((e) => ({ oid: e.extnID, critical: e.critical, value: new Uint8Array(e.extnValue.valueBlock.valueHexView) })),
-    subjectAttributes: cert.subject.typesAndValues.length,
-    cn: cert.subject.typesAndValues.find((tv) => tv.type === OID.commonName)?.value.valueBlock.value as string | undefined,
-  };
-  return lintFacts(facts, ctx);
-}
-
-/**
- * The same lint over TBSCertificate DER, read with a strict DER walk instead of pkijs (the
+ * Pre-issuance lint over TBSCertificate DER, read with a strict DER walk instead of pkijs (the
  * issuance hot path: parsing back through pkijs cost ~25x the signature). What is judged is
- * still the exact bytes that will be signed. A TBS that cannot even be read is one finding.
+ * the exact bytes that will be signed; any finding refuses the issuance. A TBS that cannot even
+ * be read is one finding. (test/oracle/pkijs-tbs.ts runs the same rules over a pkijs parse.)
  */
 export function lintTbs(tbsDer: Uint8Array, ctx: LintContext): LintFinding[] {
-  let facts: CertificateFacts;
+  let facts: LintFacts;
   try {
     facts = tbsFacts(tbsDer);
   } catch (err) {
     return [{ rule: 'malformed', message: `the to-be-signed certificate does not parse: ${(err as Error).message}` }];
   }
-  return lintFacts(facts, ctx);
+  return lintCertificateFacts(facts, ctx);
 }
 
-function tbsFacts(der: Uint8Array): CertificateFacts {
-  const tbs = readTlv(der, 0);
-  if (tbs.tag !== TAG.SEQUENCE || tbs.end !== der.length) throw new Error('not one SEQUENCE');
-  const items: Tlv[] = [];
-  for (let p = tbs.contentStart; p < tbs.end; ) {
-    const t = readTlv(der, p, tbs.end);
-    items.push(t);
-    p = t.end;
-  }
-  let i = 0;
+function tbsFacts(der: Uint8Array): LintFacts {
+  const { cursor } = readWhole(der, TAG.SEQUENCE, 'tbsCertificate');
+  const f = readTbsCertificate(cursor);
   let version = 0;
-  if (items[0]?.tag === 0xa0) {
-    const v = readTlv(der, items[0].contentStart, items[0].end);
+  if (f.version) {
+    const v = readTlv(der, f.version.contentStart, f.version.end);
     if (v.tag !== TAG.INTEGER || v.end - v.contentStart !== 1) throw new Error('bad version');
     version = der[v.contentStart];
-    i = 1;
   }
-  const [serial, , , validity, subject, , ...rest] = items.slice(i);
-  if (serial?.tag !== TAG.INTEGER || validity?.tag !== TAG.SEQUENCE || subject?.tag !== TAG.SEQUENCE) throw new Error('unexpected structure');
-  const nb = readTlv(der, validity.contentStart, validity.end);
-  const na = readTlv(der, nb.end, validity.end);
-  const time = (t: Tlv) => ({ date: decodeTimeDer(t.tag, der.subarray(t.contentStart, t.end)), utc: t.tag === 0x17 });
-  const attributes = readNameDer(der, subject);
-  const extensions: CertificateFacts['extensions'] = [];
-  const extsWrapper = rest.find((t) => t.tag === 0xa3);
-  if (extsWrapper) {
-    const seq = readTlv(der, extsWrapper.contentStart, extsWrapper.end);
-    for (let p = seq.contentStart; p < seq.end; ) {
-      const ext = readTlv(der, p, seq.end);
-      const id = readTlv(der, ext.contentStart, ext.end);
-      let next = readTlv(der, id.end, ext.end);
-      let critical = false;
-      if (next.tag === TAG.BOOLEAN) {
-        critical = der[next.contentStart] !== 0;
-        next = readTlv(der, next.end, ext.end);
-      }
-      if (id.tag !== TAG.OID || next.tag !== TAG.OCTET_STRING) throw new Error('malformed extension');
-      extensions.push({ oid: decodeOid(der.subarray(id.contentStart, id.end)), critical, value: der.subarray(next.contentStart, next.end) });
-      p = ext.end;
-    }
-  }
+  const nb = readTlv(der, f.validity.contentStart, f.validity.end);
+  const na = readTlv(der, nb.end, f.validity.end);
+  const time = (t: Tlv) => ({ date: decodeTimeDer(t.tag, der.subarray(t.contentStart, t.end)), utc: t.tag === TAG.UTC_TIME });
+  const attributes = readNameDer(der, f.subject);
   return {
     version,
-    serial: der.subarray(serial.contentStart, serial.end),
+    serial: der.subarray(f.serial.contentStart, f.serial.end),
     notBefore: time(nb),
     notAfter: time(na),
-    extensions,
+    extensions: f.extensions.map((e) => ({ oid: e.oid, critical: e.critical, value: der.subarray(e.value.contentStart, e.value.end) })),
     subjectAttributes: attributes.length,
     cn: attributes.find(([oid]) => oid === OID.commonName)?.[1],
   };
@@ -150,7 +107,8 @@ function akiHasKeyId(value: Uint8Array): boolean {
   return children(value).some((t) => t.tag === 0x80);
 }
 
-function lintFacts(cert: CertificateFacts, ctx: LintContext): LintFinding[] {
+/** The lint rules over facts already read. */
+export function lintCertificateFacts(cert: LintFacts, ctx: LintContext): LintFinding[] {
   const findings: LintFinding[] = [];
   const fail = (rule: string, message: string) => findings.push({ rule, message });
   const leaf = LEAF_ROLES.includes(ctx.role);

@@ -1,8 +1,9 @@
+/** X.509 names: subject and SAN building and reading, IP address forms, and the one directory-string decoder. */
 import { isIP } from 'node:net';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { OID } from './oids.ts';
-import { decodeOid, encodeOid, readTlv, TAG, tlv } from './der.ts';
+import { ATTRIBUTE_SHORT_NAMES, OID } from './oids.ts';
+import { decodeOid, DerError, encodeOid, readTlv, TAG, tlv } from './der.ts';
 
 /** Subject attributes Anvil writes, by their short names. */
 export interface SubjectInput {
@@ -43,16 +44,15 @@ const SUBJECT_ATTRIBUTES: Array<[keyof SubjectInput, string]> = [
   ['CN', OID.commonName],
 ];
 
-const SHORT_NAMES: Record<string, string> = {
-  [OID.countryName]: 'C',
-  [OID.stateOrProvinceName]: 'ST',
-  [OID.localityName]: 'L',
-  [OID.organizationName]: 'O',
-  [OID.organizationalUnitName]: 'OU',
-  [OID.commonName]: 'CN',
-  [OID.serialNumber]: 'serialNumber',
-  [OID.emailAddress]: 'emailAddress',
-};
+/**
+ * The attribute types Anvil's own readers (readName, nameToString, CSR subjects) call by a short
+ * name; any other type keeps its dotted OID there. The short names come from the one table.
+ */
+const SHORT_NAMES: Record<string, string> = Object.fromEntries(
+  [OID.countryName, OID.stateOrProvinceName, OID.localityName, OID.organizationName, OID.organizationalUnitName, OID.commonName, OID.serialNumber, OID.emailAddress].map(
+    (oid) => [oid, ATTRIBUTE_SHORT_NAMES[oid]],
+  ),
+);
 
 /**
  * Builds a Name; countryName is a PrintableString (RFC 5280), everything else UTF8String.
@@ -246,19 +246,28 @@ export function readGeneralNamesDer(der: Uint8Array): Sans {
   return sans;
 }
 
-/** Decodes the directory string types met in Names (UTF8, Printable, IA5, T61, BMP, Universal). */
+/**
+ * Decodes the string types met in Names and GeneralNames into JS text: UTF8String as UTF-8, BMP
+ * and Universal as UCS-2/UCS-4, everything else (PrintableString, IA5String, VisibleString,
+ * T61String, which OpenSSL reads as Latin-1) as Latin-1.
+ */
 export function decodeDirectoryString(tag: number, value: Uint8Array): string {
   switch (tag) {
-    case 0x0c:
+    case TAG.UTF8_STRING:
       return Buffer.from(value).toString('utf8');
-    case 0x1e: {
+    case TAG.BMP_STRING: {
       let out = '';
       for (let i = 0; i + 1 < value.length; i += 2) out += String.fromCharCode((value[i] << 8) | value[i + 1]);
       return out;
     }
-    case 0x1c: {
+    case TAG.UNIVERSAL_STRING: {
       let out = '';
-      for (let i = 0; i + 3 < value.length; i += 4) out += String.fromCodePoint(((value[i] << 24) | (value[i + 1] << 16) | (value[i + 2] << 8) | value[i + 3]) >>> 0);
+      for (let i = 0; i + 3 < value.length; i += 4) {
+        const cp = ((value[i] << 24) | (value[i + 1] << 16) | (value[i + 2] << 8) | value[i + 3]) >>> 0;
+        // OpenSSL's UTF-8 conversion refuses these too, so the name (and its certificate) fails to decode.
+        if (cp > 0x10ffff) throw new DerError(`UniversalString holds 0x${cp.toString(16)}, which is not a Unicode code point`);
+        out += String.fromCodePoint(cp);
+      }
       return out;
     }
     default:

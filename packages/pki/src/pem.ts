@@ -1,4 +1,5 @@
 /** PEM armour: DER <-> PEM text, tolerant of whitespace and CRLF on input. */
+import { PkiError } from './errors.ts';
 
 export function toPem(der: Uint8Array, label: string): string {
   const b64 = Buffer.from(der).toString('base64');
@@ -71,6 +72,8 @@ export function pemToDerList(text: string, labels: string[]): Uint8Array[] {
   return found.map((b) => b.der);
 }
 
-export class PemError extends Error {
-  readonly code = 'malformed_pem';
+export class PemError extends PkiError<'malformed_pem'> {
+  constructor(message: string) {
+    super('malformed_pem', message);
+  }
 }

@@ -1,5 +1,7 @@
+/** The Signer interface and its software implementation. */
 import { createPrivateKey, createPublicKey, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { signatureAlgorithmFor, type KeyAlgorithm, type SignatureAlgorithm } from './keys.ts';
+import type { KeyAlgorithm } from './keys.ts';
+import { signatureAlgorithmFor, type SignatureAlgorithm } from './signature-algorithms.ts';
 
 /**
  * Whatever holds an issuer's private key. `sign` returns the signature exactly as X.509 wants

@@ -1,4 +1,6 @@
+/** X.509 / OCSP times: UTCTime or GeneralizedTime by year, whole seconds, strict decoding. */
 import * as pkijs from 'pkijs';
+import { PkiError } from './errors.ts';
 
 /**
  * X.509 / OCSP times. RFC 5280 4.1.2.5: UTCTime for 1950..2049, GeneralizedTime otherwise,
@@ -12,8 +14,10 @@ const TAG_GENERALIZED_TIME = 0x18;
 /** Longest DER Time this module writes: GeneralizedTime, tag + length + 15 characters. */
 export const TIME_DER_MAX_LENGTH = 17;
 
-export class TimeError extends Error {
-  readonly code = 'invalid_time';
+export class TimeError extends PkiError<'invalid_time'> {
+  constructor(message: string) {
+    super('invalid_time', message);
+  }
 }
 
 function wholeSecondsMs(date: Date): number {

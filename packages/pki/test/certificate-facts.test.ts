@@ -1,3 +1,4 @@
+/** certificateFacts against what openssl reads from the same certificate. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -23,12 +23,12 @@ import { certificateFacts } from '../src/certificate-facts.ts';
 import { CertificateParseError, parseCertificate } from '../src/certificate.ts';
 import { CsrError, parseAndVerifyCsr } from '../src/csr.ts';
 import * as der from '../src/der.ts';
+import { decodeDirectoryString } from '../src/names.ts';
 import { PemError, parsePemBlocks, pemToDerList, toPem } from '../src/pem.ts';
 import { buildCrl } from '../src/revocation/crl-builder.ts';
 import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/revocation/crl-parser.ts';
 import { buildOcspResponse, OcspRequestError, OcspResponseParseError, parseOcspRequest, parseOcspResponse } from '../src/revocation/ocsp.ts';
 import { SoftwareSigner } from '../src/signer.ts';
-import * as reader from '../src/validation/der-reader.ts';
 import { createJudge, JudgeInputError, type Judge } from '../src/validation/judge.ts';
 import { CertificateDecodeError, CrlDecodeError, parseCertificateModel, parseCrlModel } from '../src/validation/x509-model.ts';
 
@@ -289,19 +289,19 @@ function walkStrict(buf: Uint8Array): number {
   return seen;
 }
 
-/** The same with the validation reader, including its string and integer decoders. */
+/** The same in the lenient mode the judge reads with, including the string and integer decoders. */
 function walkValidation(buf: Uint8Array): number {
-  const stack = [reader.readTlv(buf, 0)];
+  const stack = [der.readTlv(buf, 0, buf.length, der.LENIENT)];
   let seen = 0;
   while (stack.length) {
     const t = stack.pop()!;
     seen++;
-    if (t.tag & 0x20) stack.push(...reader.children(t));
-    else if (t.tag === reader.T.OID) reader.oidOf(t);
-    else if (t.tag === reader.T.INTEGER) reader.integerValue(reader.content(t));
-    else if ((t.tag >= 0x0c && t.tag <= 0x1e) || t.tag === 0x81 || t.tag === 0x82 || t.tag === 0x86) reader.decodeString(t);
+    if (t.tag & 0x20) stack.push(...der.children(t));
+    else if (t.tag === der.TAG.OID) der.oidOf(t);
+    else if (t.tag === der.TAG.INTEGER) der.integerValue(der.content(t));
+    else if ((t.tag >= 0x0c && t.tag <= 0x1e) || t.tag === 0x81 || t.tag === 0x82 || t.tag === 0x86) decodeDirectoryString(t.tag, der.content(t));
   }
-  reader.readWhole(buf);
+  der.readOne(buf, der.LENIENT);
   return seen;
 }
 
@@ -410,14 +410,14 @@ describe.skipIf(!hasOpenssl)('fuzz: parsers of outside input throw only their ow
     for (const h of hostile) ownErrorsOnly(`der.ts walk on ${h.name}`, [der.DerError], () => walkStrict(h.der));
   });
 
-  it('validation DER reader (validation/der-reader.ts, lenient lengths): its DerError only', () => {
+  it('DER reader in the lenient mode the judge reads with (der.ts, lenient lengths): its DerError only', () => {
     fc.assert(
       fc.property(inputsFor([...m.certs, ...m.crls, ...m.csrs]), (input) => {
-        ownErrorsOnly('der-reader walk', [reader.DerError], () => walkValidation(input));
+        ownErrorsOnly('der-reader walk', [der.DerError], () => walkValidation(input));
       }),
       fuzzParams('der-reader', 600),
     );
-    for (const h of hostile) ownErrorsOnly(`der-reader walk on ${h.name}`, [reader.DerError], () => walkValidation(h.der));
+    for (const h of hostile) ownErrorsOnly(`der-reader walk on ${h.name}`, [der.DerError], () => walkValidation(h.der));
   });
 
   it('CSR parser: CsrError only', () => {
@@ -562,9 +562,9 @@ describe.skipIf(!hasOpenssl)('fuzz: parsers of outside input throw only their ow
  * needs no openssl, so they run everywhere.
  */
 describe('fuzz regressions', () => {
-  it('der-reader: a UniversalString character above U+10FFFF is a DerError, not a RangeError', () => {
+  it('lenient DER reader: a UniversalString character above U+10FFFF is a DerError, not a RangeError', () => {
     const input = Uint8Array.of(0x30, 0x06, 0x1c, 0x04, 0x00, 0x11, 0x00, 0x00); // SEQUENCE { UniversalString 0x00110000 }
-    expect(() => walkValidation(input)).toThrow(reader.DerError);
+    expect(() => walkValidation(input)).toThrow(der.DerError);
     expect(() => walkValidation(input)).toThrow(/0x110000, which is not a Unicode code point/);
   });
 

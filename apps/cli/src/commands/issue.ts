@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import type { IssueRequest } from '@anvil/server';
 import { collect, contextOf, type CertificateView } from '../context.ts';
 import { KEY_ALGORITHMS, keyAndCsr, parseSans, type KeyAlgorithm } from '../csr.ts';
 import { CliError } from '../errors.ts';
@@ -37,7 +38,7 @@ export function issueCommand(): Command {
         }
       }
 
-      const body: Record<string, unknown> = { profile: opts.profile };
+      const body: IssueRequest = { profile: opts.profile };
       if (opts.ttl) body.ttl = /^\d+$/.test(opts.ttl) ? Number(opts.ttl) : opts.ttl;
       if (opts.issuer) body.issuer = opts.issuer;
       let keyPem: string | undefined;

@@ -1,12 +1,8 @@
 import { Command, Option } from 'commander';
+import type { CertificatePage as Page } from '@anvil/server';
 import { contextOf, type CertificateView } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { progress, table, truncate } from '../output.ts';
-
-interface Page {
-  items: CertificateView[];
-  nextCursor: string | null;
-}
 
 export function listCommand(): Command {
   return new Command('list')

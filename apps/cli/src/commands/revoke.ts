@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { REVOKE_REASONS as REASONS } from '@anvil/ca';
+import { REVOKE_REASONS as REASONS } from '@anvil/pki';
+import type { RevokeRequest } from '@anvil/server';
 import { contextOf, type CertificateView } from '../context.ts';
 import { ApiError, CliError, describeError } from '../errors.ts';
 import { progress } from '../output.ts';
@@ -19,7 +20,7 @@ export function revokeCommand(): Command {
       if (all.length === 0) throw new CliError('name at least one certificate id, or --file');
       const ctx = contextOf(cmd);
       const revoke = (id: string) =>
-        ctx.client.json<CertificateView>('POST', `/api/v1/certificates/${encodeURIComponent(id)}/revoke`, { body: { reason: opts.reason } });
+        ctx.client.json<CertificateView>('POST', `/api/v1/certificates/${encodeURIComponent(id)}/revoke`, { body: { reason: opts.reason } satisfies RevokeRequest });
 
       if (all.length === 1) {
         const r = await revoke(all[0]);

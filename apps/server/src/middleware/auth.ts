@@ -2,7 +2,7 @@ import { createMiddleware } from 'hono/factory';
 import type { Actor, Authority, TokenRecord } from '@anvil/ca';
 import { hashToken } from '@anvil/ca';
 import { problem } from '../problem.ts';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../env.ts';
 
 const CACHE_MS = 5_000;
 

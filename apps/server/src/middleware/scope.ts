@@ -1,5 +1,5 @@
 import { createMiddleware } from 'hono/factory';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../env.ts';
 import { problem } from '../problem.ts';
 
 /** Authorize after authenticate: the token must carry `scope` (admin tokens carry everything). */

@@ -10,14 +10,15 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import type { Authority, JudgeService } from '@anvil/ca';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../env.ts';
 import type { Metrics } from '../metrics.ts';
 import { databaseUnavailableCode } from '@anvil/db';
-import { databaseUnavailableProblem, mapError, problem } from '../problem.ts';
+import { databaseUnavailableProblem, mapError, problem, problemAnswer } from '../problem.ts';
 import { clientAborted, unlessClientAborted } from '../middleware/client-abort.ts';
 import { securityHeaders, securityHeadersFor } from '../middleware/security-headers.ts';
 import { renewRoutes } from './renew-route.ts';
-import { answerVerify, tlsSocketSource, tlsSource, verifyRoutes } from './verify-route.ts';
+import { answerVerify, verifyRoutes } from '../routes/judge/verify.ts';
+import { tlsSocketSource, tlsSource } from './tls-source.ts';
 
 export interface MtlsAppDeps {
   authority: Authority;
@@ -92,8 +93,9 @@ export function createMtlsHandler(deps: MtlsAppDeps): (req: IncomingMessage, res
           return;
         }
         deps.log.error({ err }, 'GET /verify failed');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/problem+json' });
-        res.end(JSON.stringify({ type: 'urn:anvil:problem:internal_error', title: 'Internal Server Error', status: 500, code: 'internal_error', detail: 'an internal error occurred; it has been logged' }));
+        const answer = problemAnswer(500, 'internal_error', 'an internal error occurred; it has been logged');
+        if (!res.headersSent) res.writeHead(answer.status, answer.headers);
+        res.end(answer.body);
       },
     );
   };

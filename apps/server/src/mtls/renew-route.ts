@@ -9,11 +9,12 @@
  */
 import { Hono } from 'hono';
 import type { Authority, JudgeService } from '@anvil/ca';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../env.ts';
 import { observeIssuance, type Metrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
 import { certificateView } from '../routes/api/views.ts';
-import { countVerdict, tlsSource } from './verify-route.ts';
+import { countVerdict } from '../routes/judge/verify.ts';
+import { tlsSource } from './tls-source.ts';
 
 export function renewRoutes(deps: { authority: Authority; judge: JudgeService; metrics?: Metrics }) {
   const { authority, judge } = deps;

@@ -9,7 +9,7 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Authority, LoadedIssuer } from '@anvil/ca';
 import { databaseUnavailableCode } from '@anvil/db';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../env.ts';
 import type { Metrics } from '../metrics.ts';
 import { problem } from '../problem.ts';
 
@@ -48,7 +48,7 @@ async function databaseCheck(authority: Authority): Promise<Check> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      authority.store.getSetting('admin_token_created'),
+      authority.databaseReady(),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${DB_TIMEOUT_MS} ms`)), DB_TIMEOUT_MS);
       }),

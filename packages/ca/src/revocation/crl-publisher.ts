@@ -1,6 +1,6 @@
-import { buildCrl, type RevocationReason } from '@anvil/pki';
+import { buildCrl } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
-import type { Store, StoredCrl } from '../store.ts';
+import type { RevokedRow, Store, StoredCrl } from '../store.ts';
 
 export interface CrlPolicy {
   /** nextUpdate - thisUpdate. The CRL is re-signed once half of it has passed. */
@@ -126,6 +126,6 @@ export class CrlPublisher {
   }
 }
 
-async function* mapEntries(rows: AsyncIterable<{ serialHex: string; revokedAt: Date; reason: string }>) {
-  for await (const r of rows) yield { serialHex: r.serialHex, revokedAt: r.revokedAt, reason: r.reason as RevocationReason };
+async function* mapEntries(rows: AsyncIterable<RevokedRow>) {
+  for await (const r of rows) yield { serialHex: r.serialHex, revokedAt: r.revokedAt, reason: r.reason };
 }

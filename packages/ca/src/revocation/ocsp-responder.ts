@@ -8,7 +8,6 @@ import {
   parseOcspRequest,
   type CertId,
   type OcspCertStatus,
-  type RevocationReason,
   type Signer,
 } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
@@ -130,7 +129,7 @@ export class OcspResponder {
       responses.push({
         certIdRaw: certId.raw,
         status,
-        ...(status === 'revoked' ? { revokedAt: found!.revokedAt!, reason: (found!.reason ?? 'unspecified') as RevocationReason } : {}),
+        ...(status === 'revoked' ? { revokedAt: found!.revokedAt!, reason: found!.reason ?? 'unspecified' } : {}),
         thisUpdate,
         nextUpdate: new Date(thisUpdate.getTime() + ANSWER_VALIDITY_MS),
       });

@@ -3,11 +3,14 @@
  * software (Java keystores, Windows, nginx), where a bad input surfaces as an opaque
  * "invalid keystore format"; so every builder refuses bad input here, naming the field.
  */
+import { PkiError } from '../errors.ts';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 
-export class BundleError extends Error {
-  readonly code = 'invalid_bundle_input';
+export class BundleError extends PkiError<'invalid_bundle_input'> {
+  constructor(message: string) {
+    super('invalid_bundle_input', message);
+  }
 }
 
 /** Throws unless `value` is a non-empty byte array; `what` names the field in the message. */

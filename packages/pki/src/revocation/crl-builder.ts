@@ -1,4 +1,6 @@
-import { algorithmIdentifier } from '../keys.ts';
+/** CRLs (RFC 5280 5): the streaming DER builder, signed by any Signer. */
+import { PkiError } from '../errors.ts';
+import { algorithmIdentifierDer } from '../signature-algorithms.ts';
 import { OID } from '../oids.ts';
 import { isValidSerial } from '../serial.ts';
 import type { Signer } from '../signer.ts';
@@ -34,8 +36,10 @@ export interface CrlParams {
   entries: AsyncIterable<RevokedEntry> | Iterable<RevokedEntry>;
 }
 
-export class CrlBuildError extends Error {
-  readonly code = 'invalid_crl_params';
+export class CrlBuildError extends PkiError<'invalid_crl_params'> {
+  constructor(message: string) {
+    super('invalid_crl_params', message);
+  }
 }
 
 /**
@@ -171,7 +175,7 @@ export async function buildCrl(params: CrlParams): Promise<Uint8Array> {
   }
   if (nextUpdate <= thisUpdate) throw new CrlBuildError('nextUpdate must be after thisUpdate');
 
-  const sigAlg = new Uint8Array(algorithmIdentifier(signer.signatureAlgorithm).toSchema().toBER(false));
+  const sigAlg = algorithmIdentifierDer(signer.signatureAlgorithm);
 
   const sink = new EntrySink();
   if (isAsyncIterable(params.entries)) {

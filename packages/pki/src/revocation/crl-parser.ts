@@ -1,3 +1,4 @@
+/** CRLs (RFC 5280 5): the strict parser Anvil and its CLI read CRLs with, and the signature check. */
 import { OID } from '../oids.ts';
 import { TimeError, decodeTimeDer } from '../time.ts';
 import {
@@ -10,12 +11,14 @@ import {
   decodeOid,
   integerBig,
   integerHex,
+  readExtensions,
   readWhole,
   smallUnsigned,
   type Tlv,
 } from '../der.ts';
 import { revocationReasonName, type RevocationReason } from './reasons.ts';
 import { verifySignedData } from './signature-check.ts';
+import { CrlParseError } from '../errors.ts';
 
 export interface ParsedCrlEntry {
   serialHex: string;
@@ -50,34 +53,7 @@ export interface ParsedCrl {
   signatureValid?: boolean;
 }
 
-export class CrlParseError extends Error {
-  readonly code = 'malformed_crl';
-}
-
-interface RawExtension {
-  oid: string;
-  critical: boolean;
-  value: Tlv;
-}
-
-/** Extensions ::= SEQUENCE OF Extension, rejecting duplicates (RFC 5280 4.2). */
-function readExtensions(c: DerCursor, seq: Tlv, what: string): RawExtension[] {
-  const list = c.enter(seq);
-  const out: RawExtension[] = [];
-  const seen = new Set<string>();
-  while (!list.done) {
-    const ext = list.enter(list.next(TAG.SEQUENCE, `${what} extension`));
-    const oid = decodeOid(ext.content(ext.next(TAG.OID, `${what} extnID`)));
-    const criticalTlv = ext.optional(TAG.BOOLEAN);
-    const critical = criticalTlv !== undefined && ext.content(criticalTlv)[0] === 0xff;
-    const value = ext.next(TAG.OCTET_STRING, `${what} extnValue of ${oid}`);
-    ext.finish(`${what} extension ${oid}`);
-    if (seen.has(oid)) throw new DerError(`${what}: extension ${oid} appears twice`);
-    seen.add(oid);
-    out.push({ oid, critical, value });
-  }
-  return out;
-}
+export { CrlParseError };
 
 /**
  * Parses a CRL (RFC 5280 5.1) without asn1js, so a large CRL costs a few small objects per

@@ -1,5 +1,7 @@
+/** OCSP (RFC 6960): requests parsed, responses built and parsed, on the one DER module. */
 import { createHash } from 'node:crypto';
-import { algorithmIdentifier } from '../keys.ts';
+import { PkiError } from '../errors.ts';
+import { algorithmIdentifierDer } from '../signature-algorithms.ts';
 import { OID } from '../oids.ts';
 import type { Signer } from '../signer.ts';
 import { TimeError, decodeTimeDer, encodeGeneralizedTimeDer, truncateToSeconds } from '../time.ts';
@@ -14,6 +16,7 @@ import {
   encodeOid,
   extension,
   integerHex,
+  readExtensions,
   readTlv,
   readWhole,
   smallUnsigned,
@@ -66,19 +69,8 @@ function readCertId(c: DerCursor, t: Tlv, what: string): CertId {
 }
 
 /** Extensions ::= SEQUENCE OF Extension; returns extnValue contents by OID, rejecting duplicates. */
-function readExtensions(c: DerCursor, seq: Tlv, what: string): Map<string, { critical: boolean; value: Uint8Array }> {
-  const list = c.enter(seq);
-  const out = new Map<string, { critical: boolean; value: Uint8Array }>();
-  while (!list.done) {
-    const ext = list.enter(list.next(TAG.SEQUENCE, `${what} extension`));
-    const oid = decodeOid(ext.content(ext.next(TAG.OID, `${what} extnID`)));
-    const criticalTlv = ext.optional(TAG.BOOLEAN);
-    const value = ext.next(TAG.OCTET_STRING, `${what} extnValue of ${oid}`);
-    ext.finish(`${what} extension ${oid}`);
-    if (out.has(oid)) throw new DerError(`${what}: extension ${oid} appears twice`);
-    out.set(oid, { critical: criticalTlv !== undefined && ext.content(criticalTlv)[0] === 0xff, value: ext.content(value).slice() });
-  }
-  return out;
+function readExtensionMap(c: DerCursor, seq: Tlv, what: string): Map<string, { critical: boolean; value: Uint8Array }> {
+  return new Map(readExtensions(c, seq, what).map((e) => [e.oid, { critical: e.critical, value: c.content(e.value).slice() }]));
 }
 
 /**
@@ -113,8 +105,10 @@ export interface OcspRequest {
 }
 
 /** A request that cannot be answered; the HTTP layer answers it with ocspErrorResponse('malformedRequest'). */
-export class OcspRequestError extends Error {
-  readonly code = 'malformed_ocsp_request';
+export class OcspRequestError extends PkiError<'malformed_ocsp_request'> {
+  constructor(message: string) {
+    super('malformed_ocsp_request', message);
+  }
 }
 
 /**
@@ -160,7 +154,7 @@ function parseRequest(der: Uint8Array): OcspRequest {
   const extsWrapper = tbs.optional(ctx(2));
   if (extsWrapper) {
     const w = tbs.enter(extsWrapper);
-    const exts = readExtensions(w, w.next(TAG.SEQUENCE, 'requestExtensions'), 'request');
+    const exts = readExtensionMap(w, w.next(TAG.SEQUENCE, 'requestExtensions'), 'request');
     w.finish('requestExtensions');
     const n = exts.get(OID.ocspNonce);
     if (n) {
@@ -240,8 +234,10 @@ export interface OcspResponseParams {
   nonce?: Uint8Array;
 }
 
-export class OcspBuildError extends Error {
-  readonly code = 'invalid_ocsp_params';
+export class OcspBuildError extends PkiError<'invalid_ocsp_params'> {
+  constructor(message: string) {
+    super('invalid_ocsp_params', message);
+  }
 }
 
 /** id-pkix-ocsp-basic, the only responseType written, encoded once. */
@@ -337,7 +333,7 @@ export async function buildOcspResponse(p: OcspResponseParams): Promise<Uint8Arr
   }
   const tbsResponseData = tlv(TAG.SEQUENCE, ...tbsParts);
   const signature = await p.signer.sign(tbsResponseData);
-  const sigAlg = new Uint8Array(algorithmIdentifier(p.signer.signatureAlgorithm).toSchema().toBER(false));
+  const sigAlg = algorithmIdentifierDer(p.signer.signatureAlgorithm);
   const basic = tlv(
     TAG.SEQUENCE,
     tbsResponseData,
@@ -395,8 +391,10 @@ export interface ParsedOcspResponse {
   signatureValid?: boolean;
 }
 
-export class OcspResponseParseError extends Error {
-  readonly code = 'malformed_ocsp_response';
+export class OcspResponseParseError extends PkiError<'malformed_ocsp_response'> {
+  constructor(message: string) {
+    super('malformed_ocsp_response', message);
+  }
 }
 
 /**
@@ -472,7 +470,7 @@ function parseResponse(der: Uint8Array, options: { responderSpkiDer?: Uint8Array
   const extsWrapper = tbs.optional(ctx(1));
   if (extsWrapper) {
     const ew = tbs.enter(extsWrapper);
-    const exts = readExtensions(ew, ew.next(TAG.SEQUENCE, 'responseExtensions'), 'response');
+    const exts = readExtensionMap(ew, ew.next(TAG.SEQUENCE, 'responseExtensions'), 'response');
     ew.finish('responseExtensions');
     nonce = exts.get(OID.ocspNonce)?.value;
   }

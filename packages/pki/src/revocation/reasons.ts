@@ -20,6 +20,28 @@ export type RevocationReason = keyof typeof REVOCATION_REASON_CODES;
 
 export const REVOCATION_REASONS = Object.keys(REVOCATION_REASON_CODES) as RevocationReason[];
 
+/**
+ * The reasons an operator may choose when revoking, the one list the API, UI and CLI offer:
+ * removeFromCRL is a delta-CRL mechanism, not a reason, and aACompromise concerns attribute
+ * certificates, which Anvil does not issue.
+ */
+export const REVOKE_REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+] as const satisfies readonly RevocationReason[];
+
+export type RevokeReason = (typeof REVOKE_REASONS)[number];
+
+export function isRevokeReason(value: unknown): value is RevokeReason {
+  return (REVOKE_REASONS as readonly unknown[]).includes(value);
+}
+
 const BY_CODE = new Map<number, RevocationReason>(
   Object.entries(REVOCATION_REASON_CODES).map(([name, code]) => [code, name as RevocationReason]),
 );

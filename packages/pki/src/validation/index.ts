@@ -1,3 +1,4 @@
+/** The judge's public surface. */
 export {
   createJudge,
   judgeChain,

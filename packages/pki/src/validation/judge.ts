@@ -22,7 +22,9 @@
 import { bytesToIp, emptySans, type Sans } from '../names.ts';
 import type { CertificateInfo } from '../certificate-info.ts';
 import { extKeyUsageName } from '../oids.ts';
+import { PkiError } from '../errors.ts';
 import { Lru } from '../lru.ts';
+import { revocationReasonName } from '../revocation/reasons.ts';
 import { checkIdentity, type IdentityKind } from './name-checks.ts';
 import { X509_V, x509ErrorName, x509ErrorString } from './openssl-codes.ts';
 import {
@@ -36,7 +38,6 @@ import {
   type VerifyTrace,
 } from './openssl-verify.ts';
 import {
-  CRL_REASON_NAMES,
   EXFLAG,
   KU,
   KU_NAMES,
@@ -184,14 +185,7 @@ export interface Judge {
   readonly anchors: CertificateInfo[];
 }
 
-export class JudgeInputError extends Error {
-  constructor(
-    readonly code: 'malformed_anchor' | 'malformed_crl' | 'malformed_issuer',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export class JudgeInputError extends PkiError<'malformed_anchor' | 'malformed_crl' | 'malformed_issuer'> {}
 
 // ---- describing certificates ----------------------------------------------------------------
 
@@ -523,7 +517,7 @@ function summarizeRevocation(
       checked: true,
       source: 'crl',
       status: 'revoked',
-      reason: CRL_REASON_NAMES[en.reason] ?? (en.reason < 0 ? 'unspecified' : String(en.reason)),
+      reason: revocationReasonName(en.reason) ?? (en.reason < 0 ? 'unspecified' : String(en.reason)),
       ...(en.revokedAt.iso ? { revokedAt: en.revokedAt.iso } : {}),
     };
   } else {

@@ -4,13 +4,11 @@
  * flags, v3_utl.c) and RFC 5280 name constraints (NAME_CONSTRAINTS_check, v3_ncons.c).
  */
 import { ipToBytes } from '../names.ts';
-import { bytesEqual } from './der-reader.ts';
+import { OID } from '../oids.ts';
+import { bytesEqual } from '../der.ts';
 import { X509_V } from './openssl-codes.ts';
 import type { CertModel, GeneralName, NameConstraintsModel } from './x509-model.ts';
 import { attributeValues } from './x509-name.ts';
-
-const CN = '2.5.4.3';
-const EMAIL_ATTR = '1.2.840.113549.1.9.1';
 
 const lower = (s: string): string => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 const eqNoCase = (a: string, b: string): boolean => a.length === b.length && lower(a) === lower(b);
@@ -75,13 +73,13 @@ export function checkIdentity(x: CertModel, kind: IdentityKind, value: string): 
   if (kind === 'dns') {
     const dns = san.filter((g) => g.kind === 'dns').map((g) => (g as { value: string }).value);
     if (dns.length) return dns.some((p) => hostEqual(p, value)) ? null : X509_V.HOSTNAME_MISMATCH;
-    const cns = attributeValues(x.subject, CN).map((a) => a.value);
+    const cns = attributeValues(x.subject, OID.commonName).map((a) => a.value);
     return cns.some((p) => hostEqual(p, value)) ? null : X509_V.HOSTNAME_MISMATCH;
   }
   if (kind === 'email') {
     const emails = san.filter((g) => g.kind === 'email').map((g) => (g as { value: string }).value);
     if (emails.length) return emails.some((e) => emailEqual(e, value)) ? null : X509_V.EMAIL_MISMATCH;
-    const attrs = attributeValues(x.subject, EMAIL_ATTR).map((a) => a.value);
+    const attrs = attributeValues(x.subject, OID.emailAddress).map((a) => a.value);
     return attrs.some((e) => emailEqual(e, value)) ? null : X509_V.EMAIL_MISMATCH;
   }
   if (kind === 'ip') {
@@ -195,7 +193,7 @@ export function nameConstraintsCheck(x: CertModel, nc: NameConstraintsModel): nu
   if (x.subject.rdns.length > 0) {
     let r = ncMatch({ kind: 'dirName', name: x.subject, der: x.subject.der }, nc);
     if (r !== X509_V.OK) return r;
-    for (const a of attributeValues(x.subject, EMAIL_ATTR)) {
+    for (const a of attributeValues(x.subject, OID.emailAddress)) {
       if (a.tag !== 0x16) return X509_V.UNSUPPORTED_NAME_SYNTAX;
       r = ncMatch({ kind: 'email', value: a.value, der: a.valueDer }, nc);
       if (r !== X509_V.OK) return r;
@@ -210,7 +208,7 @@ export function nameConstraintsCheck(x: CertModel, nc: NameConstraintsModel): nu
 
 /** NAME_CONSTRAINTS_check_CN: commonNames that look like host names are checked as DNS names. */
 export function nameConstraintsCheckCn(x: CertModel, nc: NameConstraintsModel): number {
-  for (const a of attributeValues(x.subject, CN)) {
+  for (const a of attributeValues(x.subject, OID.commonName)) {
     let v = a.value;
     if (v.includes('\0')) return X509_V.UNSUPPORTED_NAME_SYNTAX;
     if (v.endsWith('.')) v = v.slice(0, -1);

@@ -16,8 +16,8 @@
  * (CRLs, every certificate with CRL_CHECK_ALL as nginx's ssl_crl sets), internal_verify
  * (signatures and validity times from the top of the chain down), check_name_constraints.
  */
-import { constants, verify as nodeVerify } from 'node:crypto';
-import { bytesEqual } from './der-reader.ts';
+import { verifyWith } from '../signature-algorithms.ts';
+import { bytesEqual } from '../der.ts';
 import { checkIdentity, hasDnsSan, nameConstraintsCheck, nameConstraintsCheckCn, type IdentityKind } from './name-checks.ts';
 import { X509_V } from './openssl-codes.ts';
 import {
@@ -159,18 +159,7 @@ function computeSignature(item: Signed, key: KeyModel): boolean {
   if (item.signatureUnusedBits !== 0 || !object || item.sig.family === null) return false;
   if (!sigAlgMatchesKey(key, item.sig) && !(item.sig.family === 'RSA-PSS' && key.family === 'RSA-PSS')) return false;
   try {
-    const { sig } = item;
-    if (sig.family === 'Ed25519' || sig.family === 'Ed448') return nodeVerify(null, item.tbs, object, item.signature);
-    if (sig.family === 'RSA-PSS')
-      return nodeVerify(
-        sig.hash,
-        item.tbs,
-        { key: object, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: sig.pss?.saltLength ?? 20 },
-        item.signature,
-      );
-    if (sig.family === 'EC' || sig.family === 'DSA')
-      return nodeVerify(sig.hash, item.tbs, { key: object, dsaEncoding: 'der' }, item.signature);
-    return nodeVerify(sig.hash, item.tbs, object, item.signature);
+    return verifyWith(item.sig, item.tbs, object, item.signature);
   } catch {
     return false;
   }

@@ -5,20 +5,11 @@
  * X509_verify_cert over these, so every field here mirrors one OpenSSL reads.
  */
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import {
-  DerError,
-  T,
-  bytesEqual,
-  children,
-  content,
-  integerValue,
-  oidOf,
-  raw,
-  readWhole,
-  toHex,
-  type Tlv,
-} from './der-reader.ts';
+import { DerError, LENIENT, TAG, bytesEqual, bytesToHex, children, content, integerValue, oidOf, raw, readOne, type Tlv } from '../der.ts';
 import { canonValue, parseNameTlv, readAttribute, type NameModel } from './x509-name.ts';
+import { CertificateParseError, CrlParseError } from '../errors.ts';
+import { KEY_USAGE_BITS, OID } from '../oids.ts';
+import { HASH_BY_OID, KEY_FAMILY_BY_OID, signatureAlgorithmByOid, type KeyFamily } from '../signature-algorithms.ts';
 
 // ---- EXFLAG_* (crypto/x509v3.h) -------------------------------------------------------------
 export const EXFLAG = {
@@ -48,17 +39,11 @@ export const KU = {
   DECIPHER_ONLY: 0x8000,
 } as const;
 
-export const KU_NAMES: Array<[number, string]> = [
-  [KU.DIGITAL_SIGNATURE, 'digitalSignature'],
-  [KU.NON_REPUDIATION, 'nonRepudiation'],
-  [KU.KEY_ENCIPHERMENT, 'keyEncipherment'],
-  [KU.DATA_ENCIPHERMENT, 'dataEncipherment'],
-  [KU.KEY_AGREEMENT, 'keyAgreement'],
-  [KU.KEY_CERT_SIGN, 'keyCertSign'],
-  [KU.CRL_SIGN, 'cRLSign'],
-  [KU.ENCIPHER_ONLY, 'encipherOnly'],
-  [KU.DECIPHER_ONLY, 'decipherOnly'],
-];
+/** Key usage names with their OpenSSL mask, in bit order (from the one KEY_USAGE_BITS table). */
+export const KU_NAMES: Array<[number, string]> = Object.entries(KEY_USAGE_BITS).map(([name, bit]) => [
+  bit < 8 ? 0x80 >> bit : 0x8000 >> (bit - 8),
+  name,
+]);
 
 export const XKU = {
   SSL_SERVER: 0x1,
@@ -73,26 +58,16 @@ export const XKU = {
 } as const;
 
 const EKU_BITS: Record<string, number> = {
-  '1.3.6.1.5.5.7.3.1': XKU.SSL_SERVER,
-  '1.3.6.1.5.5.7.3.2': XKU.SSL_CLIENT,
-  '1.3.6.1.5.5.7.3.4': XKU.SMIME,
-  '1.3.6.1.5.5.7.3.3': XKU.CODE_SIGN,
-  '2.16.840.1.113730.4.1': XKU.SGC, // Netscape SGC
-  '1.3.6.1.4.1.311.10.3.3': XKU.SGC, // Microsoft SGC
-  '1.3.6.1.5.5.7.3.9': XKU.OCSP_SIGN,
-  '1.3.6.1.5.5.7.3.8': XKU.TIMESTAMP,
-  '1.3.6.1.5.5.7.3.10': XKU.DVCS,
-  '2.5.29.37.0': XKU.ANYEKU,
-};
-
-export const EKU_NAMES: Record<string, string> = {
-  '1.3.6.1.5.5.7.3.1': 'serverAuth',
-  '1.3.6.1.5.5.7.3.2': 'clientAuth',
-  '1.3.6.1.5.5.7.3.3': 'codeSigning',
-  '1.3.6.1.5.5.7.3.4': 'emailProtection',
-  '1.3.6.1.5.5.7.3.8': 'timeStamping',
-  '1.3.6.1.5.5.7.3.9': 'ocspSigning',
-  '2.5.29.37.0': 'any',
+  [OID.serverAuth]: XKU.SSL_SERVER,
+  [OID.clientAuth]: XKU.SSL_CLIENT,
+  [OID.emailProtection]: XKU.SMIME,
+  [OID.codeSigning]: XKU.CODE_SIGN,
+  [OID.netscapeSgc]: XKU.SGC,
+  [OID.microsoftSgc]: XKU.SGC,
+  [OID.ocspSigning]: XKU.OCSP_SIGN,
+  [OID.timeStamping]: XKU.TIMESTAMP,
+  [OID.dvcs]: XKU.DVCS,
+  [OID.anyExtendedKeyUsage]: XKU.ANYEKU,
 };
 
 export const NS = { SSL_CLIENT: 0x80, SSL_SERVER: 0x40, SSL_CA: 0x04, ANY_CA: 0x07 } as const;
@@ -100,45 +75,25 @@ export const NS = { SSL_CLIENT: 0x80, SSL_SERVER: 0x40, SSL_CA: 0x04, ANY_CA: 0x
 /** Reason bits of CRL distribution points / IDP onlySomeReasons (CRLDP_ALL_REASONS). */
 export const CRLDP_ALL_REASONS = 0x807f;
 
-const EXT = {
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  subjectAltName: '2.5.29.17',
-  subjectKeyIdentifier: '2.5.29.14',
-  authorityKeyIdentifier: '2.5.29.35',
-  crlDistributionPoints: '2.5.29.31',
-  nameConstraints: '2.5.29.30',
-  nsCertType: '2.16.840.1.113730.1.1',
-  proxyCertInfo: '1.3.6.1.5.5.7.1.14',
-  crlNumber: '2.5.29.20',
-  deltaCrlIndicator: '2.5.29.27',
-  issuingDistributionPoint: '2.5.29.28',
-  freshestCrl: '2.5.29.46',
-  crlReason: '2.5.29.21',
-  invalidityDate: '2.5.29.24',
-  certificateIssuer: '2.5.29.29',
-} as const;
-
 /**
  * Extensions OpenSSL 3.0 "supports" (X509_supported_extension): a critical extension outside
  * this list makes the certificate fail with X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION.
  */
 const SUPPORTED_CRITICAL = new Set<string>([
-  EXT.nsCertType,
-  EXT.keyUsage,
-  EXT.subjectAltName,
-  EXT.basicConstraints,
-  '2.5.29.32', // certificatePolicies
-  EXT.crlDistributionPoints,
-  EXT.extKeyUsage,
-  '1.3.6.1.5.5.7.1.7', // sbgp-ipAddrBlock
-  '1.3.6.1.5.5.7.1.8', // sbgp-autonomousSysNum
-  '2.5.29.36', // policyConstraints
-  EXT.proxyCertInfo,
-  EXT.nameConstraints,
-  '2.5.29.33', // policyMappings
-  '2.5.29.54', // inhibitAnyPolicy
+  OID.nsCertType,
+  OID.keyUsage,
+  OID.subjectAltName,
+  OID.basicConstraints,
+  OID.certificatePolicies,
+  OID.crlDistributionPoints,
+  OID.extKeyUsage,
+  OID.sbgpIpAddrBlock,
+  OID.sbgpAutonomousSysNum,
+  OID.policyConstraints,
+  OID.proxyCertInfo,
+  OID.nameConstraints,
+  OID.policyMappings,
+  OID.inhibitAnyPolicy,
 ]);
 
 // ---- GeneralName ----------------------------------------------------------------------------
@@ -191,11 +146,11 @@ export interface TimeModel {
 export function parseTime(t: Tlv): TimeModel {
   const s = Buffer.from(content(t)).toString('latin1');
   const ok =
-    (t.tag === T.UTCTime && s.length === 13) || (t.tag === T.GeneralizedTime && s.length === 15);
+    (t.tag === TAG.UTC_TIME && s.length === 13) || (t.tag === TAG.GENERALIZED_TIME && s.length === 15);
   if (!ok || !/^\d+Z$/.test(s)) return { epoch: null, iso: null };
   let year: number;
   let rest: string;
-  if (t.tag === T.UTCTime) {
+  if (t.tag === TAG.UTC_TIME) {
     const yy = Number(s.slice(0, 2));
     year = yy < 50 ? 2000 + yy : 1900 + yy;
     rest = s.slice(2);
@@ -319,51 +274,6 @@ function parseNameConstraints(value: Tlv): NameConstraintsModel {
 }
 
 // ---- keys and signature algorithms ----------------------------------------------------------
-export type KeyFamily = 'EC' | 'RSA' | 'RSA-PSS' | 'Ed25519' | 'Ed448' | 'DSA' | 'unknown';
-
-const KEY_OIDS: Record<string, KeyFamily> = {
-  '1.2.840.10045.2.1': 'EC',
-  '1.2.840.113549.1.1.1': 'RSA',
-  '1.2.840.113549.1.1.10': 'RSA-PSS',
-  '1.3.101.112': 'Ed25519',
-  '1.3.101.113': 'Ed448',
-  '1.2.840.10040.4.1': 'DSA',
-};
-
-interface SigAlgInfo {
-  family: KeyFamily; // key type the algorithm needs
-  hash: string | null; // node digest name; null for Ed25519/Ed448 (or PSS: read from params)
-  secbits: number; // X509_get_signature_info security bits (SHA-1 is 63, MD5 39 in OpenSSL 3.0)
-}
-
-const SIG_ALGS: Record<string, SigAlgInfo> = {
-  '1.2.840.10045.4.1': { family: 'EC', hash: 'sha1', secbits: 63 },
-  '1.2.840.10045.4.3.1': { family: 'EC', hash: 'sha224', secbits: 112 },
-  '1.2.840.10045.4.3.2': { family: 'EC', hash: 'sha256', secbits: 128 },
-  '1.2.840.10045.4.3.3': { family: 'EC', hash: 'sha384', secbits: 192 },
-  '1.2.840.10045.4.3.4': { family: 'EC', hash: 'sha512', secbits: 256 },
-  '1.2.840.113549.1.1.4': { family: 'RSA', hash: 'md5', secbits: 39 },
-  '1.2.840.113549.1.1.5': { family: 'RSA', hash: 'sha1', secbits: 63 },
-  '1.2.840.113549.1.1.14': { family: 'RSA', hash: 'sha224', secbits: 112 },
-  '1.2.840.113549.1.1.11': { family: 'RSA', hash: 'sha256', secbits: 128 },
-  '1.2.840.113549.1.1.12': { family: 'RSA', hash: 'sha384', secbits: 192 },
-  '1.2.840.113549.1.1.13': { family: 'RSA', hash: 'sha512', secbits: 256 },
-  '1.2.840.113549.1.1.10': { family: 'RSA-PSS', hash: null, secbits: 0 },
-  '1.3.101.112': { family: 'Ed25519', hash: null, secbits: 128 },
-  '1.3.101.113': { family: 'Ed448', hash: null, secbits: 224 },
-  '1.2.840.10040.4.3': { family: 'DSA', hash: 'sha1', secbits: 63 },
-  '2.16.840.1.101.3.4.3.1': { family: 'DSA', hash: 'sha224', secbits: 112 },
-  '2.16.840.1.101.3.4.3.2': { family: 'DSA', hash: 'sha256', secbits: 128 },
-};
-
-const HASH_OIDS: Record<string, [string, number]> = {
-  '1.3.14.3.2.26': ['sha1', 63],
-  '2.16.840.1.101.3.4.2.4': ['sha224', 112],
-  '2.16.840.1.101.3.4.2.1': ['sha256', 128],
-  '2.16.840.1.101.3.4.2.2': ['sha384', 192],
-  '2.16.840.1.101.3.4.2.3': ['sha512', 256],
-};
-
 export interface SignatureSpec {
   oid: string;
   family: KeyFamily | null; // null: algorithm OpenSSL cannot map to a key type
@@ -375,17 +285,17 @@ export interface SignatureSpec {
 function signatureSpec(algId: Tlv): SignatureSpec {
   const [oidT, params] = children(algId);
   const oid = oidOf(oidT);
-  const info = SIG_ALGS[oid];
+  const info = signatureAlgorithmByOid(oid);
   if (!info) return { oid, family: null, hash: null, secbits: 0 };
   if (info.family !== 'RSA-PSS') return { oid, family: info.family, hash: info.hash, secbits: info.secbits };
   // RSASSA-PSS-params: hashAlgorithm [0] default SHA-1, maskGen [1], saltLength [2] default 20
   let hash = 'sha1';
   let secbits = 63;
   let saltLength = 20;
-  if (params && params.tag === T.SEQUENCE) {
+  if (params && params.tag === TAG.SEQUENCE) {
     for (const f of children(params)) {
       if (f.tag === 0xa0) {
-        const h = HASH_OIDS[oidOf(children(children(f)[0])[0])];
+        const h = HASH_BY_OID[oidOf(children(children(f)[0])[0])];
         if (h) [hash, secbits] = h;
       } else if (f.tag === 0xa2) saltLength = Number(integerValue(content(children(f)[0])));
     }
@@ -421,11 +331,11 @@ function ifcSecurityBits(n: number): number {
 }
 
 const CURVES: Record<string, { name: string; bits: number; bytes: number }> = {
-  '1.2.840.10045.3.1.7': { name: 'P-256', bits: 256, bytes: 32 },
-  '1.3.132.0.34': { name: 'P-384', bits: 384, bytes: 48 },
-  '1.3.132.0.35': { name: 'P-521', bits: 521, bytes: 66 },
-  '1.3.132.0.10': { name: 'secp256k1', bits: 256, bytes: 32 },
-  '1.3.132.0.33': { name: 'P-224', bits: 224, bytes: 28 },
+  [OID.p256]: { name: 'P-256', bits: 256, bytes: 32 },
+  [OID.p384]: { name: 'P-384', bits: 384, bytes: 48 },
+  [OID.p521]: { name: 'P-521', bits: 521, bytes: 66 },
+  [OID.secp256k1]: { name: 'secp256k1', bits: 256, bytes: 32 },
+  [OID.p224]: { name: 'P-224', bits: 224, bytes: 28 },
 };
 
 function unsignedBits(bytes: Uint8Array): number {
@@ -440,19 +350,19 @@ function parseKey(spkiT: Tlv): KeyModel {
   const spki = raw(spkiT);
   const [algId, bitsT] = children(spkiT);
   const [oidT, params] = children(algId);
-  const family = KEY_OIDS[oidOf(oidT)] ?? 'unknown';
+  const family = KEY_FAMILY_BY_OID[oidOf(oidT)] ?? 'unknown';
   const m: KeyModel = { spki, family, explicitCurve: false, securityBits: 0, valid: false, description: family };
-  if (!bitsT || bitsT.tag !== T.BIT_STRING) return m;
+  if (!bitsT || bitsT.tag !== TAG.BIT_STRING) return m;
   const keyBits = content(bitsT).subarray(1);
   try {
     if (family === 'EC') {
-      if (params?.tag === T.SEQUENCE) {
+      if (params?.tag === TAG.SEQUENCE) {
         m.explicitCurve = true;
         m.valid = true;
         m.description = 'EC (explicit parameters)';
         return m;
       }
-      const curve = params?.tag === T.OID ? CURVES[oidOf(params)] : undefined;
+      const curve = params?.tag === TAG.OID ? CURVES[oidOf(params)] : undefined;
       if (!curve) return m;
       m.securityBits = Math.floor(curve.bits / 2);
       m.description = `EC ${curve.name}`;
@@ -460,7 +370,7 @@ function parseKey(spkiT: Tlv): KeyModel {
       if (keyBits[0] === 4 && keyBits.length === 1 + 2 * curve.bytes)
         m.jwk = { kty: 'EC', crv: curve.name, x: b64u(keyBits.subarray(1, 1 + curve.bytes)), y: b64u(keyBits.subarray(1 + curve.bytes)) };
     } else if (family === 'RSA' || family === 'RSA-PSS') {
-      const [n, e] = children(readWhole(keyBits, T.SEQUENCE));
+      const [n, e] = children(readOne(keyBits, LENIENT, TAG.SEQUENCE));
       const bits = unsignedBits(content(n));
       m.securityBits = ifcSecurityBits(bits);
       m.description = `${family} ${bits}`;
@@ -534,9 +444,8 @@ export interface CertModel {
   criticalUnhandled: string[];
 }
 
-export class CertificateDecodeError extends Error {
-  readonly code = 'malformed';
-}
+/** The judge's decode failure is the engine's one certificate parse error (kept under its old name). */
+export { CertificateParseError as CertificateDecodeError };
 
 export function sha256Hex(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
@@ -562,7 +471,7 @@ export function parseCertificateModel(der: Uint8Array, fingerprint = sha256Hex(d
   try {
     return decodeCertificate(der, fingerprint);
   } catch (e) {
-    throw new CertificateDecodeError(`certificate does not decode: ${decodeFailure(e)}`);
+    throw new CertificateParseError(`certificate does not decode: ${decodeFailure(e)}`);
   }
 }
 
@@ -578,9 +487,9 @@ function decodeFailure(e: unknown): string {
 }
 
 function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
-  const cert = readWhole(der, T.SEQUENCE);
+  const cert = readOne(der, LENIENT, TAG.SEQUENCE);
   const [tbsT, outerAlg, sigT, ...extra] = children(cert);
-  if (!tbsT || !outerAlg || !sigT || extra.length || sigT.tag !== T.BIT_STRING) throw new DerError('not a Certificate');
+  if (!tbsT || !outerAlg || !sigT || extra.length || sigT.tag !== TAG.BIT_STRING) throw new DerError('not a Certificate');
   const f = children(tbsT);
   let i = 0;
   let version = 0;
@@ -594,7 +503,7 @@ function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
   const validityT = f[i++];
   const subjectT = f[i++];
   const spkiT = f[i++];
-  if (!spkiT || serialT.tag !== T.INTEGER || validityT.tag !== T.SEQUENCE) throw new DerError('malformed TBSCertificate');
+  if (!spkiT || serialT.tag !== TAG.INTEGER || validityT.tag !== TAG.SEQUENCE) throw new DerError('malformed TBSCertificate');
   let extsT: Tlv | undefined;
   for (; i < f.length; i++) if (f[i].tag === 0xa3) extsT = f[i];
   const [nb, na] = children(validityT);
@@ -609,7 +518,7 @@ function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
     tbs: raw(tbsT),
     version,
     serial: integerValue(serialBytes),
-    serialHex: toHex(serialBytes),
+    serialHex: bytesToHex(serialBytes),
     innerSigAlg: raw(innerAlg),
     outerSigAlg: raw(outerAlg),
     sig: signatureSpec(innerAlg),
@@ -638,9 +547,9 @@ function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
   for (const e of exts) {
     const parts = children(e);
     const oid = oidOf(parts[0]);
-    const critical = parts.length === 3 && parts[1].tag === T.BOOLEAN && content(parts[1])[0] !== 0;
+    const critical = parts.length === 3 && parts[1].tag === TAG.BOOLEAN && content(parts[1])[0] !== 0;
     const valueT = parts[parts.length - 1];
-    if (valueT.tag !== T.OCTET_STRING) throw new DerError('extension value is not an OCTET STRING');
+    if (valueT.tag !== TAG.OCTET_STRING) throw new DerError('extension value is not an OCTET STRING');
     if (critical && !SUPPORTED_CRITICAL.has(oid)) {
       m.flags |= EXFLAG.CRITICAL;
       m.criticalUnhandled.push(oid);
@@ -652,7 +561,7 @@ function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
     }
     seen.add(oid);
     try {
-      applyExtension(m, oid, readWhole(content(valueT)));
+      applyExtension(m, oid, readOne(content(valueT), LENIENT));
     } catch (err) {
       m.invalidReasons.push(`extension ${oid}: ${(err as Error).message}`);
     }
@@ -669,14 +578,14 @@ function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
 
 function applyExtension(m: CertModel, oid: string, v: Tlv): void {
   switch (oid) {
-    case EXT.basicConstraints: {
+    case OID.basicConstraints: {
       const f = children(v);
       let idx = 0;
-      if (f[idx]?.tag === T.BOOLEAN) {
+      if (f[idx]?.tag === TAG.BOOLEAN) {
         if (content(f[idx])[0]) m.flags |= EXFLAG.CA;
         idx++;
       }
-      if (f[idx]?.tag === T.INTEGER) {
+      if (f[idx]?.tag === TAG.INTEGER) {
         const p = integerValue(content(f[idx]));
         if (p < 0n) throw new DerError('negative pathLenConstraint');
         m.pathlen = Number(p);
@@ -684,41 +593,41 @@ function applyExtension(m: CertModel, oid: string, v: Tlv): void {
       m.flags |= EXFLAG.BCONS;
       break;
     }
-    case EXT.keyUsage: {
+    case OID.keyUsage: {
       m.ku = bitsMask(v);
       m.flags |= EXFLAG.KUSAGE;
       if (m.ku === 0) throw new DerError('empty key usage');
       break;
     }
-    case EXT.extKeyUsage: {
+    case OID.extKeyUsage: {
       m.ekuOids = children(v).map(oidOf);
       for (const o of m.ekuOids) m.xku |= EKU_BITS[o] ?? 0;
       m.flags |= EXFLAG.XKUSAGE;
       break;
     }
-    case EXT.nsCertType: {
+    case OID.nsCertType: {
       const c = content(v);
       m.nscert = c.length > 1 ? c[1] : 0;
       m.flags |= EXFLAG.NSCERT;
       break;
     }
-    case EXT.subjectAltName:
+    case OID.subjectAltName:
       m.san = parseGeneralNames(v);
       break;
-    case EXT.subjectKeyIdentifier:
-      if (v.tag !== T.OCTET_STRING) throw new DerError('SKI is not an OCTET STRING');
+    case OID.subjectKeyIdentifier:
+      if (v.tag !== TAG.OCTET_STRING) throw new DerError('SKI is not an OCTET STRING');
       m.skid = content(v);
       break;
-    case EXT.authorityKeyIdentifier:
+    case OID.authorityKeyIdentifier:
       m.akid = parseAkid(v);
       break;
-    case EXT.crlDistributionPoints:
+    case OID.crlDistributionPoints:
       m.crldp = parseCrlDp(v, m.issuer);
       break;
-    case EXT.nameConstraints:
+    case OID.nameConstraints:
       m.nc = parseNameConstraints(v);
       break;
-    case EXT.proxyCertInfo:
+    case OID.proxyCertInfo:
       m.flags |= EXFLAG.PROXY;
       break;
     default:
@@ -736,19 +645,6 @@ export const IDP = {
   INDIRECT: 0x20,
   REASONS: 0x40,
 } as const;
-
-export const CRL_REASON_NAMES: Record<number, string> = {
-  0: 'unspecified',
-  1: 'keyCompromise',
-  2: 'cACompromise',
-  3: 'affiliationChanged',
-  4: 'superseded',
-  5: 'cessationOfOperation',
-  6: 'certificateHold',
-  8: 'removeFromCRL',
-  9: 'privilegeWithdrawn',
-  10: 'aACompromise',
-};
 
 export interface CrlEntryModel {
   serial: bigint;
@@ -784,32 +680,31 @@ export interface CrlModel {
   invalid: boolean;
 }
 
-export class CrlDecodeError extends Error {
-  readonly code = 'malformed_crl';
-}
+/** The judge's CRL decode failure is the engine's one CRL parse error (kept under its old name). */
+export { CrlParseError as CrlDecodeError };
 
 export function parseCrlModel(der: Uint8Array, fingerprint = sha256Hex(der)): CrlModel {
   try {
     return decodeCrl(der, fingerprint);
   } catch (e) {
-    throw new CrlDecodeError(`CRL does not decode: ${decodeFailure(e)}`);
+    throw new CrlParseError(`CRL does not decode: ${decodeFailure(e)}`);
   }
 }
 
 function decodeCrl(der: Uint8Array, fingerprint: string): CrlModel {
-  const crl = readWhole(der, T.SEQUENCE);
+  const crl = readOne(der, LENIENT, TAG.SEQUENCE);
   const [tbsT, outerAlg, sigT] = children(crl);
-  if (!tbsT || !outerAlg || !sigT || sigT.tag !== T.BIT_STRING) throw new DerError('not a CertificateList');
+  if (!tbsT || !outerAlg || !sigT || sigT.tag !== TAG.BIT_STRING) throw new DerError('not a CertificateList');
   const f = children(tbsT);
   let i = 0;
-  if (f[i]?.tag === T.INTEGER) i++;
+  if (f[i]?.tag === TAG.INTEGER) i++;
   const innerAlg = f[i++];
   const issuerT = f[i++];
   const lastT = f[i++];
   let nextT: Tlv | undefined;
-  if (f[i] && (f[i].tag === T.UTCTime || f[i].tag === T.GeneralizedTime)) nextT = f[i++];
+  if (f[i] && (f[i].tag === TAG.UTC_TIME || f[i].tag === TAG.GENERALIZED_TIME)) nextT = f[i++];
   let revokedT: Tlv | undefined;
-  if (f[i]?.tag === T.SEQUENCE) revokedT = f[i++];
+  if (f[i]?.tag === TAG.SEQUENCE) revokedT = f[i++];
   let extsT: Tlv | undefined;
   if (f[i]?.tag === 0xa0) extsT = f[i++];
   const sigContent = content(sigT);
@@ -836,19 +731,19 @@ function decodeCrl(der: Uint8Array, fingerprint: string): CrlModel {
     const parts = children(e);
     const oid = oidOf(parts[0]);
     const critical = parts.length === 3 && content(parts[1])[0] !== 0;
-    const v = readWhole(content(parts[parts.length - 1]));
+    const v = readOne(content(parts[parts.length - 1]), LENIENT);
     if (
       critical &&
-      oid !== EXT.issuingDistributionPoint &&
-      oid !== EXT.authorityKeyIdentifier &&
-      oid !== EXT.deltaCrlIndicator
+      oid !== OID.issuingDistributionPoint &&
+      oid !== OID.authorityKeyIdentifier &&
+      oid !== OID.deltaCrlIndicator
     )
       m.critical = true;
     try {
-      if (oid === EXT.authorityKeyIdentifier) m.akid = parseAkid(v);
-      else if (oid === EXT.crlNumber) m.crlNumber = integerValue(content(v));
-      else if (oid === EXT.deltaCrlIndicator) m.baseCrlNumber = integerValue(content(v));
-      else if (oid === EXT.issuingDistributionPoint) applyIdp(m, v);
+      if (oid === OID.authorityKeyIdentifier) m.akid = parseAkid(v);
+      else if (oid === OID.crlNumber) m.crlNumber = integerValue(content(v));
+      else if (oid === OID.deltaCrlIndicator) m.baseCrlNumber = integerValue(content(v));
+      else if (oid === OID.issuingDistributionPoint) applyIdp(m, v);
     } catch {
       m.invalid = true;
     }
@@ -857,14 +752,14 @@ function decodeCrl(der: Uint8Array, fingerprint: string): CrlModel {
   for (const r of revokedT ? children(revokedT) : []) {
     const [serT, dateT, entryExts] = children(r);
     const serial = integerValue(content(serT));
-    const entry: CrlEntryModel = { serial, serialHex: toHex(content(serT)), revokedAt: parseTime(dateT), reason: -1 };
+    const entry: CrlEntryModel = { serial, serialHex: bytesToHex(content(serT)), revokedAt: parseTime(dateT), reason: -1 };
     for (const e of entryExts ? children(entryExts) : []) {
       const parts = children(e);
       const oid = oidOf(parts[0]);
       const critical = parts.length === 3 && content(parts[1])[0] !== 0;
-      const v = readWhole(content(parts[parts.length - 1]));
-      if (oid === EXT.crlReason) entry.reason = Number(integerValue(content(v)));
-      else if (oid === EXT.certificateIssuer) entry.certIssuer = parseGeneralNames(v);
+      const v = readOne(content(parts[parts.length - 1]), LENIENT);
+      if (oid === OID.crlReason) entry.reason = Number(integerValue(content(v)));
+      else if (oid === OID.certificateIssuer) entry.certIssuer = parseGeneralNames(v);
       else if (critical) m.critical = true;
     }
     const list = m.entries.get(serial);

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority } from '@anvil/ca';
-import type { AppEnv } from '../../app.ts';
+import type { AppEnv } from '../../env.ts';
 import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { problemResponses } from './schemas.ts';
@@ -18,13 +18,14 @@ const AuditSchema = z
   })
   .openapi('AuditEntry');
 
+/** /audit (mounted under /api/v1): the audit trail, for tokens with the audit scope. */
 export function auditRoutes(authority: Authority) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use('/audit', requireScope('audit'));
+  app.use('/', requireScope('audit'));
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/audit',
+      path: '/',
       summary: 'Read the append-only audit trail, newest first',
       security: [{ bearer: [] }],
       request: {
@@ -37,7 +38,7 @@ export function auditRoutes(authority: Authority) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const rows = await authority.store.listAudit({ limit: q.limit, beforeId: q.before });
+      const rows = await authority.listAudit({ limit: q.limit, beforeId: q.before });
       return c.json({ items: rows.map((r) => ({ ...r, at: r.at.toISOString() })) }, 200);
     },
   );

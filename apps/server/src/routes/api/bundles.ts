@@ -1,7 +1,7 @@
 /**
  * Bundle formats beyond plain PEM.
  *
- * Downloads (any time after issuance; Anvil never stores private keys, so none of them holds one):
+ * Downloads (any time after issuance, routes in downloads.ts; Anvil never stores private keys, so none of them holds one):
  *   GET /api/v1/certificates/{id}/bundle.p7b      PKCS#7 certs-only, DER (application/pkcs7-mime)
  *   GET /api/v1/certificates/{id}/bundle.p7b.pem  the same, PEM ("-----BEGIN PKCS7-----")
  *   GET /api/v1/certificates/{id}/secret.yaml     Kubernetes Secret (type kubernetes.io/tls) without tls.key
@@ -14,12 +14,8 @@
  * a peer must already trust the root, from /pki/trust-bundle.pem, for the chain to mean anything.
  * The Kubernetes Secret adds the trust bundle as ca.crt, which is where ingress controllers look.
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { invalid, type Authority, type CertificateRecord, type IssuedCertificate } from '@anvil/ca';
-import { buildPkcs12, buildPkcs7CertsOnly, pkcs7ToPem } from '@anvil/pki';
-import type { AppEnv } from '../../app.ts';
-import { validationHook } from '../../validation.ts';
-import { NamespaceSchema, problemResponses, SecretNameSchema } from './schemas.ts';
+import { buildPkcs12 } from '@anvil/pki';
 
 /** The issuance-request fields this module reads (declared in IssueRequestSchema). */
 export interface BundleOptions {
@@ -73,7 +69,7 @@ export function issuanceBundles(authority: Authority, issued: IssuedCertificate,
 }
 
 /** The issuing chain in DER, the leaf's issuer first, without the root. */
-function chainDer(authority: Authority, record: CertificateRecord): Uint8Array[] {
+export function chainDer(authority: Authority, record: CertificateRecord): Uint8Array[] {
   return authority.chain(authority.issuerById(record.issuerId)).map((i) => i.record.certificateDer);
 }
 
@@ -139,60 +135,4 @@ export function kubernetesSecretYaml(
     `  ca.crt: ${b64(authority.trustBundlePem())}`,
   ];
   return `${lines.join('\n')}\n`;
-}
-
-const IdParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
-
-export function bundleRoutes(authority: Authority) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-
-  for (const [file, pem] of [
-    ['bundle.p7b', false],
-    ['bundle.p7b.pem', true],
-  ] as const) {
-    app.openapi(
-      createRoute({
-        method: 'get',
-        path: `/certificates/{id}/${file}`,
-        summary: `PKCS#7 certs-only bundle (${pem ? 'PEM' : 'DER'}): the certificate and its intermediates`,
-        security: [{ bearer: [] }],
-        request: { params: IdParam },
-        responses: {
-          200: {
-            description: file,
-            content: { [pem ? 'application/x-pem-file' : 'application/pkcs7-mime']: { schema: z.string() } },
-          },
-          ...problemResponses,
-        },
-      }),
-      async (c) => {
-        const record = await authority.certificate(c.req.valid('param').id);
-        const der = buildPkcs7CertsOnly([record.der, ...chainDer(authority, record)]);
-        const disposition = { 'content-disposition': `attachment; filename="${file}"` };
-        if (pem) return c.body(pkcs7ToPem(der), 200, { 'content-type': 'application/x-pem-file', ...disposition });
-        return c.body(new Uint8Array(der), 200, { 'content-type': 'application/pkcs7-mime; smime-type=certs-only', ...disposition });
-      },
-    );
-  }
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/certificates/{id}/secret.yaml',
-      summary: 'Kubernetes TLS Secret (tls.crt, ca.crt; no tls.key: keys are never stored)',
-      security: [{ bearer: [] }],
-      request: { params: IdParam, query: z.object({ name: SecretNameSchema.optional(), namespace: NamespaceSchema.optional() }) },
-      responses: {
-        200: { description: 'secret.yaml', content: { 'application/yaml': { schema: z.string() } } },
-        ...problemResponses,
-      },
-    }),
-    async (c) => {
-      const record = await authority.certificate(c.req.valid('param').id);
-      const yaml = kubernetesSecretYaml(authority, record, c.req.valid('query'));
-      return c.body(yaml, 200, { 'content-type': 'application/yaml', 'content-disposition': 'attachment; filename="secret.yaml"' });
-    },
-  );
-
-  return app;
 }

@@ -1,17 +1,15 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority } from '@anvil/ca';
-import type { AppEnv } from '../../app.ts';
+import type { AppEnv } from '../../env.ts';
 import { validationHook } from '../../validation.ts';
-import { CertificateSchema, IssueRequestSchema, problemResponses } from './schemas.ts';
+import { CertificateIdParam, CertificatePageSchema, CertificateSchema, IssueRequestSchema, problemResponses } from './schemas.ts';
 import { certificateView } from './views.ts';
 import { checkBundleOptions, issuanceBundles } from './bundles.ts';
 import { observeIssuance, type Metrics } from '../../metrics.ts';
 
-const IdParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
-
 const issue = createRoute({
   method: 'post',
-  path: '/certificates',
+  path: '/',
   summary: 'Issue a certificate from a CSR, or with a key generated for the caller',
   security: [{ bearer: [] }],
   request: {
@@ -27,7 +25,7 @@ const issue = createRoute({
 
 const list = createRoute({
   method: 'get',
-  path: '/certificates',
+  path: '/',
   summary: 'List certificates, newest first',
   security: [{ bearer: [] }],
   request: {
@@ -43,7 +41,7 @@ const list = createRoute({
   responses: {
     200: {
       description: 'A page of certificates',
-      content: { 'application/json': { schema: z.object({ items: z.array(CertificateSchema), nextCursor: z.string().nullable() }) } },
+      content: { 'application/json': { schema: CertificatePageSchema } },
     },
     ...problemResponses,
   },
@@ -51,15 +49,14 @@ const list = createRoute({
 
 const get = createRoute({
   method: 'get',
-  path: '/certificates/{id}',
+  path: '/{id}',
   summary: 'One certificate',
   security: [{ bearer: [] }],
-  request: { params: IdParam },
+  request: { params: CertificateIdParam },
   responses: { 200: { description: 'The certificate', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
 });
 
-const DOWNLOADS = ['cert.pem', 'chain.pem', 'fullchain.pem', 'cert.der'] as const;
-
+/** /certificates (mounted under /api/v1): issue, list and read certificates. Downloads: downloads.ts; revocation: revocation.ts. */
 export function certificateRoutes(authority: Authority, metrics?: Metrics) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
@@ -97,31 +94,5 @@ export function certificateRoutes(authority: Authority, metrics?: Metrics) {
     return c.json(certificateView(authority, record, new Date()), 200);
   });
 
-  // Downloads named as certbot names them.
-  for (const file of DOWNLOADS) {
-    app.openapi(
-      createRoute({
-        method: 'get',
-        path: `/certificates/{id}/${file}`,
-        summary: `Download ${file}`,
-        security: [{ bearer: [] }],
-        request: { params: IdParam },
-        responses: {
-          200: { description: file, content: { [file.endsWith('.der') ? 'application/pkix-cert' : 'application/x-pem-file']: { schema: z.string() } } },
-          ...problemResponses,
-        },
-      }),
-      async (c) => {
-        const record = await authority.certificate(c.req.valid('param').id);
-        const disposition = { 'content-disposition': `attachment; filename="${file}"` };
-        if (file === 'cert.der') {
-          return c.body(new Uint8Array(record.der), 200, { 'content-type': 'application/pkix-cert', ...disposition });
-        }
-        const pems = authority.pemsOf(record);
-        const text = file === 'cert.pem' ? pems.certificate : file === 'chain.pem' ? pems.chain : pems.fullchain;
-        return c.body(text, 200, { 'content-type': 'application/x-pem-file', ...disposition });
-      },
-    );
-  }
   return app;
 }

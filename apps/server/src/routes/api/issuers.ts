@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority, LoadedIssuer } from '@anvil/ca';
 import { issuerUrls } from '@anvil/ca';
 import { KEY_ALGORITHMS } from '@anvil/pki';
-import type { AppEnv } from '../../app.ts';
+import type { AppEnv } from '../../env.ts';
 import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { problemResponses } from './schemas.ts';
@@ -40,14 +40,15 @@ export function issuerView(authority: Authority, i: LoadedIssuer, publicUrl = ''
   };
 }
 
+/** /issuers (mounted under /api/v1): the CA hierarchy; creating an intermediate takes an admin token. */
 export function issuerRoutes(authority: Authority) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use('/issuers', async (c, next) => (c.req.method === 'GET' ? next() : requireScope('admin')(c, next)));
+  app.use('/', async (c, next) => (c.req.method === 'GET' ? next() : requireScope('admin')(c, next)));
 
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/issuers',
+      path: '/',
       summary: 'List the CA hierarchy',
       security: [{ bearer: [] }],
       responses: { 200: { description: 'Issuers', content: { 'application/json': { schema: z.object({ items: z.array(IssuerSchema) }) } } }, ...problemResponses },
@@ -58,7 +59,7 @@ export function issuerRoutes(authority: Authority) {
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/issuers',
+      path: '/',
       summary: 'Create an issuing intermediate under a root (admin)',
       security: [{ bearer: [] }],
       request: {

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { parseTtl, type Authority, type Profile, type ProfilePolicy } from '@anvil/ca';
-import type { AppEnv } from '../../app.ts';
+import type { AppEnv } from '../../env.ts';
 import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { PolicySchema, ProfileSchema, problemResponses } from './schemas.ts';
@@ -16,16 +16,16 @@ function view(p: Profile) {
   return { name: p.name, kind: p.kind, builtin: p.builtin, policy: p.policy };
 }
 
+/** /profiles (mounted under /api/v1): reading profiles, and changing them with an admin token. */
 export function profileRoutes(authority: Authority) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const admin = requireScope('admin');
-  app.use('/profiles', async (c, next) => (c.req.method === 'GET' ? next() : admin(c, next)));
-  app.use('/profiles/*', async (c, next) => (c.req.method === 'GET' ? next() : admin(c, next)));
+  app.use('*', async (c, next) => (c.req.method === 'GET' ? next() : admin(c, next)));
 
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/profiles',
+      path: '/',
       summary: 'List profiles',
       security: [{ bearer: [] }],
       responses: { 200: { description: 'Profiles', ...json(z.object({ items: z.array(ProfileSchema) })) }, ...problemResponses },
@@ -36,7 +36,7 @@ export function profileRoutes(authority: Authority) {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/profiles/{name}',
+      path: '/{name}',
       summary: 'One profile',
       security: [{ bearer: [] }],
       request: { params: NameParam },
@@ -48,7 +48,7 @@ export function profileRoutes(authority: Authority) {
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/profiles',
+      path: '/',
       summary: 'Create a profile (admin)',
       security: [{ bearer: [] }],
       request: { body: { content: { 'application/json': { schema: ProfileSchema.omit({ builtin: true }).strict() } }, required: true } },
@@ -64,7 +64,7 @@ export function profileRoutes(authority: Authority) {
   app.openapi(
     createRoute({
       method: 'put',
-      path: '/profiles/{name}',
+      path: '/{name}',
       summary: 'Replace a profile policy (admin)',
       security: [{ bearer: [] }],
       request: {

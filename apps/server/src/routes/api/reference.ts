@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Hono } from 'hono';
 
-/** The interactive API reference: Swagger UI served from our own node_modules, never a CDN. */
+/** The interactive API reference (mounted at /api/v1/reference, public): Swagger UI served from our own node_modules, never a CDN. */
 export function referenceRoutes() {
   const app = new Hono();
   const dist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -13,7 +13,7 @@ export function referenceRoutes() {
   };
   const cache = new Map<string, Buffer>();
 
-  app.get('/reference', (c) =>
+  app.get('/', (c) =>
     c.html(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Anvil API reference</title>
 <link rel="stylesheet" href="/api/v1/reference/swagger-ui.css"></head>
@@ -22,14 +22,14 @@ export function referenceRoutes() {
 <script src="/api/v1/reference/init.js"></script>
 </body></html>`),
   );
-  app.get('/reference/init.js', (c) =>
+  app.get('/init.js', (c) =>
     // validatorUrl null: Swagger UI would otherwise show a badge image from validator.swagger.io,
     // telling it the document's URL (and the page's CSP refuses other origins anyway).
     c.body(`window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui', persistAuthorization: false, validatorUrl: null });\n`, 200, {
       'content-type': 'text/javascript; charset=utf-8',
     }),
   );
-  app.get('/reference/:asset', (c) => {
+  app.get('/:asset', (c) => {
     const asset = assets[c.req.param('asset')];
     if (!asset) return c.notFound();
     let body = cache.get(asset.file);

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { REVOKE_REASONS, type Authority, type CertificateRecord } from '@anvil/ca';
-import type { AppEnv } from '../../app.ts';
+import { REVOCATION_REASONS, REVOKE_REASONS } from '@anvil/pki';
+import { checkReason, type Authority, type CertificateRecord } from '@anvil/ca';
+import type { AppEnv } from '../../env.ts';
 import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { CertificateSchema, problemResponses } from './schemas.ts';
@@ -10,26 +11,39 @@ const ReasonSchema = z
   .string()
   .max(64)
   .default('unspecified')
-  .openapi({ description: `RFC 5280 reason name: ${REVOKE_REASONS.join(', ')}`, example: 'keyCompromise' });
+  .openapi({ description: `RFC 5280 reason name: ${REVOKE_REASONS.join(', ')}`, example: 'keyCompromise' })
+  // Typed from here on; an unknown name is the domain's 422 invalid_reason, not a shape error.
+  .transform(checkReason);
+/** POST /certificates/{id}/revoke and /issuers/{name}/revoke. */
+export const RevokeRequestSchema = z.object({ reason: ReasonSchema }).strict();
+export type RevokeRequest = z.input<typeof RevokeRequestSchema>;
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 
+/**
+ * Revocation, in two sub-apps: `certificates` (mounted at /api/v1/certificates: revoke, release,
+ * bulk revoke; the revoke scope) and `issuers` (mounted at /api/v1/issuers: revoking an
+ * intermediate CA; admin).
+ */
 export function revocationRoutes(authority: Authority, onRevoked?: (record: CertificateRecord) => void) {
+  return { certificates: certificateRevocationRoutes(authority, onRevoked), issuers: issuerRevocationRoutes(authority) };
+}
+
+function certificateRevocationRoutes(authority: Authority, onRevoked?: (record: CertificateRecord) => void) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const view = (r: CertificateRecord) => certificateView(authority, r, new Date());
   const counted = (outcomes: Array<{ record: CertificateRecord; changed: boolean }>) => {
     for (const o of outcomes) if (o.changed) onRevoked?.(o.record);
     return outcomes;
   };
-  for (const path of ['/certificates/:id/revoke', '/certificates/:id/release', '/certificates/revoke']) app.use(path, requireScope('revoke'));
-  app.use('/issuers/:name/revoke', requireScope('admin'));
+  for (const path of ['/:id/revoke', '/:id/release', '/revoke']) app.use(path, requireScope('revoke'));
 
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/certificates/{id}/revoke',
+      path: '/{id}/revoke',
       summary: 'Revoke a certificate (effective in the CRL and OCSP before this returns)',
       security: [{ bearer: [] }],
-      request: { params: z.object({ id: z.string().uuid() }), body: json(z.object({ reason: ReasonSchema }).strict()) },
+      request: { params: z.object({ id: z.string().uuid() }), body: json(RevokeRequestSchema) },
       responses: { 200: { description: 'Revoked (or the first revocation, unchanged)', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
     }),
     async (c) => {
@@ -41,7 +55,7 @@ export function revocationRoutes(authority: Authority, onRevoked?: (record: Cert
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/certificates/{id}/release',
+      path: '/{id}/release',
       summary: 'Release a certificate from certificateHold',
       security: [{ bearer: [] }],
       request: { params: z.object({ id: z.string().uuid() }) },
@@ -53,7 +67,7 @@ export function revocationRoutes(authority: Authority, onRevoked?: (record: Cert
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/certificates/revoke',
+      path: '/revoke',
       summary: 'Revoke several certificates in one transaction (by ids), or one by issuer and serial',
       security: [{ bearer: [] }],
       request: {
@@ -82,18 +96,24 @@ export function revocationRoutes(authority: Authority, onRevoked?: (record: Cert
       return c.json({ items: counted(outcomes).map((o) => view(o.record)) }, 200);
     },
   );
+  return app;
+}
+
+function issuerRevocationRoutes(authority: Authority) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use('/:name/revoke', requireScope('admin'));
 
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/issuers/{name}/revoke',
+      path: '/{name}/revoke',
       summary: "Revoke an intermediate CA; it appears on its parent's CRL (admin)",
       security: [{ bearer: [] }],
-      request: { params: z.object({ name: z.string().max(64) }), body: json(z.object({ reason: ReasonSchema }).strict()) },
+      request: { params: z.object({ name: z.string().max(64) }), body: json(RevokeRequestSchema) },
       responses: {
         200: {
           description: 'Revoked',
-          content: { 'application/json': { schema: z.object({ name: z.string(), status: z.string(), revokedAt: z.string().nullable(), revocationReason: z.string().nullable() }) } },
+          content: { 'application/json': { schema: z.object({ name: z.string(), status: z.string(), revokedAt: z.string().nullable(), revocationReason: z.enum(REVOCATION_REASONS).nullable() }) } },
         },
         ...problemResponses,
       },

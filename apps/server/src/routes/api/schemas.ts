@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { KEY_ALGORITHMS } from '@anvil/pki';
+import { KEY_ALGORITHMS, REVOCATION_REASONS } from '@anvil/pki';
 
 export const ProblemSchema = z
   .object({
@@ -102,7 +102,7 @@ export const CertificateSchema = z
     notAfter: z.string(),
     status: z.enum(['active', 'revoked', 'expired']),
     revokedAt: z.string().nullable(),
-    revocationReason: z.string().nullable(),
+    revocationReason: z.enum(REVOCATION_REASONS).nullable(),
     keyAlgorithm: z.string(),
     fingerprintSha256: z.string(),
     certificate: z.string(),
@@ -141,3 +141,15 @@ export const ProfileSchema = z
     policy: PolicySchema,
   })
   .openapi('Profile');
+
+/** GET /api/v1/certificates: one page, newest first. */
+export const CertificatePageSchema = z.object({ items: z.array(CertificateSchema), nextCursor: z.string().nullable() });
+
+/** The `{id}` of /api/v1/certificates/{id}/…. */
+export const CertificateIdParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+
+// Request and answer types derived from these schemas, for clients (the CLI) and tests:
+// `z.input` is what a client may send, `z.output` what the server answers.
+export type IssueRequest = z.input<typeof IssueRequestSchema>;
+export type Certificate = z.output<typeof CertificateSchema>;
+export type CertificatePage = z.output<typeof CertificatePageSchema>;

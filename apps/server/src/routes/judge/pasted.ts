@@ -1,13 +1,14 @@
+/** POST /api/v1/judge: the judge on a pasted chain, and the request and verdict schemas of the API. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { REVOCATION_MODES, type JudgeService } from '@anvil/ca';
 import { JUDGE_REASONS, JudgeInputError, MAX_PRESENTED } from '@anvil/pki';
-import type { AppEnv } from '../../app.ts';
+import type { AppEnv } from '../../env.ts';
 import type { Metrics } from '../../metrics.ts';
 import { problem } from '../../problem.ts';
 import { validationHook } from '../../validation.ts';
-import { EXPECT_TYPES, JudgeInputProblem, parseExpectName, pemBlocksOf } from '../../mtls/judge-input.ts';
-import { countVerdict } from '../../mtls/verify-route.ts';
-import { problemResponses } from './schemas.ts';
+import { problemResponses } from '../api/schemas.ts';
+import { EXPECT_TYPES, JudgeInputProblem, parseExpectName, pemBlocksOf } from './input.ts';
+import { countVerdict } from './verify.ts';
 
 const CertificateInfoSchema = z
   .object({
@@ -68,13 +69,16 @@ const JudgeBodySchema = z
   .strict()
   .openapi('JudgeRequest');
 
-/** POST /api/v1/judge: the judge on a pasted chain. */
+/** The verdict as the API answers it (POST /api/v1/judge, GET /verify). */
+export type VerdictBody = z.output<typeof VerdictSchema>;
+
+/** POST /judge (mounted under /api/v1): the judge on a pasted chain. */
 export function judgeRoutes(judge: JudgeService, metrics?: Metrics) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.openapi(
     createRoute({
       method: 'post',
-      path: '/judge',
+      path: '/',
       summary: 'Judge a certificate chain as nginx (and openssl verify) would, and say how to fix it',
       security: [{ bearer: [] }],
       request: { body: { required: true, content: { 'application/json': { schema: JudgeBodySchema } } } },
@@ -86,7 +90,9 @@ export function judgeRoutes(judge: JudgeService, metrics?: Metrics) {
     async (c) => {
       const body = c.req.valid('json');
       try {
-        const chain = pemBlocksOf(body.chain, 'chain', 'chain');
+        // Nothing pasted is nothing presented: absent / NONE, as GET /verify answers a client
+        // that sends no certificate. Text without a PEM block is still refused (empty_chain).
+        const chain = body.chain.trim() === '' ? [] : pemBlocksOf(body.chain, 'chain', 'chain');
         const trustAnchors = body.trustAnchors !== undefined ? pemBlocksOf(body.trustAnchors, 'trustAnchors', 'trust_anchors') : undefined;
         const crls = body.crls !== undefined ? pemBlocksOf(body.crls, 'crls', 'crls', 'crl') : undefined;
         const expectName = body.expectName !== undefined ? parseExpectName(body.expectName) : undefined;

@@ -1,98 +1,12 @@
 /**
- * Turning what arrives over HTTP into judge input: expected names, the Accept header, pasted
- * PEM, and client certificates forwarded by a TLS-terminating proxy.
+ * The judge behind a TLS-terminating proxy: which addresses are trusted (ANVIL_TRUSTED_PROXIES),
+ * how the forwarded client certificate is read (nginx X-Client-Cert, Envoy X-Forwarded-Client-Cert),
+ * and the chain source GET /verify uses on the plain HTTP listener.
  */
 import { BlockList, isIP } from 'node:net';
-import { parsePemBlocks, PemError, type ExpectName } from '@anvil/pki';
-
-export const EXPECT_TYPES = ['dns', 'uri', 'email', 'ip'] as const;
-
-export class JudgeInputProblem extends Error {
-  constructor(
-    readonly status: 400 | 422,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** "dns:api.example.com", "uri:spiffe://…", "email:…", "ip:10.0.0.1" (or {type, value}). */
-export function parseExpectName(input: string | { type: string; value: string }, field = 'expectName'): ExpectName {
-  let type: string;
-  let value: string;
-  if (typeof input === 'string') {
-    const i = input.indexOf(':');
-    if (i < 0) throw new JudgeInputProblem(400, 'invalid_expect_name', `${field} is "type:value" with type one of ${EXPECT_TYPES.join(', ')} (e.g. "dns:api.example.com")`);
-    type = input.slice(0, i).toLowerCase();
-    value = input.slice(i + 1);
-  } else {
-    type = input.type.toLowerCase();
-    value = input.value;
-  }
-  if (!(EXPECT_TYPES as readonly string[]).includes(type)) {
-    throw new JudgeInputProblem(400, 'invalid_expect_name', `${field}: "${type.slice(0, 20)}" is not a name type; use one of ${EXPECT_TYPES.join(', ')}`);
-  }
-  if (value.length === 0 || value.length > 2048 || /[\u0000-\u001f\s]/.test(value)) {
-    throw new JudgeInputProblem(400, 'invalid_expect_name', `${field}: the ${type} value is empty, too long or contains whitespace`);
-  }
-  if (type === 'ip' && !isIP(value)) throw new JudgeInputProblem(400, 'invalid_expect_name', `${field}: "${value.slice(0, 64)}" is not an IP address`);
-  return { type: type as ExpectName['type'], value };
-}
-
-/**
- * Whether the Accept header prefers text/html to JSON: browsers send text/html first; curl
- * sends only * / *, which gets JSON. A tie goes to JSON.
- */
-export function prefersHtml(accept: string | undefined): boolean {
-  if (!accept) return false;
-  let html = 0;
-  let json = 0;
-  let any = 0;
-  for (const part of accept.split(',')) {
-    const [type, ...params] = part.trim().toLowerCase().split(';');
-    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    const q = qParam ? Number(qParam.slice(2)) : 1;
-    if (!Number.isFinite(q)) continue;
-    if (type === 'text/html' || type === 'application/xhtml+xml') html = Math.max(html, q);
-    else if (type === 'application/json' || type === 'application/problem+json') json = Math.max(json, q);
-    else if (type === '*/*' || type === 'application/*') any = Math.max(any, q);
-  }
-  return html > Math.max(json, any);
-}
-
-/**
- * The DER blocks of a PEM text, in order. Anything but the expected label is refused, not
- * skipped (a private key pasted by mistake must not pass silently). `code` names the field in
- * error codes: malformed_<code> (400, not PEM), empty_<code> (422, no block).
- */
-export function pemBlocksOf(text: string, field: string, code: string, what: 'certificate' | 'crl' = 'certificate'): Uint8Array[] {
-  let blocks;
-  try {
-    blocks = parsePemBlocks(text);
-  } catch (e) {
-    throw new JudgeInputProblem(400, `malformed_${code}`, `${field}: ${(e as PemError).message}`);
-  }
-  const label = what === 'crl' ? 'X509 CRL' : 'CERTIFICATE';
-  const other = blocks.find((b) => b.label !== label && !(what === 'certificate' && (b.label === 'X509 CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE')));
-  if (other) {
-    const key = /PRIVATE KEY/.test(other.label);
-    throw new JudgeInputProblem(
-      422,
-      key ? 'private_key_sent' : `unexpected_pem_block`,
-      key
-        ? `${field} contains a private key ("${other.label}"). Never send private keys anywhere: treat this key as compromised and replace it.`
-        : `${field}: expected only "${label}" PEM blocks, found "${other.label}"`,
-    );
-  }
-  if (blocks.length === 0) {
-    if (/-----BEGIN/.test(text)) throw new JudgeInputProblem(400, `malformed_${code}`, `${field}: a PEM block is not closed, or its END line does not match its BEGIN line`);
-    throw new JudgeInputProblem(422, `empty_${code}`, `${field} holds no "-----BEGIN ${label}-----" block`);
-  }
-  return blocks.map((b) => b.der);
-}
-
-// ---- trusted proxies ------------------------------------------------------------------------
+import type { JudgeCheck } from '@anvil/pki';
+import { JudgeInputProblem, pemBlocksOf } from './input.ts';
+import type { ChainSource } from './verify.ts';
 
 export interface TrustedProxies {
   trusts(address: string | null | undefined): boolean;
@@ -206,3 +120,61 @@ export function forwardedChain(headers: { get(name: string): string | undefined 
 }
 
 export const FORWARD_HEADERS = ['x-client-cert', 'x-forwarded-client-cert'] as const;
+
+/**
+ * Source for the plain HTTP listener: certificates a trusted proxy forwarded. Headers from any
+ * other address are ignored — anyone can send them — and the verdict says so.
+ */
+export function proxySource(trusted: TrustedProxies, anvilIntermediatesFor: (leaf: Uint8Array) => Uint8Array[] | null): ChainSource {
+  return (c) => {
+    const address = c.get('clientAddress') ?? null;
+    const sent = FORWARD_HEADERS.filter((h) => c.req.header(h));
+    if (sent.length === 0) {
+      return {
+        chain: [],
+        checks: [{ name: 'source', ok: false, detail: 'plain HTTP request: no TLS client certificate here, and no X-Client-Cert or X-Forwarded-Client-Cert header from a trusted proxy' }],
+        hints: ['This is Anvil\'s plain HTTP listener. Call /verify on the mTLS listener (https://<host>:8443/verify, ANVIL_MTLS_PORT) with your certificate and key, or through a proxy that forwards the client certificate.'],
+      };
+    }
+    if (!trusted.trusts(address)) {
+      return {
+        chain: [],
+        checks: [
+          {
+            name: 'proxy_headers',
+            ok: false,
+            detail: `${sent.join(' and ')} ignored: the connection came from ${address ?? 'an unknown address'}, which is not in ANVIL_TRUSTED_PROXIES${trusted.configured ? '' : ' (empty)'}`,
+          },
+        ],
+        hints: [
+          `The forwarded certificate was ignored because ${address ?? 'the sender'} is not a trusted proxy. If it is your TLS-terminating proxy, add its address to ANVIL_TRUSTED_PROXIES; otherwise call the mTLS listener directly.`,
+        ],
+      };
+    }
+    const forwarded = forwardedChain({ get: (n) => c.req.header(n) });
+    if (!forwarded) {
+      return {
+        chain: [],
+        checks: [{ name: 'proxy_headers', ok: true, detail: `${sent.join(' and ')} from trusted proxy ${address} carries no client certificate` }],
+      };
+    }
+    const checks: JudgeCheck[] = [];
+    let chain = forwarded.chain;
+    if (forwarded.leafOnly && chain.length === 1) {
+      const intermediates = anvilIntermediatesFor(chain[0]);
+      if (intermediates?.length) {
+        chain = [...chain, ...intermediates];
+        checks.push({
+          name: 'proxy_headers',
+          ok: true,
+          detail: `${forwarded.header} from trusted proxy ${address} carries only the leaf; Anvil added the intermediate(s) that issued it, so this verdict cannot tell whether the client sent them (the proxy's own $ssl_client_verify can)`,
+        });
+      } else {
+        checks.push({ name: 'proxy_headers', ok: true, detail: `${forwarded.header} from trusted proxy ${address} carries only the leaf certificate` });
+      }
+    } else {
+      checks.push({ name: 'proxy_headers', ok: true, detail: `${forwarded.header} from trusted proxy ${address}: ${chain.length} certificate${chain.length === 1 ? '' : 's'}` });
+    }
+    return { chain, checks };
+  };
+}

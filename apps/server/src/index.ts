@@ -1,0 +1,10 @@
+/**
+ * The server package's surface for clients (the CLI): types of the API's requests and answers,
+ * derived from the zod schemas that validate them and drive the OpenAPI document. Types only:
+ * importing them loads nothing of the server at run time.
+ */
+export type { App } from './app.ts';
+export type { AppEnv } from './env.ts';
+export type { Certificate, CertificatePage, IssueRequest } from './routes/api/schemas.ts';
+export type { RevokeRequest } from './routes/api/revocation.ts';
+export type { VerdictBody as Verdict } from './routes/judge/pasted.ts';

@@ -1,0 +1,34 @@
+/**
+ * The authenticated JSON API (mounted at /api/v1): bearer-token authentication as middleware on
+ * this sub-app, then one sub-app per resource, each owning its relative paths. The public parts
+ * under /api/v1 (openapi.json, the reference page) are mounted by app.ts outside this sub-app.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Authority, JudgeService } from '@anvil/ca';
+import type { AppEnv } from '../../env.ts';
+import { countRevocations, type Metrics } from '../../metrics.ts';
+import { bearerAuth } from '../../middleware/auth.ts';
+import { validationHook } from '../../validation.ts';
+import { judgeRoutes } from '../judge/pasted.ts';
+import { auditRoutes } from './audit.ts';
+import { certificateRoutes } from './certificates.ts';
+import { downloadRoutes } from './downloads.ts';
+import { issuerRoutes } from './issuers.ts';
+import { profileRoutes } from './profiles.ts';
+import { revocationRoutes } from './revocation.ts';
+
+export function apiRoutes(deps: { authority: Authority; judge: JudgeService; metrics: Metrics }) {
+  const { authority, metrics } = deps;
+  const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  api.use('*', bearerAuth(authority));
+  const revocation = revocationRoutes(authority, countRevocations(metrics, (id) => authority.issuerById(id).record.name));
+  api.route('/certificates', revocation.certificates);
+  api.route('/issuers', revocation.issuers);
+  api.route('/certificates', certificateRoutes(authority, metrics));
+  api.route('/certificates', downloadRoutes(authority));
+  api.route('/profiles', profileRoutes(authority));
+  api.route('/issuers', issuerRoutes(authority));
+  api.route('/audit', auditRoutes(authority));
+  api.route('/judge', judgeRoutes(deps.judge, metrics));
+  return api;
+}
