@@ -12,6 +12,9 @@ status=0
 echo "== typecheck"
 npx tsc --noEmit -p tsconfig.json || status=1
 
+echo "== lint and format (biome)"
+npx biome check . || status=1
+
 # test/failover restarts the shared PostgreSQL cluster: never in the parallel runs, only in its own step below.
 echo "== all suites on PGlite"
 ANVIL_TEST_DB=pglite npx vitest run --exclude 'test/failover/**' --reporter=default --reporter=json --outputFile="$report_dir/pglite.json" || status=1
