@@ -13,9 +13,21 @@ function platformOf(name) {
   const os = [['android'], ['darwin'], ['freebsd'], ['openbsd'], ['openharmony'], ['win32'], ['windows', 'win32'], ['linux']]
     .map(([k, v = k]) => (n.includes(k) ? v : null))
     .find(Boolean);
-  const cpu = /arm64/.test(n) ? 'arm64' : /(^|-)arm(-|$)|arm-eabi|gnueabihf|musleabihf/.test(n) ? 'arm'
-    : /ia32/.test(n) ? 'ia32' : /loong64/.test(n) ? 'loong64' : /ppc64/.test(n) ? 'ppc64'
-    : /riscv64/.test(n) ? 'riscv64' : /s390x/.test(n) ? 's390x' : 'x64';
+  const cpu = /arm64/.test(n)
+    ? 'arm64'
+    : /(^|-)arm(-|$)|arm-eabi|gnueabihf|musleabihf/.test(n)
+      ? 'arm'
+      : /ia32/.test(n)
+        ? 'ia32'
+        : /loong64/.test(n)
+          ? 'loong64'
+          : /ppc64/.test(n)
+            ? 'ppc64'
+            : /riscv64/.test(n)
+              ? 'riscv64'
+              : /s390x/.test(n)
+                ? 's390x'
+                : 'x64';
   const libc = os === 'linux' ? (n.includes('musl') ? ['musl'] : ['glibc']) : undefined;
   return { os: [os ?? 'unknown'], cpu: [cpu], ...(libc ? { libc } : {}) };
 }

@@ -104,7 +104,10 @@ export function inspect(dir = postgresDir()) {
     .filter((file) => existsSync(file))
     .map((file) => {
       const text = readFileSync(file, 'utf8');
-      const repairs = REPAIRS.map((r) => ({ name: r.name, state: text.includes(r.after) ? 'repaired' : text.includes(r.before) ? 'defective' : 'absent' }));
+      const repairs = REPAIRS.map((r) => ({
+        name: r.name,
+        state: text.includes(r.after) ? 'repaired' : text.includes(r.before) ? 'defective' : 'absent',
+      }));
       return { file, text, repairs };
     });
   return { version, files };
@@ -118,7 +121,8 @@ export function apply(dir = postgresDir()) {
     let text = f.text;
     REPAIRS.forEach((r, i) => {
       const state = f.repairs[i].state;
-      if (state === 'absent' && version === '3.4.9') throw new Error(`postgres 3.4.9: ${f.file} does not contain the code of "${r.name}"; review db/scripts/patch-postgres-driver.mjs`);
+      if (state === 'absent' && version === '3.4.9')
+        throw new Error(`postgres 3.4.9: ${f.file} does not contain the code of "${r.name}"; review db/scripts/patch-postgres-driver.mjs`);
       if (state === 'defective') text = text.replace(r.before, r.after);
     });
     if (text !== f.text) {
@@ -135,10 +139,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       const { version, files } = inspect();
       if (!version) throw new Error('the postgres package is not installed (npm ci)');
       const bad = files.flatMap((f) => f.repairs.filter((r) => r.state === 'defective').map((r) => `${f.file}: ${r.name}`));
-      if (bad.length) throw new Error(`postgres ${version} still has defects (run node db/scripts/patch-postgres-driver.mjs):\n  ${bad.join('\n  ')}`);
+      if (bad.length)
+        throw new Error(`postgres ${version} still has defects (run node db/scripts/patch-postgres-driver.mjs):\n  ${bad.join('\n  ')}`);
     } else {
       const { version, changed } = apply();
-      if (changed.length) console.log(`postgres ${version}: repaired reconnect defects in ${changed.length} file(s) (db/scripts/patch-postgres-driver.mjs)`);
+      if (changed.length)
+        console.log(`postgres ${version}: repaired reconnect defects in ${changed.length} file(s) (db/scripts/patch-postgres-driver.mjs)`);
     }
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);

@@ -59,7 +59,9 @@ export const certificates = pgTable(
   'certificates',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    issuerId: uuid('issuer_id').notNull().references(() => issuers.id),
+    issuerId: uuid('issuer_id')
+      .notNull()
+      .references(() => issuers.id),
     serial: text('serial').notNull(),
     profile: text('profile').notNull(),
     subject: text('subject').notNull(),
@@ -97,7 +99,9 @@ export const certificates = pgTable(
 export const serialReservations = pgTable(
   'serial_reservations',
   {
-    issuerId: uuid('issuer_id').notNull().references(() => issuers.id),
+    issuerId: uuid('issuer_id')
+      .notNull()
+      .references(() => issuers.id),
     serial: text('serial').notNull(),
     reservedAt: tstz('reserved_at').notNull().defaultNow(),
   },
@@ -129,7 +133,9 @@ export const apiTokens = pgTable('api_tokens', {
 
 /** The latest signed CRL per issuer. */
 export const crls = pgTable('crls', {
-  issuerId: uuid('issuer_id').primaryKey().references(() => issuers.id),
+  issuerId: uuid('issuer_id')
+    .primaryKey()
+    .references(() => issuers.id),
   number: bigint('number', { mode: 'bigint' }).notNull(),
   thisUpdate: tstz('this_update').notNull(),
   nextUpdate: tstz('next_update').notNull(),

@@ -60,9 +60,7 @@ function toIssuer(row: typeof issuers.$inferSelect): IssuerRecord {
 }
 
 function searchText(c: NewCertificate): string {
-  return [c.commonName ?? '', c.serial, ...c.sans.dns, ...c.sans.ip, ...c.sans.uri, ...c.sans.email]
-    .join(' ')
-    .toLowerCase();
+  return [c.commonName ?? '', c.serial, ...c.sans.dns, ...c.sans.ip, ...c.sans.uri, ...c.sans.email].join(' ').toLowerCase();
 }
 
 /**
@@ -131,9 +129,10 @@ export class DrizzleTx implements StoreTx {
           update certificates set superseded_by = ${id}
           where id = ${supersedes} and status = 'active' and superseded_by is null returning id),`
       : sql``;
-    const conditions = [idempotency ? sql`exists (select 1 from won)` : null, supersedes ? sql`exists (select 1 from renewed)` : null].filter(
-      (c): c is SQL => c !== null,
-    );
+    const conditions = [
+      idempotency ? sql`exists (select 1 from won)` : null,
+      supersedes ? sql`exists (select 1 from renewed)` : null,
+    ].filter((c): c is SQL => c !== null);
     const result: unknown = await this.db.execute(sql`
       with ${won} ${renewed}
       c as (
@@ -190,9 +189,7 @@ export class DrizzleTx implements StoreTx {
       const id = decodeCursor(query.cursor);
       const [last] = id ? await this.db.select({ id: certificates.id }).from(certificates).where(eq(certificates.id, id)) : [];
       if (!last) throw new InvalidCursorError('the cursor is not one this server issued');
-      where.push(
-        sql`(${certificates.createdAt}, ${certificates.id}) < (select c.created_at, c.id from certificates c where c.id = ${id})`,
-      );
+      where.push(sql`(${certificates.createdAt}, ${certificates.id}) < (select c.created_at, c.id from certificates c where c.id = ${id})`);
     }
     const rows = await this.db
       .select()
@@ -323,7 +320,11 @@ export class DrizzleTx implements StoreTx {
           reason: string | null;
         }>;
         for (const r of rows) {
-          yield { serialHex: r.serial, revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at), reason: revocationReasonFromColumn(r.reason ?? 'unspecified') };
+          yield {
+            serialHex: r.serial,
+            revokedAt: r.revoked_at instanceof Date ? r.revoked_at : new Date(r.revoked_at),
+            reason: revocationReasonFromColumn(r.reason ?? 'unspecified'),
+          };
         }
         if (rows.length < CRL_PAGE) break;
       }
@@ -341,7 +342,12 @@ export class DrizzleTx implements StoreTx {
       .values({ ...crl, der })
       .onConflictDoUpdate({
         target: crls.issuerId,
-        set: { number: sql`excluded.number`, thisUpdate: sql`excluded.this_update`, nextUpdate: sql`excluded.next_update`, der: sql`excluded.der` },
+        set: {
+          number: sql`excluded.number`,
+          thisUpdate: sql`excluded.this_update`,
+          nextUpdate: sql`excluded.next_update`,
+          der: sql`excluded.der`,
+        },
       });
   }
 
@@ -360,7 +366,12 @@ export class DrizzleTx implements StoreTx {
 
   async serialStatus(issuerId: string, serial: string): Promise<SerialStatus | null> {
     const [cert] = await this.db
-      .select({ status: certificates.status, revokedAt: certificates.revokedAt, reason: certificates.revocationReason, notAfter: certificates.notAfter })
+      .select({
+        status: certificates.status,
+        revokedAt: certificates.revokedAt,
+        reason: certificates.revocationReason,
+        notAfter: certificates.notAfter,
+      })
       .from(certificates)
       .where(and(eq(certificates.issuerId, issuerId), eq(certificates.serial, serial)));
     const row =
@@ -394,7 +405,8 @@ async function* revokedChildCas(db: Db, issuerId: string): AsyncIterable<Revoked
     .select({ serial: issuers.serial, revokedAt: issuers.revokedAt, reason: issuers.revocationReason })
     .from(issuers)
     .where(and(eq(issuers.parentId, issuerId), eq(issuers.status, 'revoked')));
-  for (const ca of cas) yield { serialHex: ca.serial, revokedAt: ca.revokedAt!, reason: revocationReasonFromColumn(ca.reason ?? 'unspecified') };
+  for (const ca of cas)
+    yield { serialHex: ca.serial, revokedAt: ca.revokedAt!, reason: revocationReasonFromColumn(ca.reason ?? 'unspecified') };
 }
 
 export interface StoreHooks {
@@ -441,7 +453,8 @@ export class DrizzleStore extends DrizzleTx implements Store {
         )
         .orderBy(certificates.serial)
         .limit(CRL_PAGE);
-      for (const r of page) yield { serialHex: r.serial, revokedAt: r.revokedAt!, reason: revocationReasonFromColumn(r.reason ?? 'unspecified') };
+      for (const r of page)
+        yield { serialHex: r.serial, revokedAt: r.revokedAt!, reason: revocationReasonFromColumn(r.reason ?? 'unspecified') };
       if (page.length < CRL_PAGE) return;
       after = page[page.length - 1].serial;
     }

@@ -63,13 +63,17 @@ describe('isDatabaseUnavailable', () => {
     });
 
     it('drizzle wraps a query in DrizzleQueryError with the driver error as cause', async () => {
-      const err = await drizzle(client).execute(sql`select ${1}`).catch((e: unknown) => e);
+      const err = await drizzle(client)
+        .execute(sql`select ${1}`)
+        .catch((e: unknown) => e);
       expect((err as Error).constructor.name).toBe('DrizzleQueryError');
       expect(databaseUnavailableCode(err)).toBe('ECONNREFUSED');
     });
 
     it("drizzle leaves a transaction's BEGIN unwrapped", async () => {
-      const err = await drizzle(client).transaction(async (tx) => tx.execute(sql`select 1`)).catch((e: unknown) => e);
+      const err = await drizzle(client)
+        .transaction(async (tx) => tx.execute(sql`select 1`))
+        .catch((e: unknown) => e);
       expect(databaseUnavailableCode(err)).toBe('ECONNREFUSED');
     });
   });
@@ -77,7 +81,10 @@ describe('isDatabaseUnavailable', () => {
 
 describe('reconnecting after a restart', () => {
   it('the installed postgres.js has the write-scheduler and stale-error repairs (postinstall)', () => {
-    const { version, files } = inspect() as { version: string; files: Array<{ file: string; repairs: Array<{ name: string; state: string }> }> };
+    const { version, files } = inspect() as {
+      version: string;
+      files: Array<{ file: string; repairs: Array<{ name: string; state: string }> }>;
+    };
     expect(version).toBeTruthy();
     const defective = files.flatMap((f) => f.repairs.filter((r) => r.state === 'defective').map((r) => `${f.file}: ${r.name}`));
     expect(defective, 'run node db/scripts/patch-postgres-driver.mjs (the root postinstall)').toEqual([]);

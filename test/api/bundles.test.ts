@@ -152,7 +152,10 @@ describe('Kubernetes Secret', () => {
     const text = await res.text();
     const doc = parseDocument(text);
     expect(doc.errors).toEqual([]);
-    const comments = text.split('\n').filter((l) => l.startsWith('#')).join('\n');
+    const comments = text
+      .split('\n')
+      .filter((l) => l.startsWith('#'))
+      .join('\n');
     expect(comments).toMatch(/tls\.key is absent: Anvil never stores private keys/);
     const secret = doc.toJS();
     expect(secret.metadata).toMatchObject({ name: 'partner-c-tls', namespace: 'edge' });
@@ -180,7 +183,9 @@ describe('PKCS#7 downloads', () => {
     expect(sd.signerInfos).toHaveLength(0);
     const certs = (sd.certificates ?? []) as pkijs.Certificate[];
     expect(certs).toHaveLength(2);
-    expect(Buffer.from(certs[0].toSchema().toBER()).equals(Buffer.from(cert.certificate.split('\n').slice(1, -2).join(''), 'base64'))).toBe(true);
+    expect(Buffer.from(certs[0].toSchema().toBER()).equals(Buffer.from(cert.certificate.split('\n').slice(1, -2).join(''), 'base64'))).toBe(
+      true,
+    );
   });
 
   it('bundle.p7b.pem is the same, armoured', async () => {

@@ -52,7 +52,11 @@ beforeAll(async () => {
   const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
   anvil = await createTestAnvil({ listen: true, mtls: true, log, trustedProxies: ['127.0.0.1'] });
   good = await issue({ profile: 'client', subject: { CN: 'faults-good' }, sans: { dns: ['good.faults.test'] } });
-  const others = await Promise.all(Array.from({ length: 48 }, (_, i) => issue({ profile: 'client', subject: { CN: `faults-pad-${i}` }, sans: { dns: [`pad${i}.faults.test`] } })));
+  const others = await Promise.all(
+    Array.from({ length: 48 }, (_, i) =>
+      issue({ profile: 'client', subject: { CN: `faults-pad-${i}` }, sans: { dns: [`pad${i}.faults.test`] } }),
+    ),
+  );
   padding = others.map((o) => o.certificate);
 });
 
@@ -65,7 +69,8 @@ async function lineFor(requestId: string, msg: string, timeoutMs = 5_000): Promi
   for (;;) {
     const line = lines.find((l) => l.requestId === requestId && l.msg === msg);
     if (line) return line;
-    if (Date.now() > until) throw new Error(`no "${msg}" line for ${requestId}; lines: ${JSON.stringify(lines.filter((l) => l.requestId === requestId))}`);
+    if (Date.now() > until)
+      throw new Error(`no "${msg}" line for ${requestId}; lines: ${JSON.stringify(lines.filter((l) => l.requestId === requestId))}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -134,7 +139,8 @@ describe('a client that disconnects in the middle of its request body', () => {
 
   it('POST /api/v1/renew on the mTLS listener, with a valid client certificate', async () => {
     const requestId = 'abort-mtls-renew';
-    const open = () => tlsConnect({ host: '127.0.0.1', port: anvil.mtls!.port, cert: good.fullchain, key: good.privateKey, rejectUnauthorized: false });
+    const open = () =>
+      tlsConnect({ host: '127.0.0.1', port: anvil.mtls!.port, cert: good.fullchain, key: good.privateKey, rejectUnauthorized: false });
     await abortMidBody(open, '/api/v1/renew', requestId, 'application/pkcs10');
     const line = await lineFor(requestId, 'client aborted the request');
     await new Promise((r) => setTimeout(r, 100));
@@ -143,7 +149,9 @@ describe('a client that disconnects in the middle of its request body', () => {
   });
 
   it('a complete request afterwards is logged as usual', async () => {
-    const res = await fetch(`${anvil.publicUrl}/api/v1/profiles`, { headers: { authorization: `Bearer ${anvil.token}`, 'x-request-id': 'after-abort' } });
+    const res = await fetch(`${anvil.publicUrl}/api/v1/profiles`, {
+      headers: { authorization: `Bearer ${anvil.token}`, 'x-request-id': 'after-abort' },
+    });
     expect(res.status).toBe(200);
     expect(await lineFor('after-abort', 'request')).toMatchObject({ level: 30, status: 200 });
     expect(lines.some((l) => l.requestId === 'after-abort' && l.aborted)).toBe(false);
@@ -156,7 +164,11 @@ function expectCut(v: Verdict, total: number) {
   expect(v.presentedCount).toBe(total);
   expect(v.presented).toHaveLength(MAX_PRESENTED);
   const check = v.checks.find((c) => c.name === 'presented_count');
-  expect(check).toEqual({ name: 'presented_count', ok: false, detail: `${total} certificates were presented; only the first ${MAX_PRESENTED} were read` });
+  expect(check).toEqual({
+    name: 'presented_count',
+    ok: false,
+    detail: `${total} certificates were presented; only the first ${MAX_PRESENTED} were read`,
+  });
   expect(v.checks.find((c) => c.name === 'certificate')?.detail).toMatch(new RegExp(`^${total} certificates presented`));
   expect(v.hints.some((h) => h.includes(`sent ${total} certificates`) && h.includes(`only the first ${MAX_PRESENTED}`))).toBe(true);
 }
@@ -169,12 +181,24 @@ async function judge(chain: string[]): Promise<Verdict> {
 
 function mtlsVerify(cert: string, key: string, accept = 'application/json'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port: anvil.mtls!.port, path: '/verify', cert, key, rejectUnauthorized: false, agent: false, headers: { accept } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: anvil.mtls!.port,
+        path: '/verify',
+        cert,
+        key,
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { accept },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -185,7 +209,11 @@ describe(`a chain longer than the judge reads (${MAX_PRESENTED})`, () => {
   const fifty = () => [good.fullchain, ...padding]; // leaf, intermediate, 48 more
 
   it('POST /api/v1/judge: judged on the first ones, and says 50 were presented', async () => {
-    expect(fifty().join('').match(/BEGIN CERTIFICATE/g)).toHaveLength(50);
+    expect(
+      fifty()
+        .join('')
+        .match(/BEGIN CERTIFICATE/g),
+    ).toHaveLength(50);
     const v = await judge(fifty());
     expect(v).toMatchObject({ status: 'verified', nginx: 'SUCCESS' });
     expectCut(v, 50);
@@ -212,7 +240,9 @@ describe(`a chain longer than the judge reads (${MAX_PRESENTED})`, () => {
   });
 
   it('the OpenAPI document describes presentedCount', async () => {
-    const doc = (await (await anvil.app.request('/api/v1/openapi.json')).json()) as { components: { schemas: Record<string, { properties: Record<string, { type: string }>; required: string[] }> } };
+    const doc = (await (await anvil.app.request('/api/v1/openapi.json')).json()) as {
+      components: { schemas: Record<string, { properties: Record<string, { type: string }>; required: string[] }> };
+    };
     expect(doc.components.schemas.Verdict.properties.presentedCount.type).toBe('integer');
     expect(doc.components.schemas.Verdict.required).toContain('presentedCount');
   });

@@ -25,7 +25,17 @@ let drizzleError: unknown;
 let client: { certificate: string; chain: string; privateKey: string };
 let ocspRequest: Buffer;
 
-const STORE_METHODS = ['insertIssuedCertificate', 'getIdempotency', 'findTokenByHash', 'getSetting', 'getCrlHeader', 'getCrl', 'serialStatus', 'getProfile', 'transaction'] as const;
+const STORE_METHODS = [
+  'insertIssuedCertificate',
+  'getIdempotency',
+  'findTokenByHash',
+  'getSetting',
+  'getCrlHeader',
+  'getCrl',
+  'serialStatus',
+  'getProfile',
+  'transaction',
+] as const;
 
 /** Every store read and write the doors use fails as an unreachable database would. */
 function breakStore() {
@@ -37,13 +47,22 @@ function breakStore() {
 
 beforeAll(async () => {
   anvil = await createTestAnvil({ mtls: true });
-  app = createApp({ authority: anvil.authority, log: pino({ level: 'warn' }, { write: (l: string) => void logLines.push(JSON.parse(l)) }) });
+  app = createApp({
+    authority: anvil.authority,
+    log: pino({ level: 'warn' }, { write: (l: string) => void logLines.push(JSON.parse(l)) }),
+  });
   const nowhere = postgres('postgres://nobody@127.0.0.1:1/none', { max: 1, connect_timeout: 2, onnotice: () => {} });
   driverError = await nowhere`select 1`.catch((e: unknown) => e);
-  drizzleError = await drizzle(nowhere).execute(sql`select ${1}`).catch((e: unknown) => e);
+  drizzleError = await drizzle(nowhere)
+    .execute(sql`select ${1}`)
+    .catch((e: unknown) => e);
   await nowhere.end({ timeout: 1 });
 
-  const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'outage-probe' }, sans: { dns: ['outage-probe.test'] } });
+  const res = await anvil.api('POST', '/api/v1/certificates', {
+    profile: 'client',
+    subject: { CN: 'outage-probe' },
+    sans: { dns: ['outage-probe.test'] },
+  });
   expect(res.status).toBe(201);
   client = await res.json();
   const dir = tempDir('anvil-outage-');
@@ -66,7 +85,11 @@ async function expectDatabaseUnavailable(res: Response) {
   expect(res.status).toBe(503);
   expect(res.headers.get('content-type')).toBe('application/problem+json');
   expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
-  expect(await res.json()).toMatchObject({ status: 503, code: 'database_unavailable', detail: 'the database is unavailable; retry shortly' });
+  expect(await res.json()).toMatchObject({
+    status: 503,
+    code: 'database_unavailable',
+    detail: 'the database is unavailable; retry shortly',
+  });
 }
 
 describe('the database is unreachable', () => {
@@ -123,7 +146,15 @@ describe('the database is unreachable', () => {
     breakStore();
     const res = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: anvil.mtls!.port, path: '/verify', cert: client.certificate + client.chain, key: client.privateKey, rejectUnauthorized: false, agent: false },
+        {
+          host: '127.0.0.1',
+          port: anvil.mtls!.port,
+          path: '/verify',
+          cert: client.certificate + client.chain,
+          key: client.privateKey,
+          rejectUnauthorized: false,
+          agent: false,
+        },
         (r) => {
           let body = '';
           r.on('data', (c: Buffer) => (body += c.toString()));

@@ -79,7 +79,10 @@ function expectPage(what: string, a: Answer) {
   expect(scriptSrc, `${what}: script-src`).toBeDefined();
   expect(scriptSrc, `${what}: script-src`).not.toContain("'unsafe-inline'");
   expect(scriptSrc, `${what}: script-src`).not.toContain("'unsafe-eval'");
-  expect(scriptSrc!.some((s) => /^(https?:|\*|data:)/.test(s)), `${what}: script-src names no other origin`).toBe(false);
+  expect(
+    scriptSrc!.some((s) => /^(https?:|\*|data:)/.test(s)),
+    `${what}: script-src names no other origin`,
+  ).toBe(false);
   expect(d.get('style-src') ?? d.get('default-src'), `${what}: style-src`).not.toContain("'unsafe-inline'");
   expect(d.get('frame-ancestors'), `${what}: frame-ancestors`).toEqual(["'none'"]);
   expect(a.headers.get('x-content-type-options'), what).toBe('nosniff');
@@ -129,9 +132,14 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
 
   beforeAll(async () => {
     const doc = (await (await call('/api/v1/openapi.json')).body) as string;
-    const paths = (JSON.parse(doc) as { paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string }> }>> }).paths;
+    const paths = (JSON.parse(doc) as { paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string }> }>> })
+      .paths;
     operations = Object.entries(paths).flatMap(([path, ops]) =>
-      Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, params: (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name) })),
+      Object.entries(ops).map(([method, op]) => ({
+        method: method.toUpperCase(),
+        path,
+        params: (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name),
+      })),
     );
   });
 
@@ -148,13 +156,26 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
   function bodyOf(op: Operation): unknown {
     const bodies: Record<string, unknown> = {
       // The answer that carries a private key, a PKCS#12 and a Secret with tls.key.
-      'POST /api/v1/certificates': { profile: 'client', subject: { CN: 'headers-walk' }, sans: { dns: ['walk.headers.test'] }, pkcs12Password: 'walk', kubernetesSecret: true },
+      'POST /api/v1/certificates': {
+        profile: 'client',
+        subject: { CN: 'headers-walk' },
+        sans: { dns: ['walk.headers.test'] },
+        pkcs12Password: 'walk',
+        kubernetesSecret: true,
+      },
       'POST /api/v1/certificates/{id}/revoke': { reason: 'certificateHold' },
       'POST /api/v1/certificates/revoke': { ids: [bulk.id], reason: 'superseded' },
       'POST /api/v1/issuers/{name}/revoke': { reason: 'cessationOfOperation' },
       'POST /api/v1/issuers': { name: 'hdr-walk-ca', parent: 'root-ca' },
-      'POST /api/v1/profiles': { name: 'hdr-walk', kind: 'client', policy: { maxTtl: 86400, defaultTtl: 3600, sanTypes: ['dns'], keyAlgorithms: ['EC-P256'] } },
-      'PUT /api/v1/profiles/{name}': { kind: 'client', policy: { maxTtl: 86400, defaultTtl: 3600, sanTypes: ['dns'], keyAlgorithms: ['EC-P256'] } },
+      'POST /api/v1/profiles': {
+        name: 'hdr-walk',
+        kind: 'client',
+        policy: { maxTtl: 86400, defaultTtl: 3600, sanTypes: ['dns'], keyAlgorithms: ['EC-P256'] },
+      },
+      'PUT /api/v1/profiles/{name}': {
+        kind: 'client',
+        policy: { maxTtl: 86400, defaultTtl: 3600, sanTypes: ['dns'], keyAlgorithms: ['EC-P256'] },
+      },
       'POST /api/v1/judge': { chain: main.fullchain },
     };
     return bodies[`${op.method} ${op.path}`] ?? {};
@@ -225,7 +246,13 @@ describe('Cache-Control: no-store on the /api routes the document does not list,
   const auth = () => ({ authorization: `Bearer ${anvil.token}` });
 
   it('the document itself, the reference page and its files, an unknown API path', async () => {
-    for (const path of ['/api/v1/openapi.json', '/api/v1/reference', '/api/v1/reference/init.js', '/api/v1/reference/swagger-ui.css', '/api/v1/reference/swagger-ui-bundle.js']) {
+    for (const path of [
+      '/api/v1/openapi.json',
+      '/api/v1/reference',
+      '/api/v1/reference/init.js',
+      '/api/v1/reference/swagger-ui.css',
+      '/api/v1/reference/swagger-ui-bundle.js',
+    ]) {
       const a = await call(path);
       expect(a.status, path).toBe(200);
       expectNoStore(path, a);
@@ -241,8 +268,20 @@ describe('Cache-Control: no-store on the /api routes the document does not list,
     const cases: Array<[string, RequestInit, number]> = [
       ['/api/v1/certificates', { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"profile"' }, 400],
       ['/api/v1/certificates', { method: 'POST', headers: { ...auth(), 'content-type': 'text/plain' }, body: 'x' }, 415],
-      ['/api/v1/certificates', { method: 'POST', headers: { ...auth(), 'content-type': 'application/json', 'content-length': String(1024 * 1024) }, body: 'x'.repeat(1024 * 1024) }, 413],
-      ['/api/v1/judge', { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ chain: 'not pem' }) }, 422],
+      [
+        '/api/v1/certificates',
+        {
+          method: 'POST',
+          headers: { ...auth(), 'content-type': 'application/json', 'content-length': String(1024 * 1024) },
+          body: 'x'.repeat(1024 * 1024),
+        },
+        413,
+      ],
+      [
+        '/api/v1/judge',
+        { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ chain: 'not pem' }) },
+        422,
+      ],
     ];
     for (const [path, req, status] of cases) {
       const a = await call(path, req);
@@ -252,7 +291,12 @@ describe('Cache-Control: no-store on the /api routes the document does not list,
   });
 
   it('public /pki and /ocsp keep their cache headers (and get nosniff)', async () => {
-    for (const path of ['/pki/trust-bundle.pem', '/pki/issuers/issuing-ca.pem', '/pki/issuers/issuing-ca/chain.pem', '/pki/crl/issuing-ca.crl']) {
+    for (const path of [
+      '/pki/trust-bundle.pem',
+      '/pki/issuers/issuing-ca.pem',
+      '/pki/issuers/issuing-ca/chain.pem',
+      '/pki/crl/issuing-ca.crl',
+    ]) {
       const a = await call(path);
       expect(a.status, path).toBe(200);
       expect(a.headers.get('cache-control'), path).toMatch(/public, max-age=\d+/);
@@ -318,7 +362,12 @@ describe('pages: CSP without inline script, frame-ancestors, nosniff, Referrer-P
     });
     app.onError((_err, c) => c.html('<!doctype html><h1>Something went wrong</h1>', 500));
     app.notFound((c) => c.html('<!doctype html><h1>Not found</h1>', 404));
-    for (const [path, status] of [['/page', 200], ['/broken', 500], ['/nope', 404], ['/api/broken', 500]] as const) {
+    for (const [path, status] of [
+      ['/page', 200],
+      ['/broken', 500],
+      ['/nope', 404],
+      ['/api/broken', 500],
+    ] as const) {
       const res = await app.request(path);
       expect(res.status, path).toBe(status);
       expectPage(`test app ${path}`, { status: res.status, headers: res.headers, body: await res.text() });
@@ -333,7 +382,17 @@ describe('pages: CSP without inline script, frame-ancestors, nosniff, Referrer-P
 function mtlsCall(opts: { path: string; method?: string; cert?: string; key?: string; body?: string; headers?: Record<string, string> }) {
   return new Promise<Answer>((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', port: anvil.mtls!.port, path: opts.path, method: opts.method ?? 'GET', cert: opts.cert, key: opts.key, rejectUnauthorized: false, agent: false, headers: opts.headers },
+      {
+        host: '127.0.0.1',
+        port: anvil.mtls!.port,
+        path: opts.path,
+        method: opts.method ?? 'GET',
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: false,
+        agent: false,
+        headers: opts.headers,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -356,11 +415,21 @@ describe('the mTLS listener', () => {
   beforeAll(async () => {
     renewable = await issue({ profile: 'client', subject: { CN: 'headers-renew' }, sans: { dns: ['renew.headers.test'] } });
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'der', type: 'pkcs8' });
-    csr = toPem(buildCsr({ keyAlgorithm: 'EC-P256', privateKeyPkcs8: new Uint8Array(key), subject: { CN: 'ignored' }, sans: emptySans() }), 'CERTIFICATE REQUEST');
+    csr = toPem(
+      buildCsr({ keyAlgorithm: 'EC-P256', privateKeyPkcs8: new Uint8Array(key), subject: { CN: 'ignored' }, sans: emptySans() }),
+      'CERTIFICATE REQUEST',
+    );
   });
 
   it('POST /api/v1/renew: the renewed certificate, and the refusals, are no-store', async () => {
-    const ok = await mtlsCall({ path: '/api/v1/renew', method: 'POST', cert: renewable.fullchain, key: renewable.privateKey, body: csr, headers: { 'content-type': 'application/pkcs10' } });
+    const ok = await mtlsCall({
+      path: '/api/v1/renew',
+      method: 'POST',
+      cert: renewable.fullchain,
+      key: renewable.privateKey,
+      body: csr,
+      headers: { 'content-type': 'application/pkcs10' },
+    });
     expect(ok.status, ok.body).toBe(201);
     expectNoStore('mTLS POST /api/v1/renew', ok);
     const none = await mtlsCall({ path: '/api/v1/renew', method: 'POST', body: csr, headers: { 'content-type': 'application/pkcs10' } });
@@ -372,7 +441,12 @@ describe('the mTLS listener', () => {
   });
 
   it('GET /verify as a page on the fast path, and its stylesheet through Hono', async () => {
-    const page = await mtlsCall({ path: '/verify', cert: main.fullchain, key: main.privateKey ?? undefined, headers: { accept: 'text/html' } });
+    const page = await mtlsCall({
+      path: '/verify',
+      cert: main.fullchain,
+      key: main.privateKey ?? undefined,
+      headers: { accept: 'text/html' },
+    });
     expect(page.status).toBe(200);
     expectPage('mTLS GET /verify', page);
     for (const path of assetsOf(page.body)) expectAsset(`mTLS ${path}`, await mtlsCall({ path }));

@@ -33,7 +33,25 @@ const issueRaw = (body: string) => anvil.api('POST', '/api/v1/certificates', bod
 
 function makeCsr(cn: string, san: string): string {
   const keyPath = join(dir, `${randomBytes(4).toString('hex')}.key`);
-  const r = spawnSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san}`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=${san}`,
+    ],
+    { encoding: 'utf8' },
+  );
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
 }
@@ -68,12 +86,20 @@ describe('names that mislead or break storage are refused before signing', () =>
 
   it('a CN with a NUL in a CSR is refused the same way', async () => {
     // openssl writes the escape literally; build the CSR subject with a real control character instead.
-    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'server', csr: makeCsr('ok.partner.test', 'DNS:ok.partner.test'), subject: { CN: 'ok.partner.test\u0001' } });
+    const res = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'server',
+      csr: makeCsr('ok.partner.test', 'DNS:ok.partner.test'),
+      subject: { CN: 'ok.partner.test\u0001' },
+    });
     expect([res.status, (await res.json()).code]).toEqual([422, 'invalid_name']);
   });
 
   it('ordinary international names still issue', async () => {
-    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'Zürich Büro – 東京 😀', O: 'Ünïcode AG' }, sans: { dns: ['z.partner.test'] } });
+    const res = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'client',
+      subject: { CN: 'Zürich Büro – 東京 😀', O: 'Ünïcode AG' },
+      sans: { dns: ['z.partner.test'] },
+    });
     expect(res.status, await res.clone().text()).toBe(201);
   });
 });
@@ -100,7 +126,10 @@ describe('path and query parameters with control characters are 404/400, never 5
   }
 
   it('a NUL in a JSON field that is looked up (profile, issuer) is a clear refusal, not a 500', async () => {
-    for (const body of [{ profile: 'client\u0000', subject: { CN: 'x' }, sans: { dns: ['x.partner.test'] } }, { profile: 'client', issuer: 'issuing-ca\u0000', subject: { CN: 'x' }, sans: { dns: ['x.partner.test'] } }]) {
+    for (const body of [
+      { profile: 'client\u0000', subject: { CN: 'x' }, sans: { dns: ['x.partner.test'] } },
+      { profile: 'client', issuer: 'issuing-ca\u0000', subject: { CN: 'x' }, sans: { dns: ['x.partner.test'] } },
+    ]) {
       const res = await anvil.api('POST', '/api/v1/certificates', body);
       expect(res.status, await res.clone().text()).toBeLessThan(500);
       expect(res.status).toBeGreaterThanOrEqual(400);
@@ -112,7 +141,11 @@ describe('one CSR means one CSR', () => {
   it('two PEM CSRs, trailing garbage, and base64 with junk are refused as invalid_csr', async () => {
     const first = makeCsr('one.partner.test', 'DNS:one.partner.test');
     const second = makeCsr('two.partner.test', 'DNS:two.partner.test');
-    const body = first.replace(/-----BEGIN[\s\S]*?-----END CERTIFICATE REQUEST-----/, (m) => m).split('\n').filter((l) => !l.startsWith('-----')).join('');
+    const body = first
+      .replace(/-----BEGIN[\s\S]*?-----END CERTIFICATE REQUEST-----/, (m) => m)
+      .split('\n')
+      .filter((l) => !l.startsWith('-----'))
+      .join('');
     const bad = [
       { csr: first + second, says: /2 PEM blocks/ },
       { csr: `${first}garbage after the block\n`, says: /text after the end/ },
@@ -128,7 +161,10 @@ describe('one CSR means one CSR', () => {
     }
     expect(await certificateCount()).toBe(before);
     // The same CSR alone, with explanatory text before it and a newline after, issues.
-    const ok = await anvil.api('POST', '/api/v1/certificates', { profile: 'server', csr: `Certificate request for one.partner.test\n${first}\n\n` });
+    const ok = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'server',
+      csr: `Certificate request for one.partner.test\n${first}\n\n`,
+    });
     expect(ok.status, await ok.clone().text()).toBe(201);
     const bare = await anvil.api('POST', '/api/v1/certificates', { profile: 'server', csr: body });
     expect(bare.status, await bare.clone().text()).toBe(201);
@@ -146,7 +182,11 @@ describe('nothing is signed that is not recorded', () => {
     };
     let res: Response;
     try {
-      res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'lost-row' }, sans: { dns: ['lost.partner.test'] } });
+      res = await anvil.api('POST', '/api/v1/certificates', {
+        profile: 'client',
+        subject: { CN: 'lost-row' },
+        sans: { dns: ['lost.partner.test'] },
+      });
     } finally {
       store.insertIssuedCertificate = original;
     }
@@ -157,13 +197,23 @@ describe('nothing is signed that is not recorded', () => {
     expect(reserved).toHaveLength(1);
     const audit = await anvil.store.listAudit({ limit: 20 });
     const entry = audit.find((a) => a.details?.serial === signedSerial);
-    expect(entry).toMatchObject({ action: 'certificate.issue', outcome: 'failure', details: { code: 'record_failed', reason: 'XX000', issuer: 'issuing-ca' } });
+    expect(entry).toMatchObject({
+      action: 'certificate.issue',
+      outcome: 'failure',
+      details: { code: 'record_failed', reason: 'XX000', issuer: 'issuing-ca' },
+    });
   });
 
   it('every issued certificate has a reserved serial', async () => {
-    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'kept' }, sans: { dns: ['kept.partner.test'] } });
+    const res = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'client',
+      subject: { CN: 'kept' },
+      sans: { dns: ['kept.partner.test'] },
+    });
     expect(res.status).toBe(201);
-    const missing = await rows(sql`select c.serial from certificates c left join serial_reservations r on r.issuer_id = c.issuer_id and r.serial = c.serial where r.serial is null`);
+    const missing = await rows(
+      sql`select c.serial from certificates c left join serial_reservations r on r.issuer_id = c.issuer_id and r.serial = c.serial where r.serial is null`,
+    );
     expect(missing).toEqual([]);
   });
 });

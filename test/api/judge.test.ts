@@ -50,7 +50,10 @@ async function issue(a: TestAnvil, body: Record<string, unknown>): Promise<Issue
   return (await res.json()) as Issued;
 }
 
-async function judge(body: unknown, a: TestAnvil = anvil): Promise<{ status: number; json: Verdict & { code?: string; detail?: string }; type: string }> {
+async function judge(
+  body: unknown,
+  a: TestAnvil = anvil,
+): Promise<{ status: number; json: Verdict & { code?: string; detail?: string }; type: string }> {
   const res = await a.api('POST', '/api/v1/judge', body);
   return { status: res.status, json: (await res.json()) as Verdict & { code?: string }, type: res.headers.get('content-type') ?? '' };
 }
@@ -66,16 +69,32 @@ async function crlsOf(a: TestAnvil): Promise<Record<string, string>> {
 
 /** GET /verify on the HTTP app as if the TCP peer were `address`. */
 function verifyFrom(address: string, headers: Record<string, string>, path = '/verify') {
-  return anvil.app.request(path, { headers }, { incoming: { socket: { remoteAddress: address, remotePort: 40000, remoteFamily: address.includes(':') ? 'IPv6' : 'IPv4' } } });
+  return anvil.app.request(
+    path,
+    { headers },
+    { incoming: { socket: { remoteAddress: address, remotePort: 40000, remoteFamily: address.includes(':') ? 'IPv6' : 'IPv4' } } },
+  );
 }
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'anvil-judge-api-'));
-  [anvil, other] = await Promise.all([createTestAnvil({ mtls: true, trustedProxies: TRUSTED, listen: true }), createTestAnvil({ listen: true })]);
-  good = await issue(anvil, { profile: 'client', subject: { CN: 'partner-a', O: 'Partner A' }, sans: { dns: ['a.partner.test'], email: ['ops@partner.test'], ip: ['10.1.2.3'] } });
+  [anvil, other] = await Promise.all([
+    createTestAnvil({ mtls: true, trustedProxies: TRUSTED, listen: true }),
+    createTestAnvil({ listen: true }),
+  ]);
+  good = await issue(anvil, {
+    profile: 'client',
+    subject: { CN: 'partner-a', O: 'Partner A' },
+    sans: { dns: ['a.partner.test'], email: ['ops@partner.test'], ip: ['10.1.2.3'] },
+  });
   spiffe = await issue(anvil, { profile: 'client', subject: { CN: 'workload' }, sans: { uri: ['spiffe://anvil.test/ns/prod/sa/api'] } });
   revoked = await issue(anvil, { profile: 'client', subject: { CN: 'revoked-partner' }, sans: { dns: ['revoked.partner.test'] } });
-  rsa = await issue(anvil, { profile: 'client', keyAlgorithm: 'RSA-2048', subject: { CN: 'rsa-partner' }, sans: { dns: ['rsa.partner.test'] } });
+  rsa = await issue(anvil, {
+    profile: 'client',
+    keyAlgorithm: 'RSA-2048',
+    subject: { CN: 'rsa-partner' },
+    sans: { dns: ['rsa.partner.test'] },
+  });
   const r = await anvil.api('POST', `/api/v1/certificates/${revoked.id}/revoke`, { reason: 'keyCompromise' });
   expect(r.status).toBe(200);
   crlPems = await crlsOf(anvil);
@@ -91,12 +110,15 @@ const allCrls = () => Object.values(crlPems).join('');
 // ---- POST /api/v1/judge -------------------------------------------------------------------------
 
 describe(`POST /api/v1/judge (${TEST_DB})`, () => {
-  it('verifies a full chain, with Anvil\'s database as the revocation source', async () => {
+  it("verifies a full chain, with Anvil's database as the revocation source", async () => {
     const { status, json } = await judge({ chain: good.fullchain });
     expect(status).toBe(200);
     expect(json).toMatchObject({ status: 'verified', reason: null, nginx: 'SUCCESS', openssl: null });
     expect(json.revocation).toEqual({ checked: true, source: 'anvil-db', status: 'good' });
-    expect(json.presented.map((p) => p.subject)).toEqual(['O = Partner A, CN = partner-a', 'O = Anvil Test, CN = Anvil Issuing CA (issuing-ca)']);
+    expect(json.presented.map((p) => p.subject)).toEqual([
+      'O = Partner A, CN = partner-a',
+      'O = Anvil Test, CN = Anvil Issuing CA (issuing-ca)',
+    ]);
     expect(json.path?.map((p) => p.subject)).toEqual([
       'O = Partner A, CN = partner-a',
       'O = Anvil Test, CN = Anvil Issuing CA (issuing-ca)',
@@ -112,7 +134,11 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
 
   it('leaf only: missing_intermediate naming the issuing CA and fullchain.pem', async () => {
     const { json } = await judge({ chain: good.certificate });
-    expect(json).toMatchObject({ status: 'failed', reason: 'missing_intermediate', nginx: 'FAILED:unable to verify the first certificate' });
+    expect(json).toMatchObject({
+      status: 'failed',
+      reason: 'missing_intermediate',
+      nginx: 'FAILED:unable to verify the first certificate',
+    });
     expect(json.openssl).toEqual({ code: 20, name: 'X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY', depth: 0 });
     expect(json.hints[0]).toContain('Anvil Issuing CA (issuing-ca)');
     expect(json.hints[0]).toContain('fullchain.pem');
@@ -129,7 +155,7 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
     expect((await res.json()).code).toBe('body_too_large');
   });
 
-  it('revoked in Anvil\'s database: revoked with date and reason, although nginx without ssl_crl says SUCCESS', async () => {
+  it("revoked in Anvil's database: revoked with date and reason, although nginx without ssl_crl says SUCCESS", async () => {
     const { json } = await judge({ chain: revoked.fullchain });
     expect(json).toMatchObject({ status: 'failed', reason: 'revoked', nginx: 'SUCCESS' });
     expect(json.revocation).toMatchObject({ checked: true, source: 'anvil-db', status: 'revoked', reason: 'keyCompromise' });
@@ -139,7 +165,7 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
     expect(json.hints.join(' ')).toMatch(/nginx does not know/);
   });
 
-  it('with Anvil\'s CRLs as ssl_crl the nginx string says revoked too', async () => {
+  it("with Anvil's CRLs as ssl_crl the nginx string says revoked too", async () => {
     const { json } = await judge({ chain: revoked.fullchain, crls: allCrls() });
     expect(json).toMatchObject({ status: 'failed', reason: 'revoked', nginx: 'FAILED:certificate revoked' });
     const ok = await judge({ chain: good.fullchain, crls: allCrls() });
@@ -173,7 +199,7 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
     expect(withRoot.json).toMatchObject({ status: 'verified', nginx: 'SUCCESS' });
   });
 
-  it('a foreign hierarchy is unknown_ca against Anvil\'s trust, and verified against its own anchors', async () => {
+  it("a foreign hierarchy is unknown_ca against Anvil's trust, and verified against its own anchors", async () => {
     const foreign = await issue(other, { profile: 'client', subject: { CN: 'foreigner' }, sans: { dns: ['f.other.test'] } });
     const against = await judge({ chain: foreign.fullchain });
     expect(against.json).toMatchObject({ status: 'failed', reason: 'unknown_ca' });
@@ -248,7 +274,12 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
     expect(prefer.json.checks.find((c) => c.name === 'revocation_fetch')!.detail).toContain(`${other.publicUrl}/pki/crl/issuing-ca.crl`);
 
     const revokedByCrl = await judge({ chain: b.fullchain, trustAnchors: anchors, revocation: 'require' });
-    expect(revokedByCrl.json).toMatchObject({ status: 'failed', reason: 'revoked', nginx: 'SUCCESS', revocation: { source: 'crl-fetch', status: 'revoked', reason: 'affiliationChanged' } });
+    expect(revokedByCrl.json).toMatchObject({
+      status: 'failed',
+      reason: 'revoked',
+      nginx: 'SUCCESS',
+      revocation: { source: 'crl-fetch', status: 'revoked', reason: 'affiliationChanged' },
+    });
 
     const off = await judge({ chain: a.fullchain, trustAnchors: anchors, revocation: 'off' });
     expect(off.json).toMatchObject({ status: 'verified', revocation: { checked: false } });
@@ -258,7 +289,10 @@ describe(`POST /api/v1/judge (${TEST_DB})`, () => {
     // The CRL URL of this foreign chain answers 404: no source can speak.
     const c = await issue(other, { profile: 'client', subject: { CN: 'nowhere' }, sans: { dns: ['nowhere.other.test'] } });
     const service = new JudgeService({ authority: anvil.authority, fetchImpl: async () => new Response('gone', { status: 404 }) });
-    const v = await service.judge(pemToDerList(c.fullchain, ['CERTIFICATE']), { trustAnchors: pemToDerList(other.authority.trustBundlePem(), ['CERTIFICATE']), revocation: 'require' });
+    const v = await service.judge(pemToDerList(c.fullchain, ['CERTIFICATE']), {
+      trustAnchors: pemToDerList(other.authority.trustBundlePem(), ['CERTIFICATE']),
+      revocation: 'require',
+    });
     expect(v).toMatchObject({ status: 'failed', reason: 'revocation_unknown', nginx: 'SUCCESS' });
     expect(v.checks.find((x) => x.name === 'revocation_fetch')).toMatchObject({ ok: false });
     expect(v.checks.find((x) => x.name === 'revocation_fetch')!.detail).toMatch(/HTTP 404/);
@@ -280,7 +314,12 @@ describe('POST /api/v1/judge: bad input is a problem, never a 500', () => {
     ['unclosed PEM', { chain: '-----BEGIN CERTIFICATE-----\nMIIB' }, 400, 'malformed_chain'],
     ['PEM body not base64', { chain: '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n' }, 400, 'malformed_chain'],
     ['a private key in the chain', { chain: `-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n` }, 422, 'private_key_sent'],
-    ['a CSR instead of a certificate', { chain: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' }, 422, 'unexpected_pem_block'],
+    [
+      'a CSR instead of a certificate',
+      { chain: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' },
+      422,
+      'unexpected_pem_block',
+    ],
     ['bad at', { chain: 'x', at: 'yesterday' }, 400, 'validation_failed'],
     ['bad purpose', { chain: 'x', purpose: 'email' }, 400, 'validation_failed'],
     ['bad revocation mode', { chain: 'x', revocation: 'sometimes' }, 400, 'validation_failed'],
@@ -325,12 +364,19 @@ describe('POST /api/v1/judge: bad input is a problem, never a 500', () => {
   it('malformed JSON and missing token', async () => {
     const bad = await anvil.api('POST', '/api/v1/judge', '{"chain":');
     expect([bad.status, ((await bad.json()) as { code: string }).code]).toEqual([400, 'malformed_json']);
-    const anon = await anvil.app.request('/api/v1/judge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chain: good.fullchain }) });
+    const anon = await anvil.app.request('/api/v1/judge', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ chain: good.fullchain }),
+    });
     expect(anon.status).toBe(401);
   });
 
   it('is in the OpenAPI document', async () => {
-    const doc = (await (await anvil.app.request('/api/v1/openapi.json')).json()) as { paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
+    const doc = (await (await anvil.app.request('/api/v1/openapi.json')).json()) as {
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, unknown> };
+    };
     expect(doc.paths['/api/v1/judge']).toBeDefined();
     expect(doc.components.schemas.Verdict).toBeDefined();
   });
@@ -364,7 +410,13 @@ describe('GET /verify behind a proxy', () => {
 
   it('believes Envoy X-Forwarded-Client-Cert (Chain) and takes the last element, the one the trusted proxy appended', async () => {
     const first = xfccElement({ By: 'spiffe://front/envoy', Hash: 'abc', Cert: encodeURIComponent(spiffe.certificate) });
-    const last = xfccElement({ By: 'spiffe://anvil.test/envoy', Hash: 'def', Chain: encodeURIComponent(good.certificate), Subject: 'CN=partner-a,O=Partner A', URI: '' });
+    const last = xfccElement({
+      By: 'spiffe://anvil.test/envoy',
+      Hash: 'def',
+      Chain: encodeURIComponent(good.certificate),
+      Subject: 'CN=partner-a,O=Partner A',
+      URI: '',
+    });
     const res = await verifyFrom('10.0.0.1', { 'x-forwarded-client-cert': `${first},${last}`, accept: 'application/json' });
     const v = (await res.json()) as Verdict;
     expect(v.presented[0].subject).toBe('O = Partner A, CN = partner-a');
@@ -380,7 +432,10 @@ describe('GET /verify behind a proxy', () => {
   });
 
   it('ignores the headers from an untrusted address, and says so', async () => {
-    const res = await verifyFrom('203.0.113.5', { 'x-client-cert': nginxHeader(good.certificate), 'x-forwarded-client-cert': `Cert="${encodeURIComponent(good.certificate)}"` });
+    const res = await verifyFrom('203.0.113.5', {
+      'x-client-cert': nginxHeader(good.certificate),
+      'x-forwarded-client-cert': `Cert="${encodeURIComponent(good.certificate)}"`,
+    });
     const v = (await res.json()) as Verdict;
     expect(v).toMatchObject({ status: 'absent', reason: null, nginx: 'NONE', presented: [] });
     expect(v.checks[0]).toMatchObject({ name: 'proxy_headers', ok: false });
@@ -420,14 +475,21 @@ describe('GET /verify behind a proxy', () => {
   });
 
   it('purpose and expect from the query', async () => {
-    const v = (await (await verifyFrom('10.0.0.1', { 'x-client-cert': nginxHeader(good.certificate) }, '/verify?expect=dns:zzz.partner.test')).json()) as Verdict;
+    const v = (await (
+      await verifyFrom('10.0.0.1', { 'x-client-cert': nginxHeader(good.certificate) }, '/verify?expect=dns:zzz.partner.test')
+    ).json()) as Verdict;
     expect(v).toMatchObject({ status: 'failed', reason: 'name_mismatch' });
-    const s = (await (await verifyFrom('10.0.0.1', { 'x-client-cert': nginxHeader(good.certificate) }, '/verify?purpose=server')).json()) as Verdict;
+    const s = (await (
+      await verifyFrom('10.0.0.1', { 'x-client-cert': nginxHeader(good.certificate) }, '/verify?purpose=server')
+    ).json()) as Verdict;
     expect(s.reason).toBe('wrong_purpose');
   });
 
   it('a browser gets a page', async () => {
-    const res = await verifyFrom('10.0.0.1', { 'x-client-cert': nginxHeader(good.certificate), accept: 'text/html,application/xhtml+xml,*/*;q=0.8' });
+    const res = await verifyFrom('10.0.0.1', {
+      'x-client-cert': nginxHeader(good.certificate),
+      accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+    });
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     const html = await res.text();
     expect(html).toMatch(/^<!doctype html>/);
@@ -455,7 +517,12 @@ describe('judge input helpers', () => {
   });
   it('trusted proxies: addresses and CIDRs, v4 and v6; nothing trusted when empty', () => {
     const t = trustedProxies(['10.0.0.1', '172.16.0.0/12', 'fd00::/8']);
-    expect([t.trusts('10.0.0.1'), t.trusts('172.31.255.1'), t.trusts('fd12::1'), t.trusts('::ffff:10.0.0.1')]).toEqual([true, true, true, true]);
+    expect([t.trusts('10.0.0.1'), t.trusts('172.31.255.1'), t.trusts('fd12::1'), t.trusts('::ffff:10.0.0.1')]).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
     expect([t.trusts('10.0.0.2'), t.trusts(null), t.trusts('garbage')]).toEqual([false, false, false]);
     expect(trustedProxies([]).trusts('127.0.0.1')).toBe(false);
     expect(() => trustedProxies(['proxy.local'])).toThrow(/not an IP address/);
@@ -475,7 +542,10 @@ describe('JudgeService CRL fetching', () => {
   const detail = (v: Verdict) => v.checks.find((x) => x.name === 'revocation_fetch')?.detail ?? '';
 
   it('does not follow a redirect to another scheme', async () => {
-    const s = new JudgeService({ authority: anvil.authority, fetchImpl: async () => new Response(null, { status: 302, headers: { location: 'file:///etc/passwd' } }) });
+    const s = new JudgeService({
+      authority: anvil.authority,
+      fetchImpl: async () => new Response(null, { status: 302, headers: { location: 'file:///etc/passwd' } }),
+    });
     const v = await s.judge(chain, { trustAnchors: anchors, revocation: 'prefer' });
     expect(detail(v)).toMatch(/only http and https/);
     expect(v.revocation.checked).toBe(false);
@@ -485,7 +555,10 @@ describe('JudgeService CRL fetching', () => {
     const s = new JudgeService({
       authority: anvil.authority,
       crlFetchTimeoutMs: 200,
-      fetchImpl: (_u, init) => new Promise((_r, reject) => init?.signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'TimeoutError' })))),
+      fetchImpl: (_u, init) =>
+        new Promise((_r, reject) =>
+          init?.signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'TimeoutError' }))),
+        ),
     });
     const t0 = Date.now();
     const v = await s.judge(chain, { trustAnchors: anchors, revocation: 'prefer' });
@@ -494,7 +567,11 @@ describe('JudgeService CRL fetching', () => {
   });
 
   it('refuses an oversized CRL', async () => {
-    const s = new JudgeService({ authority: anvil.authority, crlMaxBytes: 1000, fetchImpl: async () => new Response(new Uint8Array(5000).fill(0x30)) });
+    const s = new JudgeService({
+      authority: anvil.authority,
+      crlMaxBytes: 1000,
+      fetchImpl: async () => new Response(new Uint8Array(5000).fill(0x30)),
+    });
     const v = await s.judge(chain, { trustAnchors: anchors, revocation: 'prefer' });
     expect(detail(v)).toMatch(/larger than 1000 bytes/);
   });
@@ -522,8 +599,24 @@ describe('JudgeService CRL fetching', () => {
 
 // ---- the mTLS listener (Node's TLS client; curl and nginx are in judge-anvil.test.ts) -----------------
 
-function getVerify(port: number, opts: { cert?: string; key?: string; agent?: Agent; path?: string; method?: string; body?: string; headers?: Record<string, string> } = {}) {
-  return new Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined>; peer: X509Certificate | null }>((resolve, reject) => {
+function getVerify(
+  port: number,
+  opts: {
+    cert?: string;
+    key?: string;
+    agent?: Agent;
+    path?: string;
+    method?: string;
+    body?: string;
+    headers?: Record<string, string>;
+  } = {},
+) {
+  return new Promise<{
+    status: number;
+    body: string;
+    headers: Record<string, string | string[] | undefined>;
+    peer: X509Certificate | null;
+  }>((resolve, reject) => {
     const req = httpsRequest(
       {
         host: '127.0.0.1',
@@ -606,7 +699,7 @@ describe('the mTLS listener', () => {
     expect(after.fingerprint256).toBe(new X509Certificate(anvil.mtls!.identity.certPem).fingerprint256);
   });
 
-  it('asks for a client certificate naming Anvil\'s roots only', async () => {
+  it("asks for a client certificate naming Anvil's roots only", async () => {
     // openssl s_client prints the CA names of the CertificateRequest (async: the server is in this process).
     const out = await new Promise<string>((resolve) => {
       const p = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port()}`, '-tls1_2'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -617,7 +710,8 @@ describe('the mTLS listener', () => {
       p.stdin.end();
     });
     if (!out) return; // no openssl: the interop suite covers this
-    const names = /Acceptable client certificate CA names\n([\s\S]*?)\n(?:Requested|Client Certificate Types|Peer signing)/.exec(out)?.[1] ?? '';
+    const names =
+      /Acceptable client certificate CA names\n([\s\S]*?)\n(?:Requested|Client Certificate Types|Peer signing)/.exec(out)?.[1] ?? '';
     expect(names).toContain('Anvil Root CA (root-ca)');
     expect(names).not.toContain('Issuing CA');
   });
@@ -626,7 +720,11 @@ describe('the mTLS listener', () => {
     const nf = await getVerify(port(), { path: '/api/v1/certificates' });
     expect(nf.status).toBe(404);
     const bad = await getVerify(port(), { path: '/verify?purpose=nope' });
-    expect([bad.status, JSON.parse(bad.body).code, bad.headers['content-type']]).toEqual([400, 'invalid_query', 'application/problem+json']);
+    expect([bad.status, JSON.parse(bad.body).code, bad.headers['content-type']]).toEqual([
+      400,
+      'invalid_query',
+      'application/problem+json',
+    ]);
   });
 
   describe('POST /api/v1/renew', () => {
@@ -641,26 +739,56 @@ describe('the mTLS listener', () => {
 
     it('renews the presented certificate with the same profile, subject and names, for a new key', async ({ skip }) => {
       if (!csr) skip();
-      const res = await getVerify(port(), { path: '/api/v1/renew', method: 'POST', cert: good.fullchain, key: good.privateKey, body: csr, headers: { 'content-type': 'application/pkcs10' } });
+      const res = await getVerify(port(), {
+        path: '/api/v1/renew',
+        method: 'POST',
+        cert: good.fullchain,
+        key: good.privateKey,
+        body: csr,
+        headers: { 'content-type': 'application/pkcs10' },
+      });
       expect(res.status, res.body).toBe(201);
       const renewed = JSON.parse(res.body) as Issued & { profile: string; subject: string; sans: unknown; renewedFrom: string };
       expect(renewed.renewedFrom).toBe(good.id);
       expect(renewed.profile).toBe('client');
       expect(renewed.subject).toContain('CN=partner-a');
       expect(renewed.sans).toEqual({ dns: ['a.partner.test'], ip: ['10.1.2.3'], uri: [], email: ['ops@partner.test'] });
-      expect(new X509Certificate(renewed.certificate).publicKey.export({ format: 'der', type: 'spki' })).not.toEqual(new X509Certificate(good.certificate).publicKey.export({ format: 'der', type: 'spki' }));
-      expect(Date.parse(renewed.notAfter) - Date.parse(renewed.notBefore)).toBeCloseTo(Date.parse(good.notAfter) - Date.parse(good.notBefore), -4);
+      expect(new X509Certificate(renewed.certificate).publicKey.export({ format: 'der', type: 'spki' })).not.toEqual(
+        new X509Certificate(good.certificate).publicKey.export({ format: 'der', type: 'spki' }),
+      );
+      expect(Date.parse(renewed.notAfter) - Date.parse(renewed.notBefore)).toBeCloseTo(
+        Date.parse(good.notAfter) - Date.parse(good.notBefore),
+        -4,
+      );
     });
 
     it('refuses without a certificate, with a revoked one, with a leaf only, and without a CSR', async () => {
       const none = await getVerify(port(), { path: '/api/v1/renew', method: 'POST', body: csr });
       expect([none.status, JSON.parse(none.body).code]).toEqual([401, 'client_certificate_required']);
-      const rev = await getVerify(port(), { path: '/api/v1/renew', method: 'POST', cert: revoked.fullchain, key: revoked.privateKey, body: csr });
+      const rev = await getVerify(port(), {
+        path: '/api/v1/renew',
+        method: 'POST',
+        cert: revoked.fullchain,
+        key: revoked.privateKey,
+        body: csr,
+      });
       expect([rev.status, JSON.parse(rev.body).code]).toEqual([403, 'certificate_not_accepted']);
       expect(JSON.parse(rev.body).verdict.reason).toBe('revoked');
-      const leafOnly = await getVerify(port(), { path: '/api/v1/renew', method: 'POST', cert: good.certificate, key: good.privateKey, body: csr });
+      const leafOnly = await getVerify(port(), {
+        path: '/api/v1/renew',
+        method: 'POST',
+        cert: good.certificate,
+        key: good.privateKey,
+        body: csr,
+      });
       expect(JSON.parse(leafOnly.body).verdict.reason).toBe('missing_intermediate');
-      const noCsr = await getVerify(port(), { path: '/api/v1/renew', method: 'POST', cert: good.fullchain, key: good.privateKey, body: '' });
+      const noCsr = await getVerify(port(), {
+        path: '/api/v1/renew',
+        method: 'POST',
+        cert: good.fullchain,
+        key: good.privateKey,
+        body: '',
+      });
       expect([noCsr.status, JSON.parse(noCsr.body).code]).toEqual([422, 'csr_required']);
     });
   });
@@ -669,9 +797,12 @@ describe('the mTLS listener', () => {
     const connectOnce = (session?: Buffer) =>
       new Promise<{ reused: boolean; session?: Buffer }>((resolve, reject) => {
         let saved: Buffer | undefined;
-        const s = tlsConnect({ host: '127.0.0.1', port: port(), rejectUnauthorized: false, cert: good.fullchain, key: good.privateKey, session }, () => {
-          s.write('GET /verify HTTP/1.0\r\n\r\n');
-        });
+        const s = tlsConnect(
+          { host: '127.0.0.1', port: port(), rejectUnauthorized: false, cert: good.fullchain, key: good.privateKey, session },
+          () => {
+            s.write('GET /verify HTTP/1.0\r\n\r\n');
+          },
+        );
         s.on('session', (b: Buffer) => (saved = b));
         s.on('data', () => {});
         s.on('end', () => resolve({ reused: s.isSessionReused(), session: saved }));

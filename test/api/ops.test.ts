@@ -90,7 +90,13 @@ describe('/metrics', () => {
     expect(text).toContain('anvil_issuance_duration_seconds_count{outcome="refused"} 1');
     expect(text).toMatch(/^anvil_process_cpu_seconds_total /m);
     expect(text).toMatch(/^anvil_nodejs_heap_size_used_bytes /m);
-    for (const name of ['anvil_certificates_revoked_total', 'anvil_ocsp_responses_total', 'anvil_judge_verdicts_total', 'anvil_crl_number', 'anvil_crl_age_seconds']) {
+    for (const name of [
+      'anvil_certificates_revoked_total',
+      'anvil_ocsp_responses_total',
+      'anvil_judge_verdicts_total',
+      'anvil_crl_number',
+      'anvil_crl_age_seconds',
+    ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
     const names = text
@@ -125,7 +131,9 @@ describe('/metrics', () => {
       });
     expect((await revoke()).status).toBe(200);
     expect((await revoke()).status).toBe(200); // unchanged the second time: not counted again
-    expect((await app.request('/ocsp', { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: 'not der' })).status).toBe(200);
+    expect(
+      (await app.request('/ocsp', { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: 'not der' })).status,
+    ).toBe(200);
     const text = await (await app.request('/metrics')).text();
     expect(text).toContain('anvil_certificates_revoked_total{profile="client",issuer="issuing-ca",reason="superseded"} 1');
     expect(text).toContain('anvil_ocsp_responses_total{status="malformedRequest"} 1');

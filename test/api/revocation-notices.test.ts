@@ -38,16 +38,35 @@ function newCsr(): string {
 }
 
 async function issue(anvil: TestAnvil, cn: string): Promise<Issued> {
-  const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: cn }, sans: { dns: [`${cn}.partner.test`] } });
+  const res = await anvil.api('POST', '/api/v1/certificates', {
+    profile: 'client',
+    subject: { CN: cn },
+    sans: { dns: [`${cn}.partner.test`] },
+  });
   expect(res.status, await res.clone().text()).toBe(201);
   return (await res.json()) as Issued;
 }
 
 /** POST /api/v1/renew or GET /verify on an mTLS listener, presenting `cert`. */
-function mtls(port: number, cert: Issued, path: '/verify' | '/api/v1/renew', body?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+function mtls(
+  port: number,
+  cert: Issued,
+  path: '/verify' | '/api/v1/renew',
+  body?: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', port, path, method: body ? 'POST' : 'GET', cert: cert.fullchain, key: cert.privateKey, rejectUnauthorized: false, agent: false, headers: body ? { 'content-type': 'application/pkcs10' } : {} },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: body ? 'POST' : 'GET',
+        cert: cert.fullchain,
+        key: cert.privateKey,
+        rejectUnauthorized: false,
+        agent: false,
+        headers: body ? { 'content-type': 'application/pkcs10' } : {},
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -66,7 +85,17 @@ async function ocspStatus(anvil: TestAnvil, cert: Issued): Promise<string> {
   writeFileSync(join(dir, 'issuer.pem'), anvil.authority.issuerByName('issuing-ca').pem);
   writeFileSync(join(dir, 'leaf.pem'), cert.certificate);
   // Asynchronously: the responder is this process.
-  const { stdout, stderr } = await run('openssl', ['ocsp', '-issuer', join(dir, 'issuer.pem'), '-cert', join(dir, 'leaf.pem'), '-url', `${anvil.publicUrl}/ocsp`, '-no_nonce', '-noverify']);
+  const { stdout, stderr } = await run('openssl', [
+    'ocsp',
+    '-issuer',
+    join(dir, 'issuer.pem'),
+    '-cert',
+    join(dir, 'leaf.pem'),
+    '-url',
+    `${anvil.publicUrl}/ocsp`,
+    '-no_nonce',
+    '-noverify',
+  ]);
   const line = stdout.split('\n').find((l) => l.includes('leaf.pem:')) ?? stdout + stderr;
   return line.replace(/^.*leaf\.pem:\s*/, '').trim();
 }
@@ -76,72 +105,82 @@ async function crlSerials(anvil: TestAnvil): Promise<string[]> {
   return parseCrl(new Uint8Array(await res.arrayBuffer())).entries.map((e) => e.serialHex);
 }
 
-describe.runIf(TEST_DB === 'postgres' && hasOpenssl)('two processes on one PostgreSQL, notification connections killed while revoking', () => {
-  let a: TestAnvil;
-  let b: TestAnvil;
-  let admin: postgres.Sql;
-  let dbName: string;
+describe.runIf(TEST_DB === 'postgres' && hasOpenssl)(
+  'two processes on one PostgreSQL, notification connections killed while revoking',
+  () => {
+    let a: TestAnvil;
+    let b: TestAnvil;
+    let admin: postgres.Sql;
+    let dbName: string;
 
-  beforeAll(async () => {
-    a = await createTestAnvil({ listen: true, mtls: true });
-    b = await createTestAnvil({ listen: true, mtls: true, shareDatabase: { url: a.database.url!, kek: a.database.kek } });
-    await Promise.all([a.authority.revocationNotices.start(), b.authority.revocationNotices.start()]);
-    admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-    dbName = new URL(a.database.url!).pathname.slice(1);
-  });
-  afterAll(async () => {
-    await admin?.end();
-    await b?.close();
-    await a?.close();
-  });
+    beforeAll(async () => {
+      a = await createTestAnvil({ listen: true, mtls: true });
+      b = await createTestAnvil({ listen: true, mtls: true, shareDatabase: { url: a.database.url!, kek: a.database.kek } });
+      await Promise.all([a.authority.revocationNotices.start(), b.authority.revocationNotices.start()]);
+      admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+      dbName = new URL(a.database.url!).pathname.slice(1);
+    });
+    afterAll(async () => {
+      await admin?.end();
+      await b?.close();
+      await a?.close();
+    });
 
-  /** Terminates every LISTEN connection of this test's database (both processes'). */
-  async function killListeners(): Promise<number> {
-    const rows = await admin`select pg_terminate_backend(pid) as killed from pg_stat_activity where datname = ${dbName} and query ilike 'listen %'`;
-    return rows.length;
-  }
+    /** Terminates every LISTEN connection of this test's database (both processes'). */
+    async function killListeners(): Promise<number> {
+      const rows =
+        await admin`select pg_terminate_backend(pid) as killed from pg_stat_activity where datname = ${dbName} and query ilike 'listen %'`;
+      return rows.length;
+    }
 
-  it('no renew succeeds, and OCSP, CRL and the judge say revoked on both processes right after the revoke returns', async () => {
-    const csr = newCsr();
-    let killed = 0;
-    for (let round = 0; round < 6; round++) {
-      const cert = await issue(a, `partner-${round}`);
-      // B has judged and answered it good: its caches hold those answers.
-      expect(await ocspStatus(b, cert)).toBe('good');
-      expect((await mtls(b.mtls!.port, cert, '/verify')).json.status).toBe('verified');
+    it('no renew succeeds, and OCSP, CRL and the judge say revoked on both processes right after the revoke returns', async () => {
+      const csr = newCsr();
+      let killed = 0;
+      for (let round = 0; round < 6; round++) {
+        const cert = await issue(a, `partner-${round}`);
+        // B has judged and answered it good: its caches hold those answers.
+        expect(await ocspStatus(b, cert)).toBe('good');
+        expect((await mtls(b.mtls!.port, cert, '/verify')).json.status).toBe('verified');
 
-      killed += await killListeners();
-      const revoked = await a.api('POST', `/api/v1/certificates/${cert.id}/revoke`, { reason: 'keyCompromise' });
-      expect(revoked.status).toBe(200);
+        killed += await killListeners();
+        const revoked = await a.api('POST', `/api/v1/certificates/${cert.id}/revoke`, { reason: 'keyCompromise' });
+        expect(revoked.status).toBe(200);
 
-      for (const [name, node] of [['b', b], ['a', a]] as const) {
-        const renew = await mtls(node.mtls!.port, cert, '/api/v1/renew', csr);
-        expect([name, renew.status, renew.json.code]).toEqual([name, 403, 'certificate_not_accepted']);
-        expect([name, await ocspStatus(node, cert)]).toEqual([name, 'revoked']);
-        const verdict = (await mtls(node.mtls!.port, cert, '/verify')).json;
-        expect([name, verdict.status, verdict.reason]).toEqual([name, 'failed', 'revoked']);
-        expect(await crlSerials(node)).toContain(cert.serial);
+        for (const [name, node] of [
+          ['b', b],
+          ['a', a],
+        ] as const) {
+          const renew = await mtls(node.mtls!.port, cert, '/api/v1/renew', csr);
+          expect([name, renew.status, renew.json.code]).toEqual([name, 403, 'certificate_not_accepted']);
+          expect([name, await ocspStatus(node, cert)]).toEqual([name, 'revoked']);
+          const verdict = (await mtls(node.mtls!.port, cert, '/verify')).json;
+          expect([name, verdict.status, verdict.reason]).toEqual([name, 'failed', 'revoked']);
+          expect(await crlSerials(node)).toContain(cert.serial);
+        }
       }
-    }
-    expect(killed, 'the test terminated LISTEN connections').toBeGreaterThan(0);
-    // Nothing was renewed: the audit trail has no renewal success.
-    const { items } = await a.authority.listCertificates({ limit: 100 });
-    expect(items.filter((c) => c.requestedBy?.startsWith('certificate:'))).toEqual([]);
-  });
+      expect(killed, 'the test terminated LISTEN connections').toBeGreaterThan(0);
+      // Nothing was renewed: the audit trail has no renewal success.
+      const { items } = await a.authority.listCertificates({ limit: 100 });
+      expect(items.filter((c) => c.requestedBy?.startsWith('certificate:'))).toEqual([]);
+    });
 
-  it('the subscription comes back by itself, and notices flow again', async () => {
-    await killListeners();
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && (await admin`select 1 from pg_stat_activity where datname = ${dbName} and query ilike 'listen %'`).length < 2) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(b.authority.revocationNotices.live).toBe(true);
-    const cert = await issue(a, 'partner-after');
-    expect(await ocspStatus(b, cert)).toBe('good');
-    await a.api('POST', `/api/v1/certificates/${cert.id}/revoke`, { reason: 'superseded' });
-    expect(await ocspStatus(b, cert)).toBe('revoked');
-  });
-});
+    it('the subscription comes back by itself, and notices flow again', async () => {
+      await killListeners();
+      const deadline = Date.now() + 10_000;
+      while (
+        Date.now() < deadline &&
+        (await admin`select 1 from pg_stat_activity where datname = ${dbName} and query ilike 'listen %'`).length < 2
+      ) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(b.authority.revocationNotices.live).toBe(true);
+      const cert = await issue(a, 'partner-after');
+      expect(await ocspStatus(b, cert)).toBe('good');
+      await a.api('POST', `/api/v1/certificates/${cert.id}/revoke`, { reason: 'superseded' });
+      expect(await ocspStatus(b, cert)).toBe('revoked');
+    });
+  },
+);
 
 describe.runIf(hasOpenssl)('renewal is decided on the database row', () => {
   let anvil: TestAnvil;
@@ -152,9 +191,17 @@ describe.runIf(hasOpenssl)('renewal is decided on the database row', () => {
   });
   afterAll(() => anvil?.close());
 
-  const owner = (cert: Issued) => ({ issuerId: anvil.authority.issuerByName('issuing-ca').record.id, serialHex: cert.serial, csr, source: null });
+  const owner = (cert: Issued) => ({
+    issuerId: anvil.authority.issuerByName('issuing-ca').record.id,
+    serialHex: cert.serial,
+    csr,
+    source: null,
+  });
   const refusal = async (p: Promise<unknown>) => {
-    const err = await p.then(() => null, (e: unknown) => e);
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CaError);
     return { code: (err as CaError).code, reason: (err as CaError).details?.reason };
   };
@@ -180,7 +227,12 @@ describe.runIf(hasOpenssl)('renewal is decided on the database row', () => {
   });
 
   it('an expired row is refused', async () => {
-    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'renew-expired' }, sans: { dns: ['e.partner.test'] }, ttl: '1s' });
+    const res = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'client',
+      subject: { CN: 'renew-expired' },
+      sans: { dns: ['e.partner.test'] },
+      ttl: '1s',
+    });
     expect(res.status).toBe(201);
     const cert = (await res.json()) as Issued;
     await new Promise((r) => setTimeout(r, 1_100));

@@ -300,16 +300,19 @@ describe('revoke', () => {
     expect(entryOf((await fetchCrl()).crl, cert.serial)?.reason).toBe('keyCompromise');
   });
 
-  it.each(REASONS.filter((r) => r !== 'certificateHold'))('refuses to release a %s revocation: 409 not_on_hold, nothing changes', async (reason) => {
-    const cert = await issue();
-    await revoke(cert.id, reason);
-    const before = await snapshot();
-    const res = await anvil.api('POST', `/api/v1/certificates/${cert.id}/release`);
-    expect(res.status).toBe(409);
-    expect((await problemOf(res)).code).toBe('not_on_hold');
-    expect(await snapshot()).toEqual(before);
-    expect(entryOf((await fetchCrl()).crl, cert.serial)?.reason).toBe(reason);
-  });
+  it.each(REASONS.filter((r) => r !== 'certificateHold'))(
+    'refuses to release a %s revocation: 409 not_on_hold, nothing changes',
+    async (reason) => {
+      const cert = await issue();
+      await revoke(cert.id, reason);
+      const before = await snapshot();
+      const res = await anvil.api('POST', `/api/v1/certificates/${cert.id}/release`);
+      expect(res.status).toBe(409);
+      expect((await problemOf(res)).code).toBe('not_on_hold');
+      expect(await snapshot()).toEqual(before);
+      expect(entryOf((await fetchCrl()).crl, cert.serial)?.reason).toBe(reason);
+    },
+  );
 
   it('refuses to release an active certificate (409 not_on_hold) and an unknown one (404)', async () => {
     const cert = await issue();
@@ -396,7 +399,11 @@ describe('revoke', () => {
       // keep issuing until the serial's top bit is set, so the third form really differs
       let cert = await issue();
       while (i === 2 && !cert.serial.startsWith('00')) cert = await issue();
-      const res = await anvil.api('POST', '/api/v1/certificates/revoke', { issuer: 'issuing-ca', serial: forms(cert.serial)[i], reason: 'keyCompromise' });
+      const res = await anvil.api('POST', '/api/v1/certificates/revoke', {
+        issuer: 'issuing-ca',
+        serial: forms(cert.serial)[i],
+        reason: 'keyCompromise',
+      });
       expect(res.status, `form ${forms(cert.serial)[i]}`).toBe(200);
       const body = await res.json();
       expect(body.items).toHaveLength(1);
@@ -422,7 +429,10 @@ describe('revoke', () => {
     const certs = [await issue(), await issue()];
     const before = await snapshot();
     const missing = '11111111-2222-4333-8444-555555555555';
-    const res = await anvil.api('POST', '/api/v1/certificates/revoke', { ids: [certs[0].id, missing, certs[1].id], reason: 'keyCompromise' });
+    const res = await anvil.api('POST', '/api/v1/certificates/revoke', {
+      ids: [certs[0].id, missing, certs[1].id],
+      reason: 'keyCompromise',
+    });
     expect(res.status).toBe(404);
     const p = await problemOf(res);
     expect(p.code).toBe('certificate_not_found');
@@ -451,7 +461,11 @@ describe('revoke', () => {
     expect(single.reason).toBe('cACompromise');
 
     // A revoked CA issues nothing more.
-    const refused = await anvil.api('POST', '/api/v1/certificates', { profile: 'server', issuer: 'partner-ca', sans: { dns: ['late.partner.test'] } });
+    const refused = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'server',
+      issuer: 'partner-ca',
+      sans: { dns: ['late.partner.test'] },
+    });
     expect(refused.status).toBe(422);
     expect((await problemOf(refused)).code).toBe('issuer_revoked');
 
@@ -481,18 +495,83 @@ describe('bad input: a clear problem with a stable code, and nothing changes', (
     ['removeFromCRL (a delta-CRL mechanism, not a reason)', async () => revoke((await issue()).id, 'removeFromCRL'), 422, 'invalid_reason'],
     ['an id that does not exist', () => revoke('6b1f2d3c-4e5f-4a6b-8c7d-9e0f1a2b3c4d', 'keyCompromise'), 404, 'certificate_not_found'],
     ['a non-uuid id', () => revoke('not-a-uuid', 'keyCompromise'), 400, 'validation_failed'],
-    ['an unknown field', async () => anvil.api('POST', `/api/v1/certificates/${(await issue()).id}/revoke`, { reason: 'keyCompromise', when: 'now' }), 400, 'validation_failed'],
-    ['malformed JSON', async () => anvil.api('POST', `/api/v1/certificates/${(await issue()).id}/revoke`, '{"reason":'), 400, 'malformed_json'],
-    ['bulk with an unknown reason', async () => anvil.api('POST', '/api/v1/certificates/revoke', { ids: [(await issue()).id], reason: 'nope' }), 422, 'invalid_reason'],
-    ['bulk with an empty list', () => anvil.api('POST', '/api/v1/certificates/revoke', { ids: [], reason: 'keyCompromise' }), 400, 'validation_failed'],
-    ['bulk with a non-uuid id', async () => anvil.api('POST', '/api/v1/certificates/revoke', { ids: [(await issue()).id, 'x'] }), 400, 'validation_failed'],
-    ['bulk with neither ids nor serial', () => anvil.api('POST', '/api/v1/certificates/revoke', { reason: 'keyCompromise' }), 400, 'validation_failed'],
-    ['by serial, unknown serial', () => anvil.api('POST', '/api/v1/certificates/revoke', { issuer: 'issuing-ca', serial: '7f00ff', reason: 'keyCompromise' }), 404, 'certificate_not_found'],
-    ['by serial, not hexadecimal', () => anvil.api('POST', '/api/v1/certificates/revoke', { issuer: 'issuing-ca', serial: 'xyz', reason: 'keyCompromise' }), 422, 'invalid_serial'],
-    ['by serial, unknown issuer', () => anvil.api('POST', '/api/v1/certificates/revoke', { issuer: 'nobody-ca', serial: '01', reason: 'keyCompromise' }), 404, 'unknown_issuer'],
-    ['an unknown issuer to revoke', () => anvil.api('POST', '/api/v1/issuers/nobody-ca/revoke', { reason: 'keyCompromise' }), 404, 'unknown_issuer'],
-    ['an issuer with an unknown reason', () => anvil.api('POST', '/api/v1/issuers/issuing-ca/revoke', { reason: 'bored' }), 422, 'invalid_reason'],
-    ['no token', async () => anvil.app.request(`/api/v1/certificates/${(await issue()).id}/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 401, 'unauthorized'],
+    [
+      'an unknown field',
+      async () => anvil.api('POST', `/api/v1/certificates/${(await issue()).id}/revoke`, { reason: 'keyCompromise', when: 'now' }),
+      400,
+      'validation_failed',
+    ],
+    [
+      'malformed JSON',
+      async () => anvil.api('POST', `/api/v1/certificates/${(await issue()).id}/revoke`, '{"reason":'),
+      400,
+      'malformed_json',
+    ],
+    [
+      'bulk with an unknown reason',
+      async () => anvil.api('POST', '/api/v1/certificates/revoke', { ids: [(await issue()).id], reason: 'nope' }),
+      422,
+      'invalid_reason',
+    ],
+    [
+      'bulk with an empty list',
+      () => anvil.api('POST', '/api/v1/certificates/revoke', { ids: [], reason: 'keyCompromise' }),
+      400,
+      'validation_failed',
+    ],
+    [
+      'bulk with a non-uuid id',
+      async () => anvil.api('POST', '/api/v1/certificates/revoke', { ids: [(await issue()).id, 'x'] }),
+      400,
+      'validation_failed',
+    ],
+    [
+      'bulk with neither ids nor serial',
+      () => anvil.api('POST', '/api/v1/certificates/revoke', { reason: 'keyCompromise' }),
+      400,
+      'validation_failed',
+    ],
+    [
+      'by serial, unknown serial',
+      () => anvil.api('POST', '/api/v1/certificates/revoke', { issuer: 'issuing-ca', serial: '7f00ff', reason: 'keyCompromise' }),
+      404,
+      'certificate_not_found',
+    ],
+    [
+      'by serial, not hexadecimal',
+      () => anvil.api('POST', '/api/v1/certificates/revoke', { issuer: 'issuing-ca', serial: 'xyz', reason: 'keyCompromise' }),
+      422,
+      'invalid_serial',
+    ],
+    [
+      'by serial, unknown issuer',
+      () => anvil.api('POST', '/api/v1/certificates/revoke', { issuer: 'nobody-ca', serial: '01', reason: 'keyCompromise' }),
+      404,
+      'unknown_issuer',
+    ],
+    [
+      'an unknown issuer to revoke',
+      () => anvil.api('POST', '/api/v1/issuers/nobody-ca/revoke', { reason: 'keyCompromise' }),
+      404,
+      'unknown_issuer',
+    ],
+    [
+      'an issuer with an unknown reason',
+      () => anvil.api('POST', '/api/v1/issuers/issuing-ca/revoke', { reason: 'bored' }),
+      422,
+      'invalid_reason',
+    ],
+    [
+      'no token',
+      async () =>
+        anvil.app.request(`/api/v1/certificates/${(await issue()).id}/revoke`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        }),
+      401,
+      'unauthorized',
+    ],
   ];
 
   it.each(cases)('%s', async (_name, call, status, code) => {
@@ -641,7 +720,12 @@ interface Instance {
   store: DrizzleStore;
 }
 
-async function openAuthority(url: string | undefined, kek: KeyEncryptionKey, clock: () => Date, crl?: Partial<CrlPolicy>): Promise<Instance> {
+async function openAuthority(
+  url: string | undefined,
+  kek: KeyEncryptionKey,
+  clock: () => Date,
+  crl?: Partial<CrlPolicy>,
+): Promise<Instance> {
   const store = await openStore(url ? { url, poolSize: 4 } : {});
   const authority = new Authority({
     store,
@@ -655,7 +739,10 @@ async function openAuthority(url: string | undefined, kek: KeyEncryptionKey, clo
 
 async function issueVia(authority: Authority, ttl?: string) {
   const cn = `timed-${++counter}`;
-  const { record } = await authority.issue({ profile: 'client', subject: { CN: cn }, sans: { dns: [`${cn}.test`] }, ...(ttl ? { ttl } : {}) }, SYSTEM_ACTOR);
+  const { record } = await authority.issue(
+    { profile: 'client', subject: { CN: cn }, sans: { dns: [`${cn}.test`] }, ...(ttl ? { ttl } : {}) },
+    SYSTEM_ACTOR,
+  );
   return record;
 }
 
@@ -720,7 +807,9 @@ describe('CRL validity, re-signing and expiry (clock moved)', () => {
     expect(await serials()).not.toContain(record.serial);
     // OCSP still knows it was revoked.
     const single = parseOcspResponse(
-      await inst.authority.ocsp.respond(ocspRequest([{ issuerDer: ca.record.certificateDer, serialHex: record.serial }])).then((a) => a.der),
+      await inst.authority.ocsp
+        .respond(ocspRequest([{ issuerDer: ca.record.certificateDer, serialHex: record.serial }]))
+        .then((a) => a.der),
     ).responses[0];
     expect(single.status).toBe('revoked');
   });
@@ -753,7 +842,17 @@ describe.runIf(TEST_DB === 'postgres')('two Authority processes on one PostgreSQ
   });
 
   it('share one CA (bootstrapped once)', () => {
-    expect(a.authority.issuers().map((i) => i.record.id).sort()).toEqual(b.authority.issuers().map((i) => i.record.id).sort());
+    expect(
+      a.authority
+        .issuers()
+        .map((i) => i.record.id)
+        .sort(),
+    ).toEqual(
+      b.authority
+        .issuers()
+        .map((i) => i.record.id)
+        .sort(),
+    );
     expect(a.authority.issuers()).toHaveLength(2);
   });
 
@@ -861,7 +960,9 @@ describe('OCSP', () => {
     expect(plain.nonce).toBeUndefined();
     // Two requests with different nonces get two fresh answers, each with its own nonce.
     const other = randomBytes(16);
-    const second = verifiedOcsp((await postOcsp(ocspRequest([{ issuerDer: issuing.record.certificateDer, serialHex: cert.serial }], other))).der);
+    const second = verifiedOcsp(
+      (await postOcsp(ocspRequest([{ issuerDer: issuing.record.certificateDer, serialHex: cert.serial }], other))).der,
+    );
     expect(Buffer.from(second.nonce!).equals(Buffer.from(der(0x04, other)))).toBe(true);
   });
 
@@ -882,7 +983,9 @@ describe('OCSP', () => {
 
   it.each(['sha1', 'sha256'] as const)('accepts %s CertIDs', async (alg) => {
     const cert = await issue();
-    const parsed = verifiedOcsp((await postOcsp(ocspRequest([{ issuerDer: issuing.record.certificateDer, serialHex: cert.serial, alg }]))).der);
+    const parsed = verifiedOcsp(
+      (await postOcsp(ocspRequest([{ issuerDer: issuing.record.certificateDer, serialHex: cert.serial, alg }]))).der,
+    );
     expect(parsed.responses[0].status).toBe('good');
     expect(parsed.responses[0].certId.hashAlgorithm).toBe(alg);
   });
@@ -909,9 +1012,19 @@ describe('OCSP', () => {
   it.each<[string, () => Response | Promise<Response>]>([
     ['random bytes (POST)', () => anvil.app.request('/ocsp', { method: 'POST', body: randomBytes(64) })],
     ['an empty body', () => anvil.app.request('/ocsp', { method: 'POST', body: new Uint8Array(0) })],
-    ['a truncated request', async () => anvil.app.request('/ocsp', { method: 'POST', body: ocspRequest([{ issuerDer: issuing.record.certificateDer, serialHex: '01' }]).subarray(0, 20) })],
+    [
+      'a truncated request',
+      async () =>
+        anvil.app.request('/ocsp', {
+          method: 'POST',
+          body: ocspRequest([{ issuerDer: issuing.record.certificateDer, serialHex: '01' }]).subarray(0, 20),
+        }),
+    ],
     ['a request with no CertID', () => anvil.app.request('/ocsp', { method: 'POST', body: der(SEQ, der(SEQ, der(SEQ))) })],
-    ['JSON', () => anvil.app.request('/ocsp', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serial":"01"}' })],
+    [
+      'JSON',
+      () => anvil.app.request('/ocsp', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serial":"01"}' }),
+    ],
     ['a body over 16 KiB', () => anvil.app.request('/ocsp', { method: 'POST', body: new Uint8Array(20_000) })],
     ['GET with text that is not base64', () => anvil.app.request('/ocsp/hello%20world!')],
     ['GET with base64 of garbage', () => anvil.app.request(`/ocsp/${Buffer.from('garbage!').toString('base64')}`)],
@@ -927,7 +1040,12 @@ describe('OCSP', () => {
 
   it('answers CertIDs of an issuer it does not have, or of two issuers at once, with unauthorized', async () => {
     const cert = await issue();
-    const nobody = { issuerDer: issuing.record.certificateDer, serialHex: cert.serial, nameHash: randomBytes(20), keyHash: randomBytes(20) };
+    const nobody = {
+      issuerDer: issuing.record.certificateDer,
+      serialHex: cert.serial,
+      nameHash: randomBytes(20),
+      keyHash: randomBytes(20),
+    };
     for (const req of [
       ocspRequest([nobody]),
       ocspRequest([{ ...nobody, nameHash: certIdHashes(issuing.record.certificateDer, 'sha1').nameHash }]), // right name, wrong key

@@ -24,9 +24,11 @@ function sources(dir: string): string[] {
 /** Every module specifier in a file, with relative ones resolved to a path from the repository root. */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  const specs = [...text.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)].map(
-    (m) => m[1] ?? m[2] ?? m[3],
-  );
+  const specs = [
+    ...text.matchAll(
+      /(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm,
+    ),
+  ].map((m) => m[1] ?? m[2] ?? m[3]);
   return specs.map((s) => (s.startsWith('.') ? relative(ROOT, resolve(dirname(join(ROOT, file)), s)) : s));
 }
 
@@ -49,7 +51,11 @@ describe('imports follow the arrows', () => {
     it(`${rule.from}: ${rule.why}`, () => {
       const files = sources(rule.from);
       expect(files.length).toBeGreaterThan(0);
-      const offences = files.flatMap((f) => importsOf(f).filter((s) => rule.forbidden.test(s)).map((s) => `${f} imports ${s}`));
+      const offences = files.flatMap((f) =>
+        importsOf(f)
+          .filter((s) => rule.forbidden.test(s))
+          .map((s) => `${f} imports ${s}`),
+      );
       expect(offences).toEqual([]);
     });
   }

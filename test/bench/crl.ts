@@ -43,7 +43,10 @@ const ADMIN_URL = process.env.ANVIL_BENCH_PG_URL ?? process.env.ANVIL_TEST_PG_UR
 const dbName = `anvil_bench_${randomBytes(5).toString('hex')}`;
 const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 async function admin(statement: string) {
   const sql = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
@@ -54,7 +57,15 @@ async function admin(statement: string) {
   }
 }
 
-const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'];
+const REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+];
 
 /**
  * Inserts `n` revoked certificates for `issuerId`, in batches of one statement each. Serials are
@@ -84,7 +95,9 @@ let store: Awaited<ReturnType<typeof openStore>> | undefined;
 const work = mkdtempSync(join(tmpdir(), 'anvil-bench-crl-'));
 
 async function main() {
-  console.log(`bench:crl  sizes=${sizes.join(',')}  database=${dbName} (PostgreSQL ${ADMIN_URL.replace(/\/\/[^@]*@/, '//')})  node ${process.version}`);
+  console.log(
+    `bench:crl  sizes=${sizes.join(',')}  database=${dbName} (PostgreSQL ${ADMIN_URL.replace(/\/\/[^@]*@/, '//')})  node ${process.version}`,
+  );
   console.log(`load average at start: ${load()}`);
   await admin(`create database ${dbName}`);
   store = await openStore({ url: dbUrl, poolSize: 4 });
@@ -118,7 +131,9 @@ async function main() {
       writeFileSync(file, crl.der);
       writeFileSync(issuerPem, toPem(issuer.record.certificateDer, 'CERTIFICATE'));
       // openssl 3 prints "verify OK" on stderr
-      const r = spawnSync('openssl', ['crl', '-inform', 'DER', '-in', file, '-CAfile', issuerPem, '-noout', '-verify', '-crlnumber'], { encoding: 'utf8' });
+      const r = spawnSync('openssl', ['crl', '-inform', 'DER', '-in', file, '-CAfile', issuerPem, '-noout', '-verify', '-crlnumber'], {
+        encoding: 'utf8',
+      });
       const verify = `${r.stdout ?? ''}${r.stderr ?? ''}`;
       const entries = parseCrl(crl.der).entries.length;
       const ok = /verify OK/.test(verify) && entries === n;

@@ -69,7 +69,10 @@ async function bench() {
   const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
   const token = `anvil_bench_${randomBytes(24).toString('base64url')}`;
   const work = mkdtempSync(join(tmpdir(), 'anvil-bench-issue-'));
-  const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = () =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
 
   let server: ChildProcess | null = null;
   let dbCreated = false;
@@ -142,8 +145,7 @@ async function bench() {
         `LOG_LEVEL=${env.LOG_LEVEL}${values['cpu-prof'] ? ` (log: ${logFile})` : ''}`,
     );
 
-    const post = (csr: string) =>
-      httpPost(agent, port, '/api/v1/certificates', token, JSON.stringify({ profile: 'server', csr }));
+    const post = (csr: string) => httpPost(agent, port, '/api/v1/certificates', token, JSON.stringify({ profile: 'server', csr }));
 
     // 3. Sanity: the first answer is a real certificate for the CSR's name.
     const first = await post(csrs[0]);
@@ -167,7 +169,11 @@ async function bench() {
     const result = await drive(post, measured, concurrency, durationS);
     const seconds = (performance.now() - started) / 1000;
     const clientCpu = process.cpuUsage(cpu0.client);
-    const cpu = { server: cpuMs(serverPids()) - cpu0.server, pg: cpuMs(pgPids()) - cpu0.pg, client: (clientCpu.user + clientCpu.system) / 1000 };
+    const cpu = {
+      server: cpuMs(serverPids()) - cpu0.server,
+      pg: cpuMs(pgPids()) - cpu0.pg,
+      client: (clientCpu.user + clientCpu.system) / 1000,
+    };
     const loadAfter = load();
 
     const lat = result.latencies.sort((a, b) => a - b);
@@ -175,11 +181,15 @@ async function bench() {
     const ok = result.statuses.get(201) ?? 0;
     const rate = ok / seconds;
     console.log('');
-    console.log(`requests         ${result.total} (${[...result.statuses].map(([s, c]) => `${c} x ${s}`).join(', ')})${durationS ? `, cycling ${measured.length} CSRs for ${durationS} s` : ''}`);
+    console.log(
+      `requests         ${result.total} (${[...result.statuses].map(([s, c]) => `${c} x ${s}`).join(', ')})${durationS ? `, cycling ${measured.length} CSRs for ${durationS} s` : ''}`,
+    );
     console.log(`concurrency      ${concurrency} keep-alive connections, ${workers} server process${workers > 1 ? 'es' : ''}`);
     console.log(`elapsed          ${seconds.toFixed(2)} s`);
     console.log(`throughput       ${rate.toFixed(0)} certificates/s`);
-    console.log(`latency (ms)     p50 ${pct(50).toFixed(1)}  p90 ${pct(90).toFixed(1)}  p99 ${pct(99).toFixed(1)}  max ${lat[lat.length - 1]?.toFixed(1)}`);
+    console.log(
+      `latency (ms)     p50 ${pct(50).toFixed(1)}  p90 ${pct(90).toFixed(1)}  p99 ${pct(99).toFixed(1)}  max ${lat[lat.length - 1]?.toFixed(1)}`,
+    );
     console.log(`load average     before ${loadBefore}  after ${loadAfter}  (1, 5, 15 min; ${availableParallelism()} CPUs)`);
     // CPU time per certificate does not depend on what else the machine runs: it is the budget.
     const per = (ms: number) => (ms / Math.max(ok, 1)).toFixed(2);
@@ -188,7 +198,9 @@ async function bench() {
       `CPU per cert     server ${per(cpu.server)} ms, PostgreSQL ${per(cpu.pg)} ms, load generator ${per(cpu.client)} ms ` +
         `= ${per(total)} ms; ${availableParallelism()} CPUs could do ~${((availableParallelism() * 1000) / (total / Math.max(ok, 1))).toFixed(0)}/s`,
     );
-    console.log(`CPU share        server used ${(cpu.server / 10 / seconds).toFixed(0)}% of one CPU, PostgreSQL ${(cpu.pg / 10 / seconds).toFixed(0)}%, load generator ${(cpu.client / 10 / seconds).toFixed(0)}%`);
+    console.log(
+      `CPU share        server used ${(cpu.server / 10 / seconds).toFixed(0)}% of one CPU, PostgreSQL ${(cpu.pg / 10 / seconds).toFixed(0)}%, load generator ${(cpu.client / 10 / seconds).toFixed(0)}%`,
+    );
     for (const [status, body] of result.samples) console.log(`sample ${status}: ${body.slice(0, 300)}`);
 
     // 6. Every 201 is a committed row (plus the sanity and warm-up issuances).
@@ -204,7 +216,11 @@ async function bench() {
       console.log(`CPU profiles: ${profiles.map((f) => join(work, f)).join(', ')}`);
     }
     const target = 500;
-    console.log(rate >= target ? `\nOK: ${rate.toFixed(0)} >= ${target} certificates/s` : `\nBELOW TARGET: ${rate.toFixed(0)} < ${target} certificates/s`);
+    console.log(
+      rate >= target
+        ? `\nOK: ${rate.toFixed(0)} >= ${target} certificates/s`
+        : `\nBELOW TARGET: ${rate.toFixed(0)} < ${target} certificates/s`,
+    );
     if (result.total !== ok || count !== expected) process.exitCode = 1;
   } catch (err) {
     const log = spawnSync('tail', ['-n', '20', join(work, 'server.log')], { encoding: 'utf8' }).stdout;
@@ -330,7 +346,9 @@ function cpuMs(pids: number[]): number {
 }
 
 function allPids(): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
 }
 
 /** `root` and its descendants (the cluster primary and its workers). */

@@ -17,17 +17,70 @@ import { createJudge, judgeChain } from '../../packages/pki/src/index.ts';
 const seconds = Number(process.argv[2] ?? 2);
 const dir = mkdtempSync(join(tmpdir(), 'anvil-judge-bench-'));
 const sh = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-const der = (file: string) => new Uint8Array(Buffer.from(readFileSync(join(dir, file), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64'));
+const der = (file: string) =>
+  new Uint8Array(Buffer.from(readFileSync(join(dir, file), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64'));
 
 try {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  sh(['req', '-x509', ...ec, '-keyout', 'root.key', '-out', 'root.pem', '-subj', '/CN=Bench Root', '-days', '30', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  sh([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'root.key',
+    '-out',
+    'root.pem',
+    '-subj',
+    '/CN=Bench Root',
+    '-days',
+    '30',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   sh(['req', ...ec, '-keyout', 'int.key', '-out', 'int.csr', '-subj', '/CN=Bench Intermediate']);
-  writeFileSync(join(dir, 'int.ext'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
-  sh(['x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-days', '30', '-extfile', 'int.ext', '-out', 'int.pem']);
+  writeFileSync(
+    join(dir, 'int.ext'),
+    'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+  );
+  sh([
+    'x509',
+    '-req',
+    '-in',
+    'int.csr',
+    '-CA',
+    'root.pem',
+    '-CAkey',
+    'root.key',
+    '-CAcreateserial',
+    '-days',
+    '30',
+    '-extfile',
+    'int.ext',
+    '-out',
+    'int.pem',
+  ]);
   sh(['req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=bench-client']);
-  writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:bench.example.test\nauthorityKeyIdentifier=keyid\n');
-  sh(['x509', '-req', '-in', 'leaf.csr', '-CA', 'int.pem', '-CAkey', 'int.key', '-CAcreateserial', '-days', '10', '-extfile', 'leaf.ext', '-out', 'leaf.pem']);
+  writeFileSync(
+    join(dir, 'leaf.ext'),
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:bench.example.test\nauthorityKeyIdentifier=keyid\n',
+  );
+  sh([
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'int.pem',
+    '-CAkey',
+    'int.key',
+    '-CAcreateserial',
+    '-days',
+    '10',
+    '-extfile',
+    'leaf.ext',
+    '-out',
+    'leaf.pem',
+  ]);
 
   const root = der('root.pem');
   const chain = [der('leaf.pem'), der('int.pem')];
@@ -43,7 +96,11 @@ try {
       n += 50;
     }
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    console.log(`${label.padEnd(58)} ${Math.round(n / s).toString().padStart(8)} calls/s  (${((s / n) * 1e6).toFixed(1)} µs/call)`);
+    console.log(
+      `${label.padEnd(58)} ${Math.round(n / s)
+        .toString()
+        .padStart(8)} calls/s  (${((s / n) * 1e6).toFixed(1)} µs/call)`,
+    );
   };
 
   measure('judgeChain (parse + verify every call)', () => judgeChain({ presented: chain, anchors: [root], at }));

@@ -43,9 +43,28 @@ async function load(port: number, files: { leaf: string; key: string; chain: str
   const started = performance.now();
   const results = await Promise.all(
     Array.from({ length: C }, () => {
-      const p = spawn('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, '-new', '-cert', files.leaf, '-key', files.key, '-CAfile', files.chain, '-www', path, '-time', String(duration)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const p = spawn(
+        'openssl',
+        [
+          's_time',
+          '-connect',
+          `127.0.0.1:${port}`,
+          '-new',
+          '-cert',
+          files.leaf,
+          '-key',
+          files.key,
+          '-CAfile',
+          files.chain,
+          '-www',
+          path,
+          '-time',
+          String(duration),
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       p.stdout.on('data', (d) => (out += d));
       p.stderr.on('data', (d) => (out += d));
@@ -60,7 +79,11 @@ async function load(port: number, files: { leaf: string; key: string; chain: str
   );
   const seconds = (performance.now() - started) / 1000;
   const connections = results.reduce((a, r) => a + r.n, 0);
-  return { connections, seconds, bytesPerConnection: Math.round(results.reduce((a, r) => a + r.bytes * r.n, 0) / Math.max(1, connections)) };
+  return {
+    connections,
+    seconds,
+    bytesPerConnection: Math.round(results.reduce((a, r) => a + r.bytes * r.n, 0) / Math.max(1, connections)),
+  };
 }
 
 async function curl(args: string[]): Promise<string> {
@@ -75,7 +98,11 @@ async function main() {
   const work = mkdtempSync(join(tmpdir(), 'anvil-bench-judge-'));
   const anvil = await createTestAnvil({ mtls: true });
   try {
-    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'bench-client' }, sans: { dns: ['bench.example.test'] } });
+    const res = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'client',
+      subject: { CN: 'bench-client' },
+      sans: { dns: ['bench.example.test'] },
+    });
     if (res.status !== 201) throw new Error(`issuance failed: ${res.status} ${await res.text()}`);
     const cert = (await res.json()) as { certificate: string; chain: string; fullchain: string; privateKey: string };
     const crls = await Promise.all(anvil.authority.issuers().map((i) => anvil.authority.crls.current(i)));
@@ -102,12 +129,24 @@ async function main() {
     const nginxPort = await freePort();
     const nginx = await startNginx(
       join(work, 'nginx'),
-      [{ port: nginxPort, certPath: files.serverCert, keyPath: files.serverKey, clientCaPath: files.trust, crlPath: files.crls, verifyClient: 'on', depth: 3 }],
+      [
+        {
+          port: nginxPort,
+          certPath: files.serverCert,
+          keyPath: files.serverKey,
+          clientCaPath: files.trust,
+          crlPath: files.crls,
+          verifyClient: 'on',
+          depth: 3,
+        },
+      ],
       WORKERS,
     );
     try {
       // Both must accept the client before their speed means anything.
-      const anvilVerdict = JSON.parse(await curl(['--cert', files.fullchain, '--key', files.key, `https://127.0.0.1:${mtls.port}/verify`])) as { status: string; nginx: string };
+      const anvilVerdict = JSON.parse(
+        await curl(['--cert', files.fullchain, '--key', files.key, `https://127.0.0.1:${mtls.port}/verify`]),
+      ) as { status: string; nginx: string };
       const nginxVerdict = await curl(['--cert', files.fullchain, '--key', files.key, `https://127.0.0.1:${nginxPort}/verify`]);
       if (anvilVerdict.status !== 'verified' || nginxVerdict !== 'SUCCESS' || anvilVerdict.nginx !== nginxVerdict) {
         throw new Error(`sanity check failed: anvil ${JSON.stringify(anvilVerdict).slice(0, 300)}, nginx ${nginxVerdict}`);
@@ -133,14 +172,34 @@ async function main() {
         const ln = loadavg();
         ratios.push(rate(a) / rate(n));
         rows.push(
-          { round, target: 'anvil GET /verify (mTLS listener)', handshakes: a.connections, 'per second': Math.round(rate(a)), 'bytes/response': a.bytesPerConnection, 'server CPU µs/handshake': Math.round((cpuA.user + cpuA.system) / a.connections), 'loadavg 1m': la[0].toFixed(2) },
-          { round, target: `nginx ssl_verify_client on (${WORKERS} worker${WORKERS === 1 ? '' : 's'})`, handshakes: n.connections, 'per second': Math.round(rate(n)), 'bytes/response': n.bytesPerConnection, 'server CPU µs/handshake': Math.round((ncpu * 1e6) / n.connections), 'loadavg 1m': ln[0].toFixed(2) },
+          {
+            round,
+            target: 'anvil GET /verify (mTLS listener)',
+            handshakes: a.connections,
+            'per second': Math.round(rate(a)),
+            'bytes/response': a.bytesPerConnection,
+            'server CPU µs/handshake': Math.round((cpuA.user + cpuA.system) / a.connections),
+            'loadavg 1m': la[0].toFixed(2),
+          },
+          {
+            round,
+            target: `nginx ssl_verify_client on (${WORKERS} worker${WORKERS === 1 ? '' : 's'})`,
+            handshakes: n.connections,
+            'per second': Math.round(rate(n)),
+            'bytes/response': n.bytesPerConnection,
+            'server CPU µs/handshake': Math.round((ncpu * 1e6) / n.connections),
+            'loadavg 1m': ln[0].toFixed(2),
+          },
         );
       }
       console.table(rows);
       const mean = ratios.reduce((x, y) => x + y, 0) / ratios.length;
       console.log(`anvil/nginx per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; mean ${mean.toFixed(2)} (target >= 0.50)`);
-      console.log(`os.loadavg() = ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other load on this machine skews both figures)`);
+      console.log(
+        `os.loadavg() = ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')} (other load on this machine skews both figures)`,
+      );
     } finally {
       nginx.stop();
     }

@@ -32,7 +32,10 @@ const { values } = parseArgs({
   },
 });
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 // ---------------------------------------------------------------------------- server (child)
 
@@ -70,7 +73,11 @@ async function serve() {
   const requests: Ready['requests'] = [];
   const n = Number(values.certs);
   for (let i = 0; i < n; i++) {
-    const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: `bench-${i}` }, sans: { dns: [`bench-${i}.test`] } });
+    const res = await anvil.api('POST', '/api/v1/certificates', {
+      profile: 'client',
+      subject: { CN: `bench-${i}` },
+      sans: { dns: [`bench-${i}.test`] },
+    });
     const cert = await res.json();
     let status = 'good';
     if (i % 3 === 2) {
@@ -79,9 +86,14 @@ async function serve() {
     }
     const body = requestFor(cert.serial);
     // Prime the cache over HTTP, and check the answer.
-    const answer = await fetch(`${anvil.publicUrl}/ocsp`, { method: 'POST', body, headers: { 'content-type': 'application/ocsp-request' } });
+    const answer = await fetch(`${anvil.publicUrl}/ocsp`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/ocsp-request' },
+    });
     const parsed = parseOcspResponse(new Uint8Array(await answer.arrayBuffer()));
-    if (parsed.responses[0]?.status !== status) throw new Error(`priming: expected ${status}, got ${parsed.status}/${parsed.responses[0]?.status}`);
+    if (parsed.responses[0]?.status !== status)
+      throw new Error(`priming: expected ${status}, got ${parsed.status}/${parsed.responses[0]?.status}`);
     requests.push({ body: Buffer.from(body).toString('base64'), status });
   }
   const ready: Ready = { url: `${anvil.publicUrl}/ocsp`, db: anvil.store.kind, requests };
@@ -114,7 +126,9 @@ async function main() {
   if (db !== 'postgres' && db !== 'pglite') throw new Error('--db is postgres or pglite');
   const concurrency = Number(values.concurrency);
   const durationMs = Number(values.duration) * 1000;
-  console.log(`bench:ocsp  db=${db}  concurrency=${concurrency}  duration=${durationMs / 1000}s  certs=${values.certs}  node ${process.version}  cpus=${cpus().length}`);
+  console.log(
+    `bench:ocsp  db=${db}  concurrency=${concurrency}  duration=${durationMs / 1000}s  certs=${values.certs}  node ${process.version}  cpus=${cpus().length}`,
+  );
   console.log(`load average at start: ${load()}`);
 
   const script = fileURLToPath(import.meta.url);
@@ -217,9 +231,12 @@ async function main() {
   let resigned = 0;
   answers.forEach((seen, i) => {
     resigned += seen.size - 1;
-    for (const hex of seen) if (parseOcspResponse(new Uint8Array(Buffer.from(hex, 'hex'))).responses[0]?.status !== ready.requests[i].status) wrong++;
+    for (const hex of seen)
+      if (parseOcspResponse(new Uint8Array(Buffer.from(hex, 'hex'))).responses[0]?.status !== ready.requests[i].status) wrong++;
   });
-  console.log(`answers re-signed when their cache entry aged out: ${resigned} (over ${bodies.length} requests); with a wrong status: ${wrong}`);
+  console.log(
+    `answers re-signed when their cache entry aged out: ${resigned} (over ${bodies.length} requests); with a wrong status: ${wrong}`,
+  );
   console.log(`server process: ${server.cpuPercent.toFixed(0)}% of one core, peak RSS ${server.maxRssMb.toFixed(0)} MB`);
   console.log(`load average at end: ${loadEnd}`);
   const met = rate >= 5000;

@@ -51,7 +51,10 @@ async function watched(): Promise<Watched> {
 describe.skipIf(!available)('pages under their Content-Security-Policy, in chromium', () => {
   beforeAll(async () => {
     anvil = await createTestAnvil({ listen: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
   });
 
   afterAll(async () => {

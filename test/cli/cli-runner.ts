@@ -19,8 +19,16 @@ export interface CliResult {
  * `env` is all the child sees besides PATH and a private HOME (so no developer's
  * ~/.config/anvil/config.json or ANVIL_* variable leaks into a test).
  */
-export function anvilCli(args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string; home?: string } = {}): Promise<CliResult> {
-  const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: options.home ?? tempDir('anvil-cli-home-'), NO_COLOR: '1' };
+export function anvilCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: { cwd?: string; home?: string } = {},
+): Promise<CliResult> {
+  const childEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: options.home ?? tempDir('anvil-cli-home-'),
+    NO_COLOR: '1',
+  };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   return new Promise((resolve) => {
     execFile(
@@ -28,7 +36,7 @@ export function anvilCli(args: string[], env: Record<string, string | undefined>
       [ANVIL_BIN, ...args],
       { env: childEnv, cwd: options.cwd, timeout: 60_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
         resolve({ code, stdout, stderr });
       },
     );

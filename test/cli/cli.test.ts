@@ -40,13 +40,25 @@ describe('anvil issue', () => {
     async (alg) => {
       const dir = join(work, `issue-${alg}`);
       const r = await issueTo(dir, [
-        '--profile', 'client', '--cn', 'partner-a', '--san', 'dns:a.partner.test', '--san', 'uri:spiffe://prod.example/partner-a',
-        '--key-algorithm', alg, '--ttl', '30d',
+        '--profile',
+        'client',
+        '--cn',
+        'partner-a',
+        '--san',
+        'dns:a.partner.test',
+        '--san',
+        'uri:spiffe://prod.example/partner-a',
+        '--key-algorithm',
+        alg,
+        '--ttl',
+        '30d',
       ]);
       expect(r.stdout).toMatch(/^issued [0-9a-f-]{36}$/m);
       for (const f of ['key.pem', 'cert.pem', 'chain.pem', 'fullchain.pem']) expect(existsSync(join(dir, f))).toBe(true);
       expect(mode(join(dir, 'key.pem'))).toBe(0o600);
-      expect(readFileSync(join(dir, 'fullchain.pem'), 'utf8')).toBe(readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'chain.pem'), 'utf8'));
+      expect(readFileSync(join(dir, 'fullchain.pem'), 'utf8')).toBe(
+        readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'chain.pem'), 'utf8'),
+      );
 
       // The server never saw the key: the certificate's key is the one on disk.
       const id = /^issued (\S+)$/m.exec(r.stdout)![1];
@@ -58,7 +70,16 @@ describe('anvil issue', () => {
       expect(lifetime).toBe(30 * 86_400_000 + 60_000); // 30d plus the one-minute backdate
 
       if (HAVE_OPENSSL) {
-        const verify = run('openssl', ['verify', '-CAfile', trust, '-untrusted', join(dir, 'chain.pem'), '-purpose', 'sslclient', join(dir, 'cert.pem')]);
+        const verify = run('openssl', [
+          'verify',
+          '-CAfile',
+          trust,
+          '-untrusted',
+          join(dir, 'chain.pem'),
+          '-purpose',
+          'sslclient',
+          join(dir, 'cert.pem'),
+        ]);
         expect(verify.out).toContain(': OK');
         const certPub = run('openssl', ['x509', '-in', join(dir, 'cert.pem'), '-noout', '-pubkey']).out;
         const keyPub = run('openssl', ['pkey', '-in', join(dir, 'key.pem'), '-pubout']).out;
@@ -70,14 +91,36 @@ describe('anvil issue', () => {
   it.skipIf(!HAVE_OPENSSL)('sends a CSR made by openssl with --csr, and writes no key', async () => {
     const csrDir = tempDir('anvil-cli-csr-');
     const gen = run('openssl', [
-      'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(csrDir, 'k.pem'),
-      '-out', join(csrDir, 'req.pem'), '-subj', '/CN=api.internal.test', '-addext', 'subjectAltName=DNS:api.internal.test',
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(csrDir, 'k.pem'),
+      '-out',
+      join(csrDir, 'req.pem'),
+      '-subj',
+      '/CN=api.internal.test',
+      '-addext',
+      'subjectAltName=DNS:api.internal.test',
     ]);
     expect(gen.status, gen.out).toBe(0);
     const dir = join(work, 'issue-csr');
     await issueTo(dir, ['--profile', 'server', '--csr', join(csrDir, 'req.pem')]);
     expect(existsSync(join(dir, 'key.pem'))).toBe(false);
-    const verify = run('openssl', ['verify', '-CAfile', trust, '-untrusted', join(dir, 'chain.pem'), '-purpose', 'sslserver', join(dir, 'cert.pem')]);
+    const verify = run('openssl', [
+      'verify',
+      '-CAfile',
+      trust,
+      '-untrusted',
+      join(dir, 'chain.pem'),
+      '-purpose',
+      'sslserver',
+      join(dir, 'cert.pem'),
+    ]);
     expect(verify.out).toContain(': OK');
   });
 
@@ -122,7 +165,11 @@ describe('anvil list, download, revoke', () => {
 
     const all = await anvilCli(['list', '--q', 'bulk-', '--all', '--limit', '1', '--json'], env);
     expect(all.code, all.stderr).toBe(0);
-    expect(JSON.parse(all.stdout).map((c: { id: string }) => c.id).sort()).toEqual([...ids].sort());
+    expect(
+      JSON.parse(all.stdout)
+        .map((c: { id: string }) => c.id)
+        .sort(),
+    ).toEqual([...ids].sort());
 
     const page = await anvilCli(['list', '--q', 'bulk-', '--limit', '1'], env);
     expect(page.stdout).toMatch(/^1 certificate$/m);
@@ -144,7 +191,21 @@ describe('anvil list, download, revoke', () => {
       expect(certs.out).toMatch(/subject=CN = bulk-0/);
     }
 
-    const k8s = await anvilCli(['download', id, '--format', 'k8s', '--key', join(work, 'bulk-0', 'key.pem'), '--namespace', 'payments', '--out', join(dir, 'secret.yaml')], env);
+    const k8s = await anvilCli(
+      [
+        'download',
+        id,
+        '--format',
+        'k8s',
+        '--key',
+        join(work, 'bulk-0', 'key.pem'),
+        '--namespace',
+        'payments',
+        '--out',
+        join(dir, 'secret.yaml'),
+      ],
+      env,
+    );
     expect(k8s.code, k8s.stderr).toBe(0);
     expect(mode(join(dir, 'secret.yaml'))).toBe(0o600);
     const secret = parseYaml(readFileSync(join(dir, 'secret.yaml'), 'utf8'));

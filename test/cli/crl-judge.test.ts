@@ -66,14 +66,44 @@ describe('anvil crl', () => {
       const res = run('openssl', args);
       expect(res.status, res.out).toBe(0);
     };
-    ok(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-subj', '/CN=OpenSSL Test CA', '-days', '2']);
-    writeFileSync(join(dir, 'index.txt'), 'R\t301231235959Z\t240102030405Z,keyCompromise\t0ABCDEF1\tunknown\t/CN=gone\nR\t301231235959Z\t240203040506Z,superseded\t7F\tunknown\t/CN=replaced\nV\t301231235959Z\t\t10\tunknown\t/CN=still-good\n');
+    ok([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'ca.key'),
+      '-out',
+      join(dir, 'ca.crt'),
+      '-subj',
+      '/CN=OpenSSL Test CA',
+      '-days',
+      '2',
+    ]);
+    writeFileSync(
+      join(dir, 'index.txt'),
+      'R\t301231235959Z\t240102030405Z,keyCompromise\t0ABCDEF1\tunknown\t/CN=gone\nR\t301231235959Z\t240203040506Z,superseded\t7F\tunknown\t/CN=replaced\nV\t301231235959Z\t\t10\tunknown\t/CN=still-good\n',
+    );
     writeFileSync(join(dir, 'crlnumber'), '1000\n');
     writeFileSync(
       join(dir, 'ca.cnf'),
       `[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ${join(dir, 'index.txt')}\ncrlnumber = ${join(dir, 'crlnumber')}\ndefault_md = sha256\ndefault_crl_days = 7\n`,
     );
-    ok(['ca', '-gencrl', '-config', join(dir, 'ca.cnf'), '-keyfile', join(dir, 'ca.key'), '-cert', join(dir, 'ca.crt'), '-out', join(dir, 'crl.pem')]);
+    ok([
+      'ca',
+      '-gencrl',
+      '-config',
+      join(dir, 'ca.cnf'),
+      '-keyfile',
+      join(dir, 'ca.key'),
+      '-cert',
+      join(dir, 'ca.crt'),
+      '-out',
+      join(dir, 'crl.pem'),
+    ]);
 
     const r = await anvilCli(['crl', join(dir, 'crl.pem'), '--json'], {});
     expect(r.code, r.stderr).toBe(0);
@@ -124,15 +154,51 @@ describe('anvil judge', () => {
       presented.push(has ? peer.serialNumber.toLowerCase() : 'none');
       const cn = has ? String(peer.subject?.CN) : '';
       const verdict = !has
-        ? { status: 'absent', reason: null, nginx: 'NONE', openssl: null, presented: [], path: null, revocation: { checked: false, source: null, status: 'unknown' }, checks: [], hints: ['present a client certificate (curl --cert/--key)'] }
+        ? {
+            status: 'absent',
+            reason: null,
+            nginx: 'NONE',
+            openssl: null,
+            presented: [],
+            path: null,
+            revocation: { checked: false, source: null, status: 'unknown' },
+            checks: [],
+            hints: ['present a client certificate (curl --cert/--key)'],
+          }
         : cn === 'good-partner'
-          ? { status: 'verified', reason: null, nginx: 'SUCCESS', openssl: null, presented: [{ subject: `CN=${cn}`, issuer: 'CN=Anvil Issuing CA', serial: peer.serialNumber, notBefore: peer.valid_from, notAfter: peer.valid_to }], path: [{ subject: `CN=${cn}` }, { subject: 'CN=Anvil Issuing CA' }, { subject: 'CN=Anvil Root CA' }], revocation: { checked: true, source: 'crl', status: 'good' }, checks: [{ name: 'chain', ok: true, detail: 'leads to a trusted root' }], hints: [] }
+          ? {
+              status: 'verified',
+              reason: null,
+              nginx: 'SUCCESS',
+              openssl: null,
+              presented: [
+                {
+                  subject: `CN=${cn}`,
+                  issuer: 'CN=Anvil Issuing CA',
+                  serial: peer.serialNumber,
+                  notBefore: peer.valid_from,
+                  notAfter: peer.valid_to,
+                },
+              ],
+              path: [{ subject: `CN=${cn}` }, { subject: 'CN=Anvil Issuing CA' }, { subject: 'CN=Anvil Root CA' }],
+              revocation: { checked: true, source: 'crl', status: 'good' },
+              checks: [{ name: 'chain', ok: true, detail: 'leads to a trusted root' }],
+              hints: [],
+            }
           : {
               status: 'failed',
               reason: 'expired',
               nginx: 'FAILED:certificate has expired',
               openssl: { code: 10, name: 'X509_V_ERR_CERT_HAS_EXPIRED', depth: 0 },
-              presented: [{ subject: `CN=${cn}`, issuer: 'CN=Anvil Issuing CA', serial: peer.serialNumber, notBefore: peer.valid_from, notAfter: peer.valid_to }],
+              presented: [
+                {
+                  subject: `CN=${cn}`,
+                  issuer: 'CN=Anvil Issuing CA',
+                  serial: peer.serialNumber,
+                  notBefore: peer.valid_from,
+                  notAfter: peer.valid_to,
+                },
+              ],
               path: null,
               revocation: { checked: false, source: null, status: 'unknown' },
               checks: [{ name: 'validity', ok: false, detail: 'notAfter is in the past' }],
@@ -152,7 +218,16 @@ describe('anvil judge', () => {
 
   it('presents the certificate and prints the verdict readably; exit 2 when not verified', async () => {
     const r = await anvilCli(
-      ['judge', url, '--cert', join(client.dir, 'fullchain.pem'), '--key', join(client.dir, 'key.pem'), '--cacert', join(work, 'trust.pem')],
+      [
+        'judge',
+        url,
+        '--cert',
+        join(client.dir, 'fullchain.pem'),
+        '--key',
+        join(client.dir, 'key.pem'),
+        '--cacert',
+        join(work, 'trust.pem'),
+      ],
       {},
     );
     expect(r.code, r.stderr).toBe(2);
@@ -165,7 +240,9 @@ describe('anvil judge', () => {
   });
 
   it('exit 0 for a verified certificate, trusting the listener through the trust bundle from ANVIL_URL', async () => {
-    const r = await anvilCli(['judge', url, '--cert', join(good.dir, 'fullchain.pem'), '--key', join(good.dir, 'key.pem')], { ANVIL_URL: anvil.publicUrl });
+    const r = await anvilCli(['judge', url, '--cert', join(good.dir, 'fullchain.pem'), '--key', join(good.dir, 'key.pem')], {
+      ANVIL_URL: anvil.publicUrl,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^verdict:\s+VERIFIED$/m);
     expect(r.stdout).toMatch(/^path:\s+CN=good-partner\s+->\s+CN=Anvil Issuing CA\s+->\s+CN=Anvil Root CA$/m);
@@ -181,7 +258,23 @@ describe('anvil judge', () => {
 
   it.skipIf(!HAVE_OPENSSL)('refuses a listener it cannot trust, and says how to fix it', async () => {
     const other = tempDir('anvil-judge-othertrust-');
-    const made = run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(other, 'k.pem'), '-out', join(other, 'ca.pem'), '-subj', '/CN=Someone Else', '-days', '1']);
+    const made = run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(other, 'k.pem'),
+      '-out',
+      join(other, 'ca.pem'),
+      '-subj',
+      '/CN=Someone Else',
+      '-days',
+      '1',
+    ]);
     expect(made.status, made.out).toBe(0);
     const r = await anvilCli(['judge', url, '--cacert', join(other, 'ca.pem')], {});
     expect(r.code).toBe(1);

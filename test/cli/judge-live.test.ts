@@ -12,7 +12,11 @@ let anvil: TestAnvil;
 let dir: string;
 beforeAll(async () => {
   anvil = await createTestAnvil({ listen: true, mtls: true });
-  const res = await anvil.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'live-partner' }, sans: { dns: ['live.partner.test'] } });
+  const res = await anvil.api('POST', '/api/v1/certificates', {
+    profile: 'client',
+    subject: { CN: 'live-partner' },
+    sans: { dns: ['live.partner.test'] },
+  });
   expect(res.status).toBe(201);
   const cert = await res.json();
   dir = tempDir('anvil-judge-live-');
@@ -26,7 +30,9 @@ describe('anvil judge against the mTLS listener', () => {
   const url = () => `https://127.0.0.1:${anvil.mtls!.port}`;
 
   it('verifies a full chain: exit 0, nginx SUCCESS', async () => {
-    const r = await anvilCli(['judge', url(), '--cert', join(dir, 'fullchain.pem'), '--key', join(dir, 'key.pem')], { ANVIL_URL: anvil.publicUrl });
+    const r = await anvilCli(['judge', url(), '--cert', join(dir, 'fullchain.pem'), '--key', join(dir, 'key.pem')], {
+      ANVIL_URL: anvil.publicUrl,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^verdict:\s+VERIFIED$/m);
     expect(r.stdout).toMatch(/^nginx:\s+SUCCESS\b/m);
@@ -34,10 +40,16 @@ describe('anvil judge against the mTLS listener', () => {
   });
 
   it('a leaf alone: exit 2, missing intermediate, and the hint names fullchain.pem', async () => {
-    const r = await anvilCli(['judge', url(), '--cert', join(dir, 'cert.pem'), '--key', join(dir, 'key.pem'), '--json'], { ANVIL_URL: anvil.publicUrl });
+    const r = await anvilCli(['judge', url(), '--cert', join(dir, 'cert.pem'), '--key', join(dir, 'key.pem'), '--json'], {
+      ANVIL_URL: anvil.publicUrl,
+    });
     expect(r.code, r.stderr).toBe(2);
     const verdict = JSON.parse(r.stdout);
-    expect(verdict).toMatchObject({ status: 'failed', reason: 'missing_intermediate', nginx: 'FAILED:unable to verify the first certificate' });
+    expect(verdict).toMatchObject({
+      status: 'failed',
+      reason: 'missing_intermediate',
+      nginx: 'FAILED:unable to verify the first certificate',
+    });
     expect(verdict.hints.join(' ')).toContain('fullchain.pem');
   });
 

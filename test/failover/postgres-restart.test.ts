@@ -67,7 +67,9 @@ function clusterOnPort(): { version: string; name: string } {
 /** Runs only on PostgreSQL, and only where this machine can restart it (a local pg_ctlcluster cluster). */
 function restartableCluster(): { version: string; name: string } | null {
   if (TEST_DB !== 'postgres') {
-    console.warn('\n  !!! SKIPPING test/failover: it restarts the PostgreSQL cluster; run it alone with ANVIL_TEST_DB=postgres npx vitest run test/failover\n');
+    console.warn(
+      '\n  !!! SKIPPING test/failover: it restarts the PostgreSQL cluster; run it alone with ANVIL_TEST_DB=postgres npx vitest run test/failover\n',
+    );
     return null;
   }
   try {
@@ -196,7 +198,11 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
 
   it('answers 503 database_unavailable during the restart, recovers within seconds, and loses no acknowledged certificate', async () => {
     // Probes for the other doors that read the database: a client certificate for /verify, an OCSP request.
-    const probe = await api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: 'failover-probe' }, sans: { dns: ['failover-probe.test'] } });
+    const probe = await api('POST', '/api/v1/certificates', {
+      profile: 'client',
+      subject: { CN: 'failover-probe' },
+      sans: { dns: ['failover-probe.test'] },
+    });
     expect(probe.status).toBe(201);
     const probeCert = (await probe.json()) as { id: string; certificate: string; chain: string; privateKey: string; serial: string };
     const dir = tempDir('anvil-failover-');
@@ -206,7 +212,8 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
 
     // Nobody else may be on the cluster: a restart would fail their tests.
     for (let waited = 0; (await otherSessions(dbName)) > 0; waited += 1_000) {
-      if (waited >= 120_000) throw new Error('other anvil_test_* databases kept sessions open for 2 minutes: run test/failover alone (test/run-all.sh does)');
+      if (waited >= 120_000)
+        throw new Error('other anvil_test_* databases kept sessions open for 2 minutes: run test/failover alone (test/run-all.sh does)');
       await sleep(1_000);
     }
 
@@ -221,7 +228,12 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
     const issueOnce = async (w: number, n: number, key = randomUUID()): Promise<Outcome> => {
       const started = Date.now();
       const dns = `w${w}-n${n}.failover.test`;
-      const res = await api('POST', '/api/v1/certificates', { profile: 'server', sans: { dns: [dns] } }, { 'idempotency-key': key, 'x-request-id': key });
+      const res = await api(
+        'POST',
+        '/api/v1/certificates',
+        { profile: 'server', sans: { dns: [dns] } },
+        { 'idempotency-key': key, 'x-request-id': key },
+      );
       const text = await res.text();
       const o: Outcome = {
         kind: 'issue',
@@ -254,13 +266,23 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
           outcomes.push(await issueOnce(w, n));
         } catch (err) {
           // fetch itself failed: our HTTP server dropped the connection, which it must not
-          outcomes.push({ kind: 'issue', started: Date.now(), ended: Date.now(), status: -1, contentType: null, retryAfter: null, body: String(err) });
+          outcomes.push({
+            kind: 'issue',
+            started: Date.now(),
+            ended: Date.now(),
+            status: -1,
+            contentType: null,
+            retryAfter: null,
+            body: String(err),
+          });
         }
       }
     };
 
     const probes = async () => {
-      const doors: Array<[Outcome['kind'], () => Promise<{ status: number; contentType: string | null; retryAfter: string | null; body: string }>]> = [
+      const doors: Array<
+        [Outcome['kind'], () => Promise<{ status: number; contentType: string | null; retryAfter: string | null; body: string }>]
+      > = [
         // Small reads keep small writes pending on every pool connection when a socket dies: what
         // left postgres.js 3.4.9 connections unable to write again (db/scripts/patch-postgres-driver.mjs).
         ...Array.from({ length: READERS }, (): [Outcome['kind'], () => ReturnType<typeof plain>] => [
@@ -269,7 +291,10 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
         ]),
         ['readyz', () => plain(`${base}/readyz`)],
         ['crl', () => plain(`${base}/pki/crl/issuing-ca.crl`)],
-        ['ocsp', () => plain(`${base}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: ocspRequest })],
+        [
+          'ocsp',
+          () => plain(`${base}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: ocspRequest }),
+        ],
         ['verify', () => verifyOverMtls(mtls!.port, probeCert.certificate + probeCert.chain, probeCert.privateKey)],
       ];
       // One loop per door, so each is asked often enough to meet an outage of about a second.
@@ -325,7 +350,9 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
     const lastFailure = failed.length ? Math.max(...failed.map((o) => o.ended)) : NaN;
     const firstSuccessAfterBack = created.filter((o) => o.started >= pgBack).sort((a, b) => a.ended - b.ended)[0];
     const codes = countBy(logLines.filter((l) => l.msg === 'database unavailable').map((l) => l.code ?? '?'));
-    const probeSummary = countBy(outcomes.filter((o) => o.kind !== 'issue').map((o) => `${o.kind} ${o.status}${o.code ? ` ${o.code}` : ''}`));
+    const probeSummary = countBy(
+      outcomes.filter((o) => o.kind !== 'issue').map((o) => `${o.kind} ${o.status}${o.code ? ` ${o.code}` : ''}`),
+    );
     const seconds = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'n/a');
     const slowest = issues.reduce((a, b) => (b.ended - b.started > a.ended - a.started ? b : a));
     const late = failed.filter((o) => o.ended > pgBack);
@@ -356,7 +383,11 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
       expect(Number(o.retryAfter)).toBeGreaterThan(0);
     }
     // Nothing was answered as an unhandled error.
-    expect(logLines.filter((l) => l.msg === 'unhandled error' || l.level >= 50).map((l) => `${l.msg}: ${l.err?.code ?? ''} ${l.err?.message ?? ''}`)).toEqual([]);
+    expect(
+      logLines
+        .filter((l) => l.msg === 'unhandled error' || l.level >= 50)
+        .map((l) => `${l.msg}: ${l.err?.code ?? ''} ${l.err?.message ?? ''}`),
+    ).toEqual([]);
 
     // Recovery, by itself and quickly, and it held until the load stopped. No request is held
     // for long either: a reconnecting pool slot must not sit on a query (postgres.js's default
@@ -375,7 +406,10 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
         o.kind === 'ocsp'
           ? // a signed answer, or tryLater; no other OCSP error status
             o.status === 200 && o.contentType === 'application/ocsp-response' && (o.code === 'tryLater' || !o.body?.startsWith('der:'))
-          : o.status === 200 || (o.status === 503 && o.contentType === 'application/problem+json' && (o.kind === 'readyz' ? o.code === 'not_ready' : o.code === 'database_unavailable'));
+          : o.status === 200 ||
+            (o.status === 503 &&
+              o.contentType === 'application/problem+json' &&
+              (o.kind === 'readyz' ? o.code === 'not_ready' : o.code === 'database_unavailable'));
       expect(ok, `${o.kind}: ${o.status} ${o.contentType} ${o.body}`).toBe(true);
     }
 
@@ -400,11 +434,18 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
     // before the connection died (200, a replay) or a new one (201); never an error, never two.
     const retries: Record<string, number> = {};
     await pool(failed, 8, async (o) => {
-      const res = await api('POST', '/api/v1/certificates', { profile: 'server', sans: { dns: [o.dns] } }, { 'idempotency-key': o.idempotencyKey! });
+      const res = await api(
+        'POST',
+        '/api/v1/certificates',
+        { profile: 'server', sans: { dns: [o.dns] } },
+        { 'idempotency-key': o.idempotencyKey! },
+      );
       retries[res.status] = (retries[res.status] ?? 0) + 1;
       if (res.status !== 200 && res.status !== 201) missing.push(`retry of ${o.dns}: ${res.status} ${await res.text()}`);
     });
-    console.log(`  503'd requests retried with their Idempotency-Key: ${JSON.stringify(retries)} (200 = the write had committed before the connection died)`);
+    console.log(
+      `  503'd requests retried with their Idempotency-Key: ${JSON.stringify(retries)} (200 = the write had committed before the connection died)`,
+    );
     expect(missing).toEqual([]);
     const sql2 = postgres(PG_ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`), { max: 1, onnotice: () => {} });
     try {
@@ -439,7 +480,13 @@ describe.skipIf(!CLUSTER)('PostgreSQL restarts under issuance load', () => {
           await pool`select pg_sleep(0.005)`;
           if (!stop) results.push({ started: q.started, ended: Date.now() });
         } catch (err) {
-          if (!stop) results.push({ started: q.started, ended: Date.now(), code: (err as { code?: string }).code, unavailable: isDatabaseUnavailable(err) });
+          if (!stop)
+            results.push({
+              started: q.started,
+              ended: Date.now(),
+              code: (err as { code?: string }).code,
+              unavailable: isDatabaseUnavailable(err),
+            });
         } finally {
           inflight.delete(q);
         }
@@ -494,24 +541,31 @@ async function plain(url: string, init?: RequestInit) {
   const res = await fetch(url, init);
   const buf = Buffer.from(await res.arrayBuffer());
   const contentType = res.headers.get('content-type');
-  const body = contentType?.includes('json') ? buf.toString('utf8') : buf.length <= 8 ? `der:${buf.toString('hex')}` : `${buf.length} bytes`;
+  const body = contentType?.includes('json')
+    ? buf.toString('utf8')
+    : buf.length <= 8
+      ? `der:${buf.toString('hex')}`
+      : `${buf.length} bytes`;
   return { status: res.status, contentType, retryAfter: res.headers.get('retry-after'), body };
 }
 
 function verifyOverMtls(port: number, cert: string, key: string) {
   return new Promise<{ status: number; contentType: string | null; retryAfter: string | null; body: string }>((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path: '/verify', cert, key, rejectUnauthorized: false, agent: false, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? -1,
-          contentType: (res.headers['content-type'] as string | undefined) ?? null,
-          retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
-          body: Buffer.concat(chunks).toString('utf8'),
-        }),
-      );
-    });
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path: '/verify', cert, key, rejectUnauthorized: false, agent: false, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? -1,
+            contentType: (res.headers['content-type'] as string | undefined) ?? null,
+            retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();

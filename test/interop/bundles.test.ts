@@ -57,7 +57,16 @@ describe.skipIf(!HAVE_OPENSSL)('PKCS#12 read by openssl', () => {
     const fp = (args: string[]) => run('openssl', args).out.trim();
     const fingerprint = fp(['x509', '-in', files[`${name}-leaf.pem`], '-noout', '-fingerprint', '-sha256']);
     expect(fingerprint.replace(/^.*=/, '').replace(/:/g, '').toLowerCase()).toBe(body.fingerprintSha256.replace(/:/g, '').toLowerCase());
-    const verify = run('openssl', ['verify', '-CAfile', trust, '-untrusted', files[`${name}-chain.pem`], '-purpose', 'sslclient', files[`${name}-leaf.pem`]]);
+    const verify = run('openssl', [
+      'verify',
+      '-CAfile',
+      trust,
+      '-untrusted',
+      files[`${name}-chain.pem`],
+      '-purpose',
+      'sslclient',
+      files[`${name}-leaf.pem`],
+    ]);
     expect(verify.out).toContain(': OK');
     const keyFromP12 = run('openssl', ['pkcs12', ...flags, '-in', p12, '-passin', `pass:${PASSWORD}`, '-nocerts', '-nodes']);
     const pub = (pem: string) => run('openssl', ['pkey', '-pubout'], pem).out;

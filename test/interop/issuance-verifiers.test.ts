@@ -55,9 +55,10 @@ interface Issued {
 
 let seq = 0;
 async function issueTo(anvil: TestAnvil, base: string, profile: Profile, keyAlgorithm: KeyAlg): Promise<Issued> {
-  const sans = profile === 'client'
-    ? { dns: ['partner.example'], uri: ['spiffe://prod.example/ns/partners/sa/partner-a'], email: ['ops@partner.example'] }
-    : { dns: ['localhost'], ip: ['127.0.0.1'] };
+  const sans =
+    profile === 'client'
+      ? { dns: ['partner.example'], uri: ['spiffe://prod.example/ns/partners/sa/partner-a'], email: ['ops@partner.example'] }
+      : { dns: ['localhost'], ip: ['127.0.0.1'] };
   const subject = profile === 'client' ? { CN: 'partner-a', O: 'Partner A' } : { CN: 'localhost' };
   const res = await anvil.api('POST', '/api/v1/certificates', { profile, keyAlgorithm, subject, sans });
   const view = (await res.json()) as Record<string, any>;
@@ -114,9 +115,10 @@ function expectProfileText(c: Issued, profile: Profile, keyAlgorithm: KeyAlg, pu
   expect(ext.get('X509v3 Key Usage: critical'), c.text).toBe(ku);
   expect(ext.get('X509v3 Extended Key Usage'), c.text).toBe(EKU_TEXT[profile]);
   expect(ext.get('X509v3 Basic Constraints: critical'), c.text).toBe('CA:FALSE');
-  const san = profile === 'client'
-    ? 'DNS:partner.example, URI:spiffe://prod.example/ns/partners/sa/partner-a, email:ops@partner.example'
-    : 'DNS:localhost, IP Address:127.0.0.1';
+  const san =
+    profile === 'client'
+      ? 'DNS:partner.example, URI:spiffe://prod.example/ns/partners/sa/partner-a, email:ops@partner.example'
+      : 'DNS:localhost, IP Address:127.0.0.1';
   expect(ext.get('X509v3 Subject Alternative Name'), c.text).toBe(san);
   expect(ext.get('X509v3 CRL Distribution Points'), c.text).toBe(`Full Name:\nURI:${publicUrl}/pki/crl/${issuerName}.crl`);
   expect(ext.get('Authority Information Access'), c.text).toBe(
@@ -163,14 +165,28 @@ function expectVerifiers(c: Issued, profile: Profile) {
     expect(anchored.status, anchored.out).toBe(0);
     expect(anchored.out).toContain('Chain verification output: Verified. The certificate is trusted.');
     for (const purpose of ['sslserver', 'sslclient'] as const) {
-      const p = run('certtool', ['--verify', '--load-ca-certificate', c.trust, '--infile', c.fullchain, `--verify-purpose=${EKU_OID[purpose]}`]);
+      const p = run('certtool', [
+        '--verify',
+        '--load-ca-certificate',
+        c.trust,
+        '--infile',
+        c.fullchain,
+        `--verify-purpose=${EKU_OID[purpose]}`,
+      ]);
       if (PURPOSES[profile].includes(purpose)) expect(p.status, `${purpose}: ${p.out}`).toBe(0);
       else expect(p.status, `${purpose}: ${p.out}`).not.toBe(0);
     }
     if (profile !== 'client') {
       const host = run('certtool', ['--verify', '--load-ca-certificate', c.trust, '--infile', c.fullchain, '--verify-hostname=localhost']);
       expect(host.status, host.out).toBe(0);
-      const wrongHost = run('certtool', ['--verify', '--load-ca-certificate', c.trust, '--infile', c.fullchain, '--verify-hostname=elsewhere.example']);
+      const wrongHost = run('certtool', [
+        '--verify',
+        '--load-ca-certificate',
+        c.trust,
+        '--infile',
+        c.fullchain,
+        '--verify-hostname=elsewhere.example',
+      ]);
       expect(wrongHost.status, wrongHost.out).not.toBe(0);
     }
   }
@@ -282,8 +298,23 @@ async function startServer(server: Issued): Promise<{ port: number; proc: ChildP
   const port = await freePort();
   const proc = spawn(
     'openssl',
-    ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', server.leaf, '-key', server.key, '-cert_chain', server.chain,
-      '-Verify', '2', '-CAfile', server.trust, '-verify_return_error', '-www'],
+    [
+      's_server',
+      '-accept',
+      `127.0.0.1:${port}`,
+      '-cert',
+      server.leaf,
+      '-key',
+      server.key,
+      '-cert_chain',
+      server.chain,
+      '-Verify',
+      '2',
+      '-CAfile',
+      server.trust,
+      '-verify_return_error',
+      '-www',
+    ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   servers.push(proc);
@@ -307,9 +338,14 @@ function curl(port: number, trust: string, client?: Issued) {
   return run(
     'curl',
     [
-      '--silent', '--show-error', '--max-time', '10',
-      '--resolve', `localhost:${port}:127.0.0.1`,
-      '--cacert', trust,
+      '--silent',
+      '--show-error',
+      '--max-time',
+      '10',
+      '--resolve',
+      `localhost:${port}:127.0.0.1`,
+      '--cacert',
+      trust,
       ...(client ? ['--cert', client.fullchain, '--key', client.key] : []),
       `https://localhost:${port}/`,
     ],
@@ -363,7 +399,19 @@ describe.skipIf(!HAVE_OPENSSL || !HAVE_CURL)('mutual TLS handshakes: openssl s_s
       });
 
       it('curl refuses the server without our trust bundle', () => {
-        const r = run('curl', ['--silent', '--show-error', '--max-time', '10', '--resolve', `localhost:${srv.port}:127.0.0.1`, `https://localhost:${srv.port}/`], 20_000);
+        const r = run(
+          'curl',
+          [
+            '--silent',
+            '--show-error',
+            '--max-time',
+            '10',
+            '--resolve',
+            `localhost:${srv.port}:127.0.0.1`,
+            `https://localhost:${srv.port}/`,
+          ],
+          20_000,
+        );
         expect(r.status).toBe(60); // CURLE_PEER_FAILED_VERIFICATION
       });
     });

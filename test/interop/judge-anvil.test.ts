@@ -79,7 +79,12 @@ suite('judge on Anvil-issued certificates: nginx, POST /api/v1/judge and GET /ve
     work = mkdtempSync(join(tmpdir(), 'anvil-judge-anvil-'));
     // Anvil's clock starts 400 days back so one certificate can be issued already expired.
     anvil = await createTestAnvil({ listen: true, mtls: true, now: () => clock ?? new Date() });
-    const expired = await issue({ profile: 'client', subject: { CN: 'expired-partner' }, sans: { dns: ['expired.partner.test'] }, ttl: '1d' });
+    const expired = await issue({
+      profile: 'client',
+      subject: { CN: 'expired-partner' },
+      sans: { dns: ['expired.partner.test'] },
+      ttl: '1d',
+    });
     clock = null;
     // The mTLS listener's certificate was issued on the old clock too: renew it on the real one.
     await anvil.mtls!.renew();
@@ -90,19 +95,43 @@ suite('judge on Anvil-issued certificates: nginx, POST /api/v1/judge and GET /ve
     expect(doomedCa.status).toBe(201);
 
     const ec = await issue({ profile: 'client', subject: { CN: 'partner-ec', O: 'Partner' }, sans: { dns: ['ec.partner.test'] } });
-    const rsa = await issue({ profile: 'client', keyAlgorithm: 'RSA-2048', issuer: 'partners-ca', subject: { CN: 'partner-rsa' }, sans: { dns: ['rsa.partner.test'] } });
-    const ecOnRsaCa = await issue({ profile: 'client', keyAlgorithm: 'EC-P384', issuer: 'partners-ca', subject: { CN: 'partner-p384' }, sans: { email: ['p384@partner.test'] } });
-    const ed = await issue({ profile: 'client', keyAlgorithm: 'Ed25519', subject: { CN: 'partner-ed25519' }, sans: { uri: ['spiffe://partner.test/ed'] } });
+    const rsa = await issue({
+      profile: 'client',
+      keyAlgorithm: 'RSA-2048',
+      issuer: 'partners-ca',
+      subject: { CN: 'partner-rsa' },
+      sans: { dns: ['rsa.partner.test'] },
+    });
+    const ecOnRsaCa = await issue({
+      profile: 'client',
+      keyAlgorithm: 'EC-P384',
+      issuer: 'partners-ca',
+      subject: { CN: 'partner-p384' },
+      sans: { email: ['p384@partner.test'] },
+    });
+    const ed = await issue({
+      profile: 'client',
+      keyAlgorithm: 'Ed25519',
+      subject: { CN: 'partner-ed25519' },
+      sans: { uri: ['spiffe://partner.test/ed'] },
+    });
     const peer = await issue({ profile: 'peer', subject: { CN: 'mesh.partner.test' }, sans: { dns: ['mesh.partner.test'] } });
     const revoked = await issue({ profile: 'client', subject: { CN: 'partner-revoked' }, sans: { dns: ['revoked.partner.test'] } });
     const server = await issue({ profile: 'server', subject: { CN: 'api.partner.test' }, sans: { dns: ['api.partner.test'] } });
-    const underDoomed = await issue({ profile: 'client', issuer: 'doomed-ca', subject: { CN: 'partner-doomed' }, sans: { dns: ['doomed.partner.test'] } });
+    const underDoomed = await issue({
+      profile: 'client',
+      issuer: 'doomed-ca',
+      subject: { CN: 'partner-doomed' },
+      sans: { dns: ['doomed.partner.test'] },
+    });
     expect((await anvil.api('POST', `/api/v1/certificates/${revoked.id}/revoke`, { reason: 'keyCompromise' })).status).toBe(200);
     expect((await anvil.api('POST', '/api/v1/issuers/doomed-ca/revoke', { reason: 'cACompromise' })).status).toBe(200);
 
     // What nginx is configured with, fetched the way an operator would.
     trustPem = await (await fetch(`${anvil.publicUrl}/pki/trust-bundle.pem`)).text();
-    crlPem = (await Promise.all(anvil.authority.issuers().map(async (i) => (await fetch(`${anvil.publicUrl}/pki/crl/${i.record.name}.pem`)).text()))).join('');
+    crlPem = (
+      await Promise.all(anvil.authority.issuers().map(async (i) => (await fetch(`${anvil.publicUrl}/pki/crl/${i.record.name}.pem`)).text()))
+    ).join('');
     const files = {
       trust: join(work, 'trust.pem'),
       crl: join(work, 'crls.pem'),
@@ -117,15 +146,45 @@ suite('judge on Anvil-issued certificates: nginx, POST /api/v1/judge and GET /ve
     const send = (c: Issued, what: 'fullchain' | 'certificate' = 'fullchain') => ({ pem: c[what], key: c.privateKey });
     cases.push(
       { name: 'EC P-256 client, issuing-ca, full chain', send: send(ec), status: 'verified', reason: null, nginx: 'SUCCESS' },
-      { name: 'RSA-2048 client, second issuer (RSA) made over the API', send: send(rsa), status: 'verified', reason: null, nginx: 'SUCCESS' },
+      {
+        name: 'RSA-2048 client, second issuer (RSA) made over the API',
+        send: send(rsa),
+        status: 'verified',
+        reason: null,
+        nginx: 'SUCCESS',
+      },
       { name: 'EC P-384 client under the RSA issuer', send: send(ecOnRsaCa), status: 'verified', reason: null, nginx: 'SUCCESS' },
       { name: 'Ed25519 client', send: send(ed), status: 'verified', reason: null, nginx: 'SUCCESS' },
       { name: 'peer profile (serverAuth + clientAuth) as a client', send: send(peer), status: 'verified', reason: null, nginx: 'SUCCESS' },
-      { name: 'leaf only (intermediate not sent)', send: send(ec, 'certificate'), status: 'failed', reason: 'missing_intermediate', nginx: 'FAILED:unable to verify the first certificate' },
+      {
+        name: 'leaf only (intermediate not sent)',
+        send: send(ec, 'certificate'),
+        status: 'failed',
+        reason: 'missing_intermediate',
+        nginx: 'FAILED:unable to verify the first certificate',
+      },
       { name: 'revoked (keyCompromise)', send: send(revoked), status: 'failed', reason: 'revoked', nginx: 'FAILED:certificate revoked' },
-      { name: 'server-profile certificate used as a client', send: send(server), status: 'failed', reason: 'wrong_purpose', nginx: 'FAILED:unsuitable certificate purpose' },
-      { name: 'expired (issued 400 days ago for a day)', send: send(expired), status: 'failed', reason: 'expired', nginx: 'FAILED:certificate has expired' },
-      { name: 'issued by a revoked intermediate', send: send(underDoomed), status: 'failed', reason: 'revoked', nginx: 'FAILED:certificate revoked' },
+      {
+        name: 'server-profile certificate used as a client',
+        send: send(server),
+        status: 'failed',
+        reason: 'wrong_purpose',
+        nginx: 'FAILED:unsuitable certificate purpose',
+      },
+      {
+        name: 'expired (issued 400 days ago for a day)',
+        send: send(expired),
+        status: 'failed',
+        reason: 'expired',
+        nginx: 'FAILED:certificate has expired',
+      },
+      {
+        name: 'issued by a revoked intermediate',
+        send: send(underDoomed),
+        status: 'failed',
+        reason: 'revoked',
+        nginx: 'FAILED:certificate revoked',
+      },
       { name: 'no client certificate', status: 'absent', reason: null, nginx: 'NONE' },
     );
     for (const [i, c] of cases.entries()) {
@@ -136,7 +195,15 @@ suite('judge on Anvil-issued certificates: nginx, POST /api/v1/judge and GET /ve
 
     nginxPort = await freePort();
     nginx = await startNginx(join(work, 'nginx'), [
-      { port: nginxPort, certPath: files.serverCert, keyPath: files.serverKey, clientCaPath: files.trust, crlPath: files.crl, verifyClient: 'optional', depth: 3 },
+      {
+        port: nginxPort,
+        certPath: files.serverCert,
+        keyPath: files.serverKey,
+        clientCaPath: files.trust,
+        crlPath: files.crl,
+        verifyClient: 'optional',
+        depth: 3,
+      },
     ]);
   }, 180_000);
 
@@ -209,6 +276,11 @@ suite('judge on Anvil-issued certificates: nginx, POST /api/v1/judge and GET /ve
     if (c.reason === 'revoked') expect(verdict.revocation.status).toBe('revoked');
     if (c.status === 'verified') expect(verdict.revocation).toMatchObject({ checked: true, status: 'good' });
 
-    rows.push({ case: name, nginx: fromNginx, 'POST /judge': pasted ? `${pasted.status}${pasted.reason ? `/${pasted.reason}` : ''}` : '-', '/verify': `${verdict.status}${verdict.reason ? `/${verdict.reason}` : ''}` });
+    rows.push({
+      case: name,
+      nginx: fromNginx,
+      'POST /judge': pasted ? `${pasted.status}${pasted.reason ? `/${pasted.reason}` : ''}` : '-',
+      '/verify': `${verdict.status}${verdict.reason ? `/${verdict.reason}` : ''}`,
+    });
   });
 });

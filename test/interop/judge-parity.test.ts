@@ -59,7 +59,10 @@ interface Ca extends Issued {
 const pemToDer = (pem: string): Uint8Array =>
   new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'));
 const derToPem = (der: Uint8Array, label = 'CERTIFICATE'): string =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+  `-----BEGIN ${label}-----\n${Buffer.from(der)
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END ${label}-----\n`;
 
 class OpensslPki {
   constructor(readonly dir: string) {}
@@ -112,9 +115,15 @@ class OpensslPki {
         'preserve = yes',
         'copy_extensions = none',
         '[ policy_any ]',
-        ...['countryName', 'stateOrProvinceName', 'localityName', 'organizationName', 'organizationalUnitName', 'commonName', 'emailAddress'].map(
-          (f) => `${f} = optional`,
-        ),
+        ...[
+          'countryName',
+          'stateOrProvinceName',
+          'localityName',
+          'organizationName',
+          'organizationalUnitName',
+          'commonName',
+          'emailAddress',
+        ].map((f) => `${f} = optional`),
         '[ crl_ext ]',
         'authorityKeyIdentifier = keyid:always',
         '',
@@ -123,10 +132,28 @@ class OpensslPki {
     return { ...c, cnf };
   }
 
-  root(name: string, subject: string, kind: KeyKind = 'ec', ext = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']): Ca {
+  root(
+    name: string,
+    subject: string,
+    kind: KeyKind = 'ec',
+    ext = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'],
+  ): Ca {
     const keyPath = this.key(name, kind);
     const certPath = join(this.dir, `${name}.pem`);
-    this.openssl(['req', '-x509', '-new', '-key', keyPath, '-subj', subject, '-days', '3650', '-out', certPath, ...ext.flatMap((e) => ['-addext', e])]);
+    this.openssl([
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      keyPath,
+      '-subj',
+      subject,
+      '-days',
+      '3650',
+      '-out',
+      certPath,
+      ...ext.flatMap((e) => ['-addext', e]),
+    ]);
     return this.asCa(this.load(name, certPath, keyPath));
   }
 
@@ -142,7 +169,22 @@ class OpensslPki {
     writeFileSync(extPath, `${p.ext.join('\n')}\n`);
     const certPath = join(this.dir, `${name}.pem`);
     const validity = p.startdate ? ['-startdate', p.startdate, '-enddate', p.enddate!] : ['-days', '365'];
-    this.openssl(['ca', '-batch', '-notext', '-config', issuer.cnf, '-in', csr, '-out', certPath, '-extfile', extPath, '-md', p.md ?? 'sha256', ...validity]);
+    this.openssl([
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      issuer.cnf,
+      '-in',
+      csr,
+      '-out',
+      certPath,
+      '-extfile',
+      extPath,
+      '-md',
+      p.md ?? 'sha256',
+      ...validity,
+    ]);
     return this.load(name, certPath, keyPath);
   }
 
@@ -162,8 +204,17 @@ class OpensslPki {
   }
 }
 
-const CA_EXT = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid:always'];
-const clientExt = (san = 'DNS:client1.example.test, email:client1@example.test, IP:10.0.0.7', eku = 'clientAuth', ku = 'digitalSignature') => [
+const CA_EXT = [
+  'basicConstraints=critical,CA:TRUE',
+  'keyUsage=critical,keyCertSign,cRLSign',
+  'subjectKeyIdentifier=hash',
+  'authorityKeyIdentifier=keyid:always',
+];
+const clientExt = (
+  san = 'DNS:client1.example.test, email:client1@example.test, IP:10.0.0.7',
+  eku = 'clientAuth',
+  ku = 'digitalSignature',
+) => [
   'basicConstraints=critical,CA:FALSE',
   `keyUsage=critical,${ku}`,
   `extendedKeyUsage=${eku}`,
@@ -198,61 +249,260 @@ function buildMatrix(pki: OpensslPki): Case[] {
   const intB = pki.ca('intB', root, '/O=Anvil Test/CN=Anvil Test Intermediate B', 'rsa');
   const leaf = pki.issue('leaf', intA, { subject: '/O=Partner A/CN=client1', ext: clientExt() });
   const rsaLeaf = pki.issue('rsaleaf', intB, { subject: '/CN=client-rsa', kind: 'rsa', ext: clientExt('DNS:client-rsa.example.test') });
-  const edLeaf = pki.issue('edleaf', intA, { subject: '/CN=client-ed25519', kind: 'ed25519', ext: clientExt('DNS:client-ed.example.test') });
-  const expired = pki.issue('expired', intA, { subject: '/CN=old', ext: clientExt('DNS:old.example.test'), startdate: '20240101000000Z', enddate: '20250101000000Z' });
-  const future = pki.issue('future', intA, { subject: '/CN=future', ext: clientExt('DNS:future.example.test'), startdate: '20500101000000Z', enddate: '20510101000000Z' });
+  const edLeaf = pki.issue('edleaf', intA, {
+    subject: '/CN=client-ed25519',
+    kind: 'ed25519',
+    ext: clientExt('DNS:client-ed.example.test'),
+  });
+  const expired = pki.issue('expired', intA, {
+    subject: '/CN=old',
+    ext: clientExt('DNS:old.example.test'),
+    startdate: '20240101000000Z',
+    enddate: '20250101000000Z',
+  });
+  const future = pki.issue('future', intA, {
+    subject: '/CN=future',
+    ext: clientExt('DNS:future.example.test'),
+    startdate: '20500101000000Z',
+    enddate: '20510101000000Z',
+  });
   const revoked = pki.issue('revoked', intA, { subject: '/CN=revoked', ext: clientExt('DNS:revoked.example.test') });
   pki.revoke(intA, revoked, 'keyCompromise');
   const crlA = pki.crl(intA);
   const crlRoot = pki.crl(root);
   const serverOnly = pki.issue('serveronly', intA, { subject: '/CN=server-only', ext: clientExt('DNS:srv.example.test', 'serverAuth') });
-  const noDigSig = pki.issue('nodigsig', intA, { subject: '/CN=no-digital-signature', kind: 'rsa', ext: clientExt('DNS:enc.example.test', 'clientAuth', 'keyEncipherment') });
+  const noDigSig = pki.issue('nodigsig', intA, {
+    subject: '/CN=no-digital-signature',
+    kind: 'rsa',
+    ext: clientExt('DNS:enc.example.test', 'clientAuth', 'keyEncipherment'),
+  });
   const otherRoot = pki.root('oroot', '/O=Elsewhere/CN=Elsewhere Root');
   const otherInt = pki.ca('oint', otherRoot, '/O=Elsewhere/CN=Elsewhere Intermediate');
   const stranger = pki.issue('stranger', otherInt, { subject: '/CN=stranger', ext: clientExt('DNS:stranger.example.test') });
-  const selfSigned = pki.root('selfsigned', '/CN=self-signed-client', 'ec', ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth']);
+  const selfSigned = pki.root('selfsigned', '/CN=self-signed-client', 'ec', [
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=clientAuth',
+  ]);
   const byLeaf = pki.issue('byleaf', pki.asCa(leaf), { subject: '/CN=signed-by-a-leaf', ext: clientExt('DNS:by-leaf.example.test') });
   const badSig = new Uint8Array(leaf.der);
   badSig[badSig.length - 6] ^= 0x01; // inside the signature value
   const tampered: Issued = { ...leaf, name: 'tampered', der: badSig, pem: derToPem(badSig) };
-  const pathlen0 = pki.ca('pathlen0', root, '/O=Anvil Test/CN=Pathlen Zero CA', 'ec', [...CA_EXT.slice(1), 'basicConstraints=critical,CA:TRUE,pathlen:0']);
+  const pathlen0 = pki.ca('pathlen0', root, '/O=Anvil Test/CN=Pathlen Zero CA', 'ec', [
+    ...CA_EXT.slice(1),
+    'basicConstraints=critical,CA:TRUE,pathlen:0',
+  ]);
   const belowPathlen = pki.ca('belowpl', pathlen0, '/O=Anvil Test/CN=CA Below Pathlen Zero');
   const deepLeaf = pki.issue('deepleaf', belowPathlen, { subject: '/CN=too-deep-for-pathlen', ext: clientExt('DNS:deep.example.test') });
   const intC = pki.ca('intC', intA, '/O=Anvil Test/CN=Anvil Test Intermediate C');
   const cLeaf = pki.issue('cleaf', intC, { subject: '/CN=three-levels', ext: clientExt('DNS:three.example.test') });
-  const constrained = pki.ca('intNC', root, '/O=Anvil Test/CN=Constrained CA', 'ec', [...CA_EXT, 'nameConstraints=critical,permitted;DNS:.allowed.test']);
+  const constrained = pki.ca('intNC', root, '/O=Anvil Test/CN=Constrained CA', 'ec', [
+    ...CA_EXT,
+    'nameConstraints=critical,permitted;DNS:.allowed.test',
+  ]);
   const outside = pki.issue('outside', constrained, { subject: '/CN=outside', ext: clientExt('DNS:client.other.test') });
-  const sha1Leaf = pki.issue('sha1leaf', intB, { subject: '/CN=sha1-signed', kind: 'rsa', ext: clientExt('DNS:sha1.example.test'), md: 'sha1' });
+  const sha1Leaf = pki.issue('sha1leaf', intB, {
+    subject: '/CN=sha1-signed',
+    kind: 'rsa',
+    ext: clientExt('DNS:sha1.example.test'),
+    md: 'sha1',
+  });
 
   const k = (x: Issued) => x.keyPath;
   return [
-    { name: 'valid EC client certificate + intermediate', chain: [leaf, intA], key: k(leaf), anchors: [root], status: 'verified', reason: null, revocation: 'unknown' },
-    { name: 'valid RSA client via a second intermediate (RSA)', chain: [rsaLeaf, intB], key: k(rsaLeaf), anchors: [root], status: 'verified', reason: null },
+    {
+      name: 'valid EC client certificate + intermediate',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [root],
+      status: 'verified',
+      reason: null,
+      revocation: 'unknown',
+    },
+    {
+      name: 'valid RSA client via a second intermediate (RSA)',
+      chain: [rsaLeaf, intB],
+      key: k(rsaLeaf),
+      anchors: [root],
+      status: 'verified',
+      reason: null,
+    },
     { name: 'valid Ed25519 client certificate', chain: [edLeaf, intA], key: k(edLeaf), anchors: [root], status: 'verified', reason: null },
-    { name: 'leaf only (intermediate not sent)', chain: [leaf], key: k(leaf), anchors: [root], status: 'failed', reason: 'missing_intermediate' },
+    {
+      name: 'leaf only (intermediate not sent)',
+      chain: [leaf],
+      key: k(leaf),
+      anchors: [root],
+      status: 'failed',
+      reason: 'missing_intermediate',
+    },
     { name: 'expired', chain: [expired, intA], key: k(expired), anchors: [root], status: 'failed', reason: 'expired' },
     { name: 'not yet valid', chain: [future, intA], key: k(future), anchors: [root], status: 'failed', reason: 'not_yet_valid' },
-    { name: 'CRLs for every CA, leaf not revoked', chain: [leaf, intA], key: k(leaf), anchors: [root], crls: [crlA, crlRoot], status: 'verified', reason: null, revocation: 'good' },
-    { name: 'revoked (CRL)', chain: [revoked, intA], key: k(revoked), anchors: [root], crls: [crlA, crlRoot], status: 'failed', reason: 'revoked', revocation: 'revoked' },
-    { name: 'ssl_crl without the root CRL', chain: [leaf, intA], key: k(leaf), anchors: [root], crls: [crlA], status: 'failed', reason: 'revocation_unknown', revocation: 'good' },
+    {
+      name: 'CRLs for every CA, leaf not revoked',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [root],
+      crls: [crlA, crlRoot],
+      status: 'verified',
+      reason: null,
+      revocation: 'good',
+    },
+    {
+      name: 'revoked (CRL)',
+      chain: [revoked, intA],
+      key: k(revoked),
+      anchors: [root],
+      crls: [crlA, crlRoot],
+      status: 'failed',
+      reason: 'revoked',
+      revocation: 'revoked',
+    },
+    {
+      name: 'ssl_crl without the root CRL',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [root],
+      crls: [crlA],
+      status: 'failed',
+      reason: 'revocation_unknown',
+      revocation: 'good',
+    },
     { name: 'server-only EKU', chain: [serverOnly, intA], key: k(serverOnly), anchors: [root], status: 'failed', reason: 'wrong_purpose' },
-    { name: 'keyUsage without digitalSignature', chain: [noDigSig, intA], key: k(noDigSig), anchors: [root], status: 'failed', reason: 'key_usage' },
-    { name: 'unknown CA (foreign intermediate sent)', chain: [stranger, otherInt], key: k(stranger), anchors: [root], status: 'failed', reason: 'unknown_ca' },
-    { name: 'foreign root sent in the chain', chain: [stranger, otherInt, otherRoot], key: k(stranger), anchors: [root], status: 'failed', reason: 'unknown_ca' },
-    { name: 'self-signed client certificate', chain: [selfSigned], key: k(selfSigned), anchors: [root], status: 'failed', reason: 'self_signed' },
-    { name: 'signed by a non-CA certificate', chain: [byLeaf, leaf, intA], key: k(byLeaf), anchors: [root], status: 'failed', reason: 'not_a_ca' },
-    { name: 'bad signature (one bit flipped)', chain: [tampered, intA], key: k(leaf), anchors: [root], status: 'failed', reason: 'bad_signature' },
-    { name: 'wrong DNS name (expectName)', chain: [leaf, intA], key: k(leaf), anchors: [root], expectName: { type: 'dns', value: 'other.example.test' }, status: 'failed', reason: 'name_mismatch' },
-    { name: 'wrong email (expectName)', chain: [leaf, intA], key: k(leaf), anchors: [root], expectName: { type: 'email', value: 'someone@example.test' }, status: 'failed', reason: 'name_mismatch' },
-    { name: 'wrong IP (expectName)', chain: [leaf, intA], key: k(leaf), anchors: [root], expectName: { type: 'ip', value: '10.0.0.8' }, status: 'failed', reason: 'name_mismatch' },
-    { name: 'right DNS name (expectName)', chain: [leaf, intA], key: k(leaf), anchors: [root], expectName: { type: 'dns', value: 'CLIENT1.example.test' }, status: 'verified', reason: null },
-    { name: 'pathLenConstraint 0 violated', chain: [deepLeaf, belowPathlen, pathlen0], key: k(deepLeaf), anchors: [root], status: 'failed', reason: 'path_length' },
-    { name: 'three-level chain within ssl_verify_depth 3', chain: [cLeaf, intC, intA], key: k(cLeaf), anchors: [root], status: 'verified', reason: null },
-    { name: 'three-level chain beyond ssl_verify_depth 1', chain: [cLeaf, intC, intA], key: k(cLeaf), anchors: [root], depth: 1, status: 'failed', reason: 'path_length' },
-    { name: 'trust bundle holds only the intermediate', chain: [leaf, intA], key: k(leaf), anchors: [intA], status: 'failed', reason: 'unknown_ca' },
-    { name: 'name constraints violated', chain: [outside, constrained], key: k(outside), anchors: [root], status: 'failed', reason: 'name_constraints' },
+    {
+      name: 'keyUsage without digitalSignature',
+      chain: [noDigSig, intA],
+      key: k(noDigSig),
+      anchors: [root],
+      status: 'failed',
+      reason: 'key_usage',
+    },
+    {
+      name: 'unknown CA (foreign intermediate sent)',
+      chain: [stranger, otherInt],
+      key: k(stranger),
+      anchors: [root],
+      status: 'failed',
+      reason: 'unknown_ca',
+    },
+    {
+      name: 'foreign root sent in the chain',
+      chain: [stranger, otherInt, otherRoot],
+      key: k(stranger),
+      anchors: [root],
+      status: 'failed',
+      reason: 'unknown_ca',
+    },
+    {
+      name: 'self-signed client certificate',
+      chain: [selfSigned],
+      key: k(selfSigned),
+      anchors: [root],
+      status: 'failed',
+      reason: 'self_signed',
+    },
+    {
+      name: 'signed by a non-CA certificate',
+      chain: [byLeaf, leaf, intA],
+      key: k(byLeaf),
+      anchors: [root],
+      status: 'failed',
+      reason: 'not_a_ca',
+    },
+    {
+      name: 'bad signature (one bit flipped)',
+      chain: [tampered, intA],
+      key: k(leaf),
+      anchors: [root],
+      status: 'failed',
+      reason: 'bad_signature',
+    },
+    {
+      name: 'wrong DNS name (expectName)',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [root],
+      expectName: { type: 'dns', value: 'other.example.test' },
+      status: 'failed',
+      reason: 'name_mismatch',
+    },
+    {
+      name: 'wrong email (expectName)',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [root],
+      expectName: { type: 'email', value: 'someone@example.test' },
+      status: 'failed',
+      reason: 'name_mismatch',
+    },
+    {
+      name: 'wrong IP (expectName)',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [root],
+      expectName: { type: 'ip', value: '10.0.0.8' },
+      status: 'failed',
+      reason: 'name_mismatch',
+    },
+    {
+      name: 'right DNS name (expectName)',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [root],
+      expectName: { type: 'dns', value: 'CLIENT1.example.test' },
+      status: 'verified',
+      reason: null,
+    },
+    {
+      name: 'pathLenConstraint 0 violated',
+      chain: [deepLeaf, belowPathlen, pathlen0],
+      key: k(deepLeaf),
+      anchors: [root],
+      status: 'failed',
+      reason: 'path_length',
+    },
+    {
+      name: 'three-level chain within ssl_verify_depth 3',
+      chain: [cLeaf, intC, intA],
+      key: k(cLeaf),
+      anchors: [root],
+      status: 'verified',
+      reason: null,
+    },
+    {
+      name: 'three-level chain beyond ssl_verify_depth 1',
+      chain: [cLeaf, intC, intA],
+      key: k(cLeaf),
+      anchors: [root],
+      depth: 1,
+      status: 'failed',
+      reason: 'path_length',
+    },
+    {
+      name: 'trust bundle holds only the intermediate',
+      chain: [leaf, intA],
+      key: k(leaf),
+      anchors: [intA],
+      status: 'failed',
+      reason: 'unknown_ca',
+    },
+    {
+      name: 'name constraints violated',
+      chain: [outside, constrained],
+      key: k(outside),
+      anchors: [root],
+      status: 'failed',
+      reason: 'name_constraints',
+    },
     // curl's own OpenSSL refuses to load a SHA-1 certificate at security level 1; lower it for the client only.
-    { name: 'SHA-1 signed leaf (security level 1)', chain: [sha1Leaf, intB], key: k(sha1Leaf), anchors: [root], status: 'failed', reason: 'bad_signature', clientSeclevel0: true },
+    {
+      name: 'SHA-1 signed leaf (security level 1)',
+      chain: [sha1Leaf, intB],
+      key: k(sha1Leaf),
+      anchors: [root],
+      status: 'failed',
+      reason: 'bad_signature',
+      clientSeclevel0: true,
+    },
     { name: 'no client certificate', chain: [], anchors: [root], status: 'absent', reason: null },
   ];
 }
@@ -331,7 +581,13 @@ function opensslVerify(p: Prepared): OpensslVerifyResult {
   const args = ['verify', '-purpose', 'sslclient', '-verify_depth', String(c.depth ?? 3), '-auth_level', '1', '-CAfile', p.anchorsPath];
   if (c.chain.length > 1) {
     const untrusted = join(dir, 'untrusted.pem');
-    writeFileSync(untrusted, c.chain.slice(1).map((x) => x.pem).join(''));
+    writeFileSync(
+      untrusted,
+      c.chain
+        .slice(1)
+        .map((x) => x.pem)
+        .join(''),
+    );
     args.push('-untrusted', untrusted);
   }
   if (p.crlPath) args.push('-crl_check_all', '-CRLfile', p.crlPath);
@@ -459,7 +715,10 @@ withTools('judge parity with nginx and openssl verify', () => {
       else expect(verdict.openssl?.code, ov.output).toBe(ov.errors[0].code);
       if (!ov.ok) expect(verdict.openssl?.depth).toBe(ov.errors[0].depth);
       const trace = createJudge({ anchors: c.anchors.map((a) => a.der), crls: c.crls?.map((x) => x.der) })
-        .trace(c.chain.map((x) => x.der), options)
+        .trace(
+          c.chain.map((x) => x.der),
+          options,
+        )
         .events.map((e) => ({ code: e.code, depth: e.depth }));
       const stop = trace.findIndex((e) => !OPENSSL_VERIFY_CONTINUES.has(e.code));
       expect(ov.errors, ov.output).toEqual(stop < 0 ? trace : trace.slice(0, stop + 1));
@@ -477,7 +736,9 @@ withTools('judge parity with nginx and openssl verify', () => {
     const p = prepared.get('valid EC client certificate + intermediate')!;
     const leafPath = join(p.dir, 'leaf-subject.pem');
     writeFileSync(leafPath, p.c.chain[0].pem);
-    const out = execFileSync('openssl', ['x509', '-in', leafPath, '-noout', '-subject', '-issuer', '-serial', '-nameopt', 'oneline'], { encoding: 'utf8' });
+    const out = execFileSync('openssl', ['x509', '-in', leafPath, '-noout', '-subject', '-issuer', '-serial', '-nameopt', 'oneline'], {
+      encoding: 'utf8',
+    });
     const v = judgeChain({ presented: p.c.chain.map((x) => x.der), anchors: p.c.anchors.map((a) => a.der), at: new Date() });
     expect(out).toContain(`subject=${v.presented[0].subject}\n`);
     expect(out).toContain(`issuer=${v.presented[0].issuer}\n`);
@@ -528,7 +789,11 @@ withOpenssl('judge verdicts beyond nginx', () => {
     expect(v.revocation).toEqual({ checked: false, source: 'none', status: 'unknown' });
     expect(v.checks.find((c) => c.name === 'revocation')).toMatchObject({ ok: false });
     expect(v.checks.find((c) => c.name === 'revocation')!.detail).toMatch(/^not checked/);
-    expect(v.path?.map((p) => p.subject)).toEqual(['CN = unit-client', 'O = Anvil Test, CN = Unit Intermediate', 'O = Anvil Test, CN = Unit Root']);
+    expect(v.path?.map((p) => p.subject)).toEqual([
+      'CN = unit-client',
+      'O = Anvil Test, CN = Unit Intermediate',
+      'O = Anvil Test, CN = Unit Root',
+    ]);
   });
 
   it('an authoritative lookup can revoke what nginx accepts', () => {
@@ -548,7 +813,13 @@ withOpenssl('judge verdicts beyond nginx', () => {
     });
     expect(asked).toHaveLength(2); // leaf and intermediate (the root is self-signed)
     expect(v).toMatchObject({ status: 'failed', reason: 'revoked', nginx: 'SUCCESS', openssl: null });
-    expect(v.revocation).toEqual({ checked: true, source: 'anvil-db', status: 'revoked', reason: 'keyCompromise', revokedAt: '2030-01-02T03:04:05.000Z' });
+    expect(v.revocation).toEqual({
+      checked: true,
+      source: 'anvil-db',
+      status: 'revoked',
+      reason: 'keyCompromise',
+      revokedAt: '2030-01-02T03:04:05.000Z',
+    });
     expect(v.hints.join(' ')).toMatch(/2030-01-02/);
     expect(v.hints.join(' ')).toMatch(/keyCompromise/);
     expect(v.hints.join(' ')).toMatch(/nginx does not know/);
@@ -579,7 +850,11 @@ withOpenssl('judge verdicts beyond nginx', () => {
   it('knownIssuers names the missing intermediate and tells it from an unknown CA', () => {
     const judge = createJudge({ anchors: [root.der], knownIssuers: [intA.der] });
     const missing = judge.judge([leaf.der], { at: at() });
-    expect(missing).toMatchObject({ status: 'failed', reason: 'missing_intermediate', nginx: 'FAILED:unable to verify the first certificate' });
+    expect(missing).toMatchObject({
+      status: 'failed',
+      reason: 'missing_intermediate',
+      nginx: 'FAILED:unable to verify the first certificate',
+    });
     expect(missing.openssl).toEqual({ code: 20, name: 'X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY', depth: 0 });
     expect(missing.hints[0]).toContain('O = Anvil Test, CN = Unit Intermediate');
     expect(missing.hints[0]).toContain('fullchain.pem');
@@ -595,9 +870,19 @@ withOpenssl('judge verdicts beyond nginx', () => {
   });
 
   it('URI expectations are checked by the judge alone', () => {
-    const ok = judgeChain({ presented: [leaf.der, intA.der], anchors: [root.der], at: at(), expectName: { type: 'uri', value: 'spiffe://anvil.test/ns/a/sa/b' } });
+    const ok = judgeChain({
+      presented: [leaf.der, intA.der],
+      anchors: [root.der],
+      at: at(),
+      expectName: { type: 'uri', value: 'spiffe://anvil.test/ns/a/sa/b' },
+    });
     expect(ok.status).toBe('verified');
-    const bad = judgeChain({ presented: [leaf.der, intA.der], anchors: [root.der], at: at(), expectName: { type: 'uri', value: 'spiffe://anvil.test/ns/a/sa/c' } });
+    const bad = judgeChain({
+      presented: [leaf.der, intA.der],
+      anchors: [root.der],
+      at: at(),
+      expectName: { type: 'uri', value: 'spiffe://anvil.test/ns/a/sa/c' },
+    });
     expect(bad).toMatchObject({ status: 'failed', reason: 'name_mismatch', nginx: 'SUCCESS', openssl: null });
   });
 

@@ -22,14 +22,17 @@ const JAVA_SOURCE = fileURLToPath(new URL('./java/RevocationCheck.java', import.
 function run(command: string, args: string[], timeout = 60_000): Promise<{ status: number; out: string }> {
   return new Promise((resolve) => {
     execFile(command, args, { encoding: 'utf8', timeout }, (err, stdout, stderr) => {
-      const status = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      const status = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ status, out: `${stdout ?? ''}${stderr ?? ''}` });
     });
   });
 }
 
 function toPemCrl(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN X509 CRL-----\n${b64}\n-----END X509 CRL-----\n`;
 }
 
@@ -134,7 +137,9 @@ describe.runIf(HAVE_OPENSSL)('openssl', () => {
     const verifyAll = async (tag: string) => {
       const issuingCrl = await downloadCrl('issuing-ca', tag);
       const rootCrl = await downloadCrl('root-ca', tag);
-      const both = writeFiles(dir, { [`both${tag}.crl.pem`]: readFileSync(rootCrl.pem, 'utf8') + readFileSync(issuingCrl.pem, 'utf8') })[`both${tag}.crl.pem`];
+      const both = writeFiles(dir, { [`both${tag}.crl.pem`]: readFileSync(rootCrl.pem, 'utf8') + readFileSync(issuingCrl.pem, 'utf8') })[
+        `both${tag}.crl.pem`
+      ];
       const base = ['verify', '-CAfile', files['trust.pem'], '-untrusted', files['chain.pem']];
       return Promise.all([
         run('openssl', [...base, '-crl_check', '-CRLfile', issuingCrl.pem, leaf.path]),
@@ -163,9 +168,22 @@ describe.runIf(HAVE_OPENSSL)('openssl', () => {
   it('verify -crl_check_all rejects a leaf under a revoked intermediate (on the root CRL)', async () => {
     const created = await anvil.api('POST', '/api/v1/issuers', { name: 'partner-ca' });
     expect(created.status, await created.clone().text()).toBe(201);
-    const chain = writeFiles(dir, { 'partner-chain.pem': await (await get('/pki/issuers/partner-ca/chain.pem')).text() })['partner-chain.pem'];
+    const chain = writeFiles(dir, { 'partner-chain.pem': await (await get('/pki/issuers/partner-ca/chain.pem')).text() })[
+      'partner-chain.pem'
+    ];
     const leaf = await issue('partner-ca');
-    const args = (rootCrl: string) => ['verify', '-CAfile', files['trust.pem'], '-untrusted', chain, '-crl_check_all', '-CRLfile', rootCrl, '-crl_download', leaf.path];
+    const args = (rootCrl: string) => [
+      'verify',
+      '-CAfile',
+      files['trust.pem'],
+      '-untrusted',
+      chain,
+      '-crl_check_all',
+      '-CRLfile',
+      rootCrl,
+      '-crl_download',
+      leaf.path,
+    ];
     const rootCrlBefore = await downloadCrl('root-ca', '-p1');
     const before = await run('openssl', args(rootCrlBefore.pem));
     expect(before.status, before.out).toBe(0);
@@ -234,7 +252,20 @@ describe.runIf(HAVE_OPENSSL)('openssl', () => {
       expect(r.out).toContain('OCSP No Check');
       expect(r.out).toMatch(/Responder Id: [0-9A-F]{40}/);
       // Checked again against the issuing CA alone, as an explicit trust anchor of the responder.
-      const strict = await run('openssl', ['ocsp', '-respin', respFile, '-CAfile', files['trust.pem'], '-verify_other', files['chain.pem'], '-issuer', files['chain.pem'], '-cert', leaf.path, '-no_nonce']);
+      const strict = await run('openssl', [
+        'ocsp',
+        '-respin',
+        respFile,
+        '-CAfile',
+        files['trust.pem'],
+        '-verify_other',
+        files['chain.pem'],
+        '-issuer',
+        files['chain.pem'],
+        '-cert',
+        leaf.path,
+        '-no_nonce',
+      ]);
       expect(strict.out).toContain('Response verify OK');
     });
 
@@ -242,15 +273,51 @@ describe.runIf(HAVE_OPENSSL)('openssl', () => {
       // A CA of its own, unknown to Anvil.
       const key = join(dir, 'stranger.key');
       const crt = join(dir, 'stranger.pem');
-      const made = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-subj', '/CN=Stranger CA', '-days', '1']);
+      const made = await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        crt,
+        '-subj',
+        '/CN=Stranger CA',
+        '-days',
+        '1',
+      ]);
       expect(made.status, made.out).toBe(0);
-      const r = await run('openssl', ['ocsp', '-issuer', crt, '-serial', '0x01', '-url', `${anvil.publicUrl}/ocsp`, '-CAfile', files['trust.pem']]);
+      const r = await run('openssl', [
+        'ocsp',
+        '-issuer',
+        crt,
+        '-serial',
+        '0x01',
+        '-url',
+        `${anvil.publicUrl}/ocsp`,
+        '-CAfile',
+        files['trust.pem'],
+      ]);
       expect(r.out).toMatch(/Responder Error: unauthorized \(6\)/);
 
       const created = await anvil.api('POST', '/api/v1/issuers', { name: 'doomed-ca' });
       expect(created.status).toBe(201);
       const doomed = writeFiles(dir, { 'doomed.pem': await (await get('/pki/issuers/doomed-ca.pem')).text() })['doomed.pem'];
-      const args = ['ocsp', '-issuer', files['root.pem'], '-cert', doomed, '-url', `${anvil.publicUrl}/ocsp`, '-CAfile', files['trust.pem']];
+      const args = [
+        'ocsp',
+        '-issuer',
+        files['root.pem'],
+        '-cert',
+        doomed,
+        '-url',
+        `${anvil.publicUrl}/ocsp`,
+        '-CAfile',
+        files['trust.pem'],
+      ];
       expect((await run('openssl', args)).out).toContain(`${doomed}: good`);
       expect((await anvil.api('POST', '/api/v1/issuers/doomed-ca/revoke', { reason: 'keyCompromise' })).status).toBe(200);
       const revoked = await run('openssl', args);

@@ -32,7 +32,8 @@ type ErrorClass = abstract new (...args: never[]) => Error;
  * wrapped it in the module's own error class: the reader would be shown a stack overflow or a
  * TypeError text instead of what is wrong with the input.
  */
-const LEAKED = /Maximum call stack|Cannot read propert|is not a function|is not iterable|Invalid code point|Invalid array length|out of range|undefined \(reading/i;
+const LEAKED =
+  /Maximum call stack|Cannot read propert|is not a function|is not iterable|Invalid code point|Invalid array length|out of range|undefined \(reading/i;
 
 /**
  * The oracle: `fn(input)` returns or throws one of `allowed`, with a message about the input,
@@ -141,7 +142,15 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 16 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   // weighted up: corrupting a declared length is the most productive single mutation
-  { arbitrary: fc.record({ kind: fc.constant('length' as const), header: fc.nat(), replacement: fc.integer({ min: -1, max: BAD_LENGTHS.length - 1 }), delta: fc.integer({ min: -3, max: 3 }) }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('length' as const),
+      header: fc.nat(),
+      replacement: fc.integer({ min: -1, max: BAD_LENGTHS.length - 1 }),
+      delta: fc.integer({ min: -3, max: 3 }),
+    }),
+    weight: 3,
+  },
   fc.record({ kind: fc.constant('duplicate' as const), from: fc.nat(), count: fc.integer({ min: 1, max: 64 }), at: fc.nat() }),
 );
 
@@ -224,7 +233,16 @@ function parseNodes(buf: Uint8Array, depth = 0): DerNode[] | null {
     }
     if (q + len > buf.length || (tag & 0x1f) === 0x1f) return null;
     const content = buf.subarray(q, q + len);
-    const inner = depth < 48 && len > 0 ? (tag & 0x20 ? parseNodes(content, depth + 1) : tag === 0x04 ? parseNodes(content, depth + 1) : tag === 0x03 && content[0] === 0 ? parseNodes(content.subarray(1), depth + 1) : null) : null;
+    const inner =
+      depth < 48 && len > 0
+        ? tag & 0x20
+          ? parseNodes(content, depth + 1)
+          : tag === 0x04
+            ? parseNodes(content, depth + 1)
+            : tag === 0x03 && content[0] === 0
+              ? parseNodes(content.subarray(1), depth + 1)
+              : null
+        : null;
     if (tag & 0x20 && !inner && len > 0) return null;
     nodes.push(inner && inner.length ? { tag, children: inner, bitString: tag === 0x03 } : { tag, content });
     p = q + len;
@@ -269,7 +287,33 @@ const structuralMutation: fc.Arbitrary<StructuralMutation> = fc.record({
   op: fc.constantFrom('replace', 'content', 'retag', 'delete', 'duplicate', 'transplant', 'empty'),
   random: fc.constant(null).chain(() => randomDerTree),
   bytes: fc.uint8Array({ maxLength: 12 }),
-  tag: fc.constantFrom(0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0a, 0x0c, 0x13, 0x16, 0x17, 0x18, 0x1c, 0x1e, 0x30, 0x31, 0x80, 0x81, 0x82, 0x86, 0x87, 0xa0, 0xa1, 0xa3, 0xa4),
+  tag: fc.constantFrom(
+    0x01,
+    0x02,
+    0x03,
+    0x04,
+    0x05,
+    0x06,
+    0x0a,
+    0x0c,
+    0x13,
+    0x16,
+    0x17,
+    0x18,
+    0x1c,
+    0x1e,
+    0x30,
+    0x31,
+    0x80,
+    0x81,
+    0x82,
+    0x86,
+    0x87,
+    0xa0,
+    0xa1,
+    0xa3,
+    0xa4,
+  ),
   other: fc.nat(),
 });
 
@@ -344,13 +388,11 @@ export function resignedMutationsOf(artifacts: readonly Resignable[]): fc.Arbitr
     const algEnd = headerEnd(a.der, tbsEnd) + tlvLength(a.der, tbsEnd);
     return { tbs: a.der.subarray(outer, tbsEnd), algorithm: a.der.subarray(tbsEnd, algEnd), sign: a.sign };
   });
-  return fc
-    .tuple(fc.integer({ min: 0, max: parts.length - 1 }), mutations(3))
-    .map(([i, ms]) => {
-      const tbs = ms.reduce<Uint8Array>(anyMutation, parts[i].tbs);
-      const signature = parts[i].sign(tbs);
-      return tlv(0x30, Uint8Array.from([...tbs, ...parts[i].algorithm, ...tlv(0x03, Uint8Array.from([0, ...signature]))]));
-    });
+  return fc.tuple(fc.integer({ min: 0, max: parts.length - 1 }), mutations(3)).map(([i, ms]) => {
+    const tbs = ms.reduce<Uint8Array>(anyMutation, parts[i].tbs);
+    const signature = parts[i].sign(tbs);
+    return tlv(0x30, Uint8Array.from([...tbs, ...parts[i].algorithm, ...tlv(0x03, Uint8Array.from([0, ...signature]))]));
+  });
 }
 
 /** Offset of the content of the (valid, definite-length) TLV at `p`. */
@@ -374,7 +416,9 @@ const derLength = (n: number): number[] =>
 
 const tlv = (tag: number, content: Uint8Array): Uint8Array => Uint8Array.from([tag, ...derLength(content.length), ...content]);
 
-const PRIMITIVE_TAGS = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0a, 0x0c, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1c, 0x1e, 0x80, 0x81, 0x82, 0x86, 0x87];
+const PRIMITIVE_TAGS = [
+  0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0a, 0x0c, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1c, 0x1e, 0x80, 0x81, 0x82, 0x86, 0x87,
+];
 const CONSTRUCTED_TAGS = [0x30, 0x31, 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0x24, 0x23];
 
 /** Well-formed DER trees of random shape and tags: random content that gets past the first checks. */

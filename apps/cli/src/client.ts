@@ -58,7 +58,9 @@ export class ApiClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new CliError(`the server answered ${method} ${path} with something that is not JSON (is ${this.connection.url} an Anvil server?)`);
+      throw new CliError(
+        `the server answered ${method} ${path} with something that is not JSON (is ${this.connection.url} an Anvil server?)`,
+      );
     }
   }
 
@@ -88,7 +90,13 @@ async function problemOf(res: Response, connection: Connection): Promise<CliErro
     }
   }
   const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
-  return new ApiError(res.status, `http_${res.status}`, snippet || res.statusText || 'request failed', [], hintFor(res.status, '', connection));
+  return new ApiError(
+    res.status,
+    `http_${res.status}`,
+    snippet || res.statusText || 'request failed',
+    [],
+    hintFor(res.status, '', connection),
+  );
 }
 
 function hintFor(status: number, code: string, connection: Connection): string | undefined {

@@ -49,7 +49,11 @@ export function parseCrl(bytes: Uint8Array, issuerCertificateDer?: Uint8Array): 
     nextUpdate: crl.nextUpdate ?? null,
     signatureAlgorithm: crl.signatureAlgorithmOid,
     // The engine reports a missing reason extension as 'unspecified'; show it as no reason, as openssl does.
-    entries: crl.entries.map((e) => ({ serial: e.serialHex, revocationDate: e.revokedAt, reason: e.reason === 'unspecified' ? null : e.reason })),
+    entries: crl.entries.map((e) => ({
+      serial: e.serialHex,
+      revocationDate: e.revokedAt,
+      reason: e.reason === 'unspecified' ? null : e.reason,
+    })),
     ...(crl.signatureValid === undefined ? {} : { signatureValid: crl.signatureValid }),
   };
 }

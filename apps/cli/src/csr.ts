@@ -13,7 +13,7 @@ export function parseSans(values: string[]): Sans {
   const sans = emptySans();
   for (const raw of values) {
     const m = /^(dns|ip|uri|email):(.*)$/i.exec(raw);
-    const [kind, value] = m ? [m[1].toLowerCase() as keyof Sans, m[2]] : [isIP(raw) ? 'ip' : 'dns', raw] as const;
+    const [kind, value] = m ? [m[1].toLowerCase() as keyof Sans, m[2]] : ([isIP(raw) ? 'ip' : 'dns', raw] as const);
     if (!value) throw new CliError(`--san ${raw}: the value is empty (write it as dns:NAME, ip:ADDRESS, uri:URI or email:ADDRESS)`);
     if (kind === 'ip' && !isIP(value)) throw new CliError(`--san ${raw}: "${value}" is not an IP address`);
     sans[kind as keyof Sans].push(value);
@@ -22,7 +22,11 @@ export function parseSans(values: string[]): Sans {
 }
 
 /** A fresh key and a CSR for it: the key as PKCS#8 PEM (for key.pem) and the CSR as PEM. */
-export async function keyAndCsr(params: { keyAlgorithm: KeyAlgorithm; commonName?: string; sans: Sans }): Promise<{ keyPem: string; csrPem: string }> {
+export async function keyAndCsr(params: {
+  keyAlgorithm: KeyAlgorithm;
+  commonName?: string;
+  sans: Sans;
+}): Promise<{ keyPem: string; csrPem: string }> {
   const key = await generateKey(params.keyAlgorithm);
   const csr = buildCsrDer({
     keyAlgorithm: params.keyAlgorithm,

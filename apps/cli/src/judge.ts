@@ -50,7 +50,8 @@ export function fetchVerdict(
           try {
             const body = JSON.parse(text) as Verdict & { code?: string; detail?: string };
             if (body && typeof body.status === 'string' && 'nginx' in body) return resolve(body);
-            if (body?.detail) return reject(new CliError(`the judge answered HTTP ${res.statusCode}: ${body.detail} (${body.code ?? 'no code'})`));
+            if (body?.detail)
+              return reject(new CliError(`the judge answered HTTP ${res.statusCode}: ${body.detail} (${body.code ?? 'no code'})`));
           } catch {
             // not JSON: below
           }
@@ -87,7 +88,12 @@ const mark = (ok: boolean) => (ok ? '[ok]  ' : '[FAIL]');
 /** The verdict in words, most important first. */
 export function formatVerdict(v: Verdict): string {
   const out: string[] = [];
-  const head = v.status === 'verified' ? 'VERIFIED' : v.status === 'absent' ? 'ABSENT (no client certificate was presented)' : `FAILED: ${v.reason ?? 'unknown reason'}`;
+  const head =
+    v.status === 'verified'
+      ? 'VERIFIED'
+      : v.status === 'absent'
+        ? 'ABSENT (no client certificate was presented)'
+        : `FAILED: ${v.reason ?? 'unknown reason'}`;
   out.push(`verdict:    ${head}`);
   out.push(`nginx:      ${v.nginx}   (what $ssl_client_verify would say)`);
   if (v.openssl) out.push(`openssl:    ${v.openssl.name} (${v.openssl.code}) at depth ${v.openssl.depth}`);

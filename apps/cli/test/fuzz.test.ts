@@ -11,7 +11,10 @@ import { fuzzParams, mutatedOf, ownErrorsOnly, randomDerTree, resignedMutationsO
 import { parseCrl } from '../src/crl.ts';
 import { CliError } from '../src/errors.ts';
 
-const signer = new SoftwareSigner('Ed25519', Uint8Array.from([...Buffer.from('302e020100300506032b657004220420', 'hex'), ...new Array(32).fill(0x61)]));
+const signer = new SoftwareSigner(
+  'Ed25519',
+  Uint8Array.from([...Buffer.from('302e020100300506032b657004220420', 'hex'), ...new Array(32).fill(0x61)]),
+);
 const at = new Date('2030-01-01T00:00:00Z');
 
 const crlWith = (issuerNameDer: Uint8Array) =>

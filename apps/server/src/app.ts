@@ -60,7 +60,12 @@ export function createApp(deps: AppDeps) {
     await next();
     // One access line per request: never headers, query strings or bodies. Probes and scrapes
     // arrive every few seconds, so they log at debug.
-    const line = { method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round((performance.now() - started) * 10) / 10 };
+    const line = {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+    };
     const log = c.get('log');
     if (clientAborted(c)) log.info({ ...line, aborted: true }, 'client aborted the request');
     else if (OPS_PATHS.has(c.req.path)) log.debug(line, 'request');
@@ -110,7 +115,14 @@ export function createApp(deps: AppDeps) {
   app.route('/', opsRoutes({ authority: deps.authority, metrics }));
   app.route('/pki/crl', crlRoutes(deps.authority));
   app.route('/ocsp', ocspRoutes(deps.authority, countOcspAnswers(metrics)));
-  app.route('/', verifyRoutes({ judge, metrics, source: proxySource(trustedProxies(deps.trustedProxies ?? []), (leaf) => judge.anvilIntermediatesFor(leaf)) }));
+  app.route(
+    '/',
+    verifyRoutes({
+      judge,
+      metrics,
+      source: proxySource(trustedProxies(deps.trustedProxies ?? []), (leaf) => judge.anvilIntermediatesFor(leaf)),
+    }),
+  );
 
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(unlessClientAborted(mapError));

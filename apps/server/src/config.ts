@@ -19,7 +19,11 @@ const schema = z.object({
   ANVIL_ORGANIZATION: z.string().min(1).default('Anvil'),
   /** Comma-separated addresses whose X-Client-Cert / X-Forwarded-Client-Cert headers are believed. */
   ANVIL_TRUSTED_PROXIES: z.string().default(''),
-  ANVIL_BODY_LIMIT: z.coerce.number().int().positive().default(64 * 1024),
+  ANVIL_BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
   ANVIL_CRL_VALIDITY_HOURS: z.coerce.number().positive().default(24),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -6,7 +6,25 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     // Belt and braces: these never belong in a log line.
-    redact: { paths: ['privateKey', '*.privateKey', 'token', '*.token', 'authorization', '*.authorization', 'password', '*.password', 'pkcs12Password', '*.pkcs12Password', 'pkcs12', '*.pkcs12', 'kubernetesSecret', '*.kubernetesSecret'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'privateKey',
+        '*.privateKey',
+        'token',
+        '*.token',
+        'authorization',
+        '*.authorization',
+        'password',
+        '*.password',
+        'pkcs12Password',
+        '*.pkcs12Password',
+        'pkcs12',
+        '*.pkcs12',
+        'kubernetesSecret',
+        '*.kubernetesSecret',
+      ],
+      censor: '[redacted]',
+    },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
   });
 }

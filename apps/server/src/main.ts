@@ -24,7 +24,10 @@ async function main() {
     // The key-encryption key and the embedded database live here: no one else may read them.
     const tightened = preparePrivateDir(dataDir);
     if (tightened.length) {
-      log.warn({ dataDir, paths: tightened.length, examples: tightened.slice(0, 3) }, 'the data directory was readable by other users: tightened it to 0700 (directories) and 0600 (files)');
+      log.warn(
+        { dataDir, paths: tightened.length, examples: tightened.slice(0, 3) },
+        'the data directory was readable by other users: tightened it to 0700 (directories) and 0600 (files)',
+      );
     }
   }
 
@@ -102,7 +105,10 @@ async function main() {
       host: config.host,
       hostnames: config.hostnames,
     });
-    log.info({ verify: `https://${config.hostnames[0] ?? 'localhost'}:${mtls.port}/verify`, notAfter: mtls.identity.notAfter.toISOString() }, 'mTLS listener ready');
+    log.info(
+      { verify: `https://${config.hostnames[0] ?? 'localhost'}:${mtls.port}/verify`, notAfter: mtls.identity.notAfter.toISOString() },
+      'mTLS listener ready',
+    );
   } catch (err) {
     log.error({ err }, 'the mTLS listener did not start; POST /api/v1/judge still works');
   }

@@ -72,10 +72,16 @@ export const DATABASE_RETRY_AFTER_S = 2;
  * Retry-After, never a 500. Also used by the mTLS listener's /verify fast path, which has no Hono context.
  */
 export function databaseUnavailableProblem(): ProblemAnswer<503> {
-  return problemAnswer(503, 'database_unavailable', 'the database is unavailable; retry shortly', {}, {
-    'retry-after': String(DATABASE_RETRY_AFTER_S),
-    'cache-control': 'no-store',
-  });
+  return problemAnswer(
+    503,
+    'database_unavailable',
+    'the database is unavailable; retry shortly',
+    {},
+    {
+      'retry-after': String(DATABASE_RETRY_AFTER_S),
+      'cache-control': 'no-store',
+    },
+  );
 }
 
 /** The one place domain errors become HTTP. Unknown errors are logged and answered without detail. */

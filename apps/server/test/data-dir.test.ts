@@ -31,7 +31,15 @@ async function startServer(dataDir: string): Promise<string[]> {
   // umask is set by the shell that execs the server, as an operator's login shell would.
   child = spawn('sh', ['-c', `umask 000 && exec "${TSX}" "${MAIN}"`], {
     cwd: ROOT,
-    env: { ...process.env, ANVIL_DATA_DIR: dataDir, PORT: '0', ANVIL_MTLS_PORT: '0', LOG_LEVEL: 'info', NODE_ENV: 'production', DATABASE_URL: '' },
+    env: {
+      ...process.env,
+      ANVIL_DATA_DIR: dataDir,
+      PORT: '0',
+      ANVIL_MTLS_PORT: '0',
+      LOG_LEVEL: 'info',
+      NODE_ENV: 'production',
+      DATABASE_URL: '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let buffer = '';

@@ -12,9 +12,16 @@ import { fuzzParams, mutatedOf, ownErrorsOnly } from '../../../test/support/fuzz
 import { JudgeInputProblem, parseExpectName, pemBlocksOf, prefersHtml } from '../src/routes/judge/input.ts';
 import { forwardedChain, parseXfcc, trustedProxies } from '../src/routes/judge/proxy-headers.ts';
 
-const ed25519 = (fill: number) => new SoftwareSigner('Ed25519', Uint8Array.from([...Buffer.from('302e020100300506032b657004220420', 'hex'), ...new Array(32).fill(fill)]));
+const ed25519 = (fill: number) =>
+  new SoftwareSigner('Ed25519', Uint8Array.from([...Buffer.from('302e020100300506032b657004220420', 'hex'), ...new Array(32).fill(fill)]));
 
-async function certificate(subject: string, signer: SoftwareSigner, subjectKey: SoftwareSigner, issuer: string, ca: boolean): Promise<Uint8Array> {
+async function certificate(
+  subject: string,
+  signer: SoftwareSigner,
+  subjectKey: SoftwareSigner,
+  issuer: string,
+  ca: boolean,
+): Promise<Uint8Array> {
   const p: CertificateParams = {
     serial: Uint8Array.of(0x01, ca ? 0x01 : 0x02),
     subject: { CN: subject, O: 'Fuzz' },
@@ -65,7 +72,28 @@ const headerText = () =>
     fc.string({ maxLength: 200 }),
     fc.string({ unit: 'binary', maxLength: 100 }),
     fc.string({
-      unit: fc.constantFrom('Cert=', 'Chain=', 'By=', 'Hash=', '"', '\\', ';', ',', '=', ' ', '%', '%2', '%ZZ', '%0A', '%E0%A4%A', '-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----', 'QUFB', '\t', '\n'),
+      unit: fc.constantFrom(
+        'Cert=',
+        'Chain=',
+        'By=',
+        'Hash=',
+        '"',
+        '\\',
+        ';',
+        ',',
+        '=',
+        ' ',
+        '%',
+        '%2',
+        '%ZZ',
+        '%0A',
+        '%E0%A4%A',
+        '-----BEGIN CERTIFICATE-----',
+        '-----END CERTIFICATE-----',
+        'QUFB',
+        '\t',
+        '\n',
+      ),
       maxLength: 60,
     }),
   );
@@ -76,7 +104,9 @@ describe('fuzz: judge input decoders throw only JudgeInputProblem, quickly', () 
       fc.property(fc.oneof(headerText(), mutatedOf(headers.xfcc.map(latin1)).map(text)), (h) => {
         const elements = ownErrorsOnly('parseXfcc', [], () => parseXfcc(h));
         expect(Array.isArray(elements)).toBe(true);
-        ownErrorsOnly('forwardedChain(xfcc)', [JudgeInputProblem], () => forwardedChain({ get: (n) => (n === 'x-forwarded-client-cert' ? h : undefined) }));
+        ownErrorsOnly('forwardedChain(xfcc)', [JudgeInputProblem], () =>
+          forwardedChain({ get: (n) => (n === 'x-forwarded-client-cert' ? h : undefined) }),
+        );
       }),
       fuzzParams('xfcc', 600),
     );
@@ -85,7 +115,9 @@ describe('fuzz: judge input decoders throw only JudgeInputProblem, quickly', () 
   it('X-Client-Cert (nginx $ssl_client_escaped_cert and $ssl_client_cert)', () => {
     fc.assert(
       fc.property(fc.oneof(headerText(), mutatedOf(headers.nginx.map(latin1)).map(text)), (h) => {
-        ownErrorsOnly('forwardedChain(x-client-cert)', [JudgeInputProblem], () => forwardedChain({ get: (n) => (n === 'x-client-cert' ? h : undefined) }));
+        ownErrorsOnly('forwardedChain(x-client-cert)', [JudgeInputProblem], () =>
+          forwardedChain({ get: (n) => (n === 'x-client-cert' ? h : undefined) }),
+        );
       }),
       fuzzParams('nginx', 600),
     );
@@ -93,9 +125,13 @@ describe('fuzz: judge input decoders throw only JudgeInputProblem, quickly', () 
 
   it('pasted PEM (chain, trustAnchors, crls)', () => {
     fc.assert(
-      fc.property(fc.oneof(headerText(), mutatedOf(headers.pem.map(latin1)).map(text)), fc.constantFrom<'certificate' | 'crl'>('certificate', 'crl'), (t, what) => {
-        ownErrorsOnly('pemBlocksOf', [JudgeInputProblem], () => pemBlocksOf(t, 'chain', 'chain', what));
-      }),
+      fc.property(
+        fc.oneof(headerText(), mutatedOf(headers.pem.map(latin1)).map(text)),
+        fc.constantFrom<'certificate' | 'crl'>('certificate', 'crl'),
+        (t, what) => {
+          ownErrorsOnly('pemBlocksOf', [JudgeInputProblem], () => pemBlocksOf(t, 'chain', 'chain', what));
+        },
+      ),
       fuzzParams('pasted-pem', 600),
     );
     // the judge route accepts 16 MiB of crls: an unclosed BEGIN repeated that far is no hang
@@ -123,7 +159,12 @@ describe('fuzz: judge input decoders throw only JudgeInputProblem, quickly', () 
   it('ANVIL_TRUSTED_PROXIES entries: a list or an error naming the variable, never a node RangeError', () => {
     const entry = fc.oneof(
       fc.string({ maxLength: 20 }),
-      fc.tuple(fc.constantFrom('10.0.0.0', '192.0.2.1', '::1', 'fd00::', '::ffff:10.0.0.1', '999.1.1.1'), fc.string({ unit: fc.constantFrom('/', '0', '1', '2', '8', '9', '3', '-', ' ', 'x', '.'), maxLength: 5 })).map(([a, b]) => a + b),
+      fc
+        .tuple(
+          fc.constantFrom('10.0.0.0', '192.0.2.1', '::1', 'fd00::', '::ffff:10.0.0.1', '999.1.1.1'),
+          fc.string({ unit: fc.constantFrom('/', '0', '1', '2', '8', '9', '3', '-', ' ', 'x', '.'), maxLength: 5 }),
+        )
+        .map(([a, b]) => a + b),
     );
     fc.assert(
       fc.property(fc.array(entry, { maxLength: 4 }), headerText(), (list, address) => {
@@ -143,7 +184,8 @@ describe('fuzz: judge input decoders throw only JudgeInputProblem, quickly', () 
   });
 
   it('the seed headers decode (so mutations start from real input)', () => {
-    for (const h of headers.xfcc) expect(forwardedChain({ get: (n) => (n === 'x-forwarded-client-cert' ? h : undefined) })?.chain.length).toBeGreaterThan(0);
+    for (const h of headers.xfcc)
+      expect(forwardedChain({ get: (n) => (n === 'x-forwarded-client-cert' ? h : undefined) })?.chain.length).toBeGreaterThan(0);
     for (const h of headers.nginx) expect(forwardedChain({ get: (n) => (n === 'x-client-cert' ? h : undefined) })?.chain).toHaveLength(1);
   });
 });

@@ -56,7 +56,15 @@ export class Authority {
     const serials = new SerialReservations(store);
     this.registry = new IssuerRegistry({ store, custody, serials, publicUrl: config.publicUrl, organization: config.organization, now });
     this.catalog = new ProfileCatalog({ store, checkIssuer: (name) => void this.registry.issuerByName(name) });
-    this.issuance = new Issuance({ store, issuers: this.registry, profiles: this.catalog, serials, publicUrl: config.publicUrl, organization: config.organization, now });
+    this.issuance = new Issuance({
+      store,
+      issuers: this.registry,
+      profiles: this.catalog,
+      serials,
+      publicUrl: config.publicUrl,
+      organization: config.organization,
+      now,
+    });
     this.crls = new CrlPublisher(store, now, { ...DEFAULT_CRL_POLICY, ...config.crl });
     this.revocationNotices = new RevocationNotices(store);
     const responderTtl = config.ocspResponderTtlMs ?? 48 * 3600_000;
@@ -156,7 +164,12 @@ export class Authority {
   }
 
   /** Renews a certificate whose holder just proved possession of it (mTLS), decided on its database row. */
-  renew(params: { issuerId: string; serialHex: string; csr: string; source: string | null }): Promise<IssuedCertificate & { renewedFrom: string }> {
+  renew(params: {
+    issuerId: string;
+    serialHex: string;
+    csr: string;
+    source: string | null;
+  }): Promise<IssuedCertificate & { renewedFrom: string }> {
     return this.issuance.renew(params);
   }
 
@@ -191,12 +204,16 @@ export class Authority {
   pemsOf(record: CertificateRecord) {
     const issuer = this.issuerById(record.issuerId);
     const certificate = toPem(record.der, 'CERTIFICATE');
-    const chain = chainOf(issuer).map((i) => i.pem).join('');
+    const chain = chainOf(issuer)
+      .map((i) => i.pem)
+      .join('');
     return { certificate, chain, fullchain: certificate + chain };
   }
 
   trustBundlePem(): string {
-    return this.roots().map((r) => r.pem).join('');
+    return this.roots()
+      .map((r) => r.pem)
+      .join('');
   }
 
   authenticate(token: string) {

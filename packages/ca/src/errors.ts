@@ -15,7 +15,6 @@ export class CaError extends Error {
   }
 }
 
-export const invalid = (code: string, message: string, details?: Record<string, unknown>) =>
-  new CaError('invalid', code, message, details);
+export const invalid = (code: string, message: string, details?: Record<string, unknown>) => new CaError('invalid', code, message, details);
 export const notFound = (code: string, message: string) => new CaError('not_found', code, message);
 export const conflict = (code: string, message: string) => new CaError('conflict', code, message);

@@ -63,9 +63,13 @@ function renewalRefusal(record: CertificateRecord, now: Date): CaError | null {
   if (record.status === 'revoked') {
     return record.revocationReason === 'certificateHold'
       ? refuse('revoked', 'the certificate is on hold (certificateHold): it cannot be renewed until it is released')
-      : refuse('revoked', `the certificate is revoked (${record.revocationReason ?? 'unspecified'}): it cannot be renewed; request a new one`);
+      : refuse(
+          'revoked',
+          `the certificate is revoked (${record.revocationReason ?? 'unspecified'}): it cannot be renewed; request a new one`,
+        );
   }
-  if (record.notAfter.getTime() <= now.getTime()) return refuse('expired', 'the certificate has expired: it cannot be renewed; request a new one');
+  if (record.notAfter.getTime() <= now.getTime())
+    return refuse('expired', 'the certificate has expired: it cannot be renewed; request a new one');
   if (record.supersededBy) return refuse('superseded', `the certificate was renewed already (by ${record.supersededBy}): renew that one`);
   return null;
 }
@@ -100,7 +104,12 @@ export class Issuance {
    * revoked, held, expired or already renewed certificate is refused with the judge's reason,
    * and a revocation or renewal that commits while this one signs wins over it.
    */
-  async renew(params: { issuerId: string; serialHex: string; csr: string; source: string | null }): Promise<IssuedCertificate & { renewedFrom: string }> {
+  async renew(params: {
+    issuerId: string;
+    serialHex: string;
+    csr: string;
+    source: string | null;
+  }): Promise<IssuedCertificate & { renewedFrom: string }> {
     const record = await this.deps.store.getCertificateBySerial(params.issuerId, params.serialHex);
     if (!record) throw new CaError('forbidden', 'not_issued_by_anvil', 'only certificates this Anvil issued can be renewed here');
     // The holder acts, authenticated by the certificate itself.
@@ -113,7 +122,14 @@ export class Issuance {
     for (const k of SUBJECT_KEYS) if (names[k]) subject[k] = names[k];
     const lifetime = Math.round((record.notAfter.getTime() - record.notBefore.getTime()) / 1000) - BACKDATE_MS / 1000;
     const ttl = Math.max(60, Math.min(lifetime, profile.policy.maxTtl));
-    const request = { profile: record.profile, csr: params.csr, subject, sans: record.sans, issuer: this.deps.issuers.issuerById(record.issuerId).record.name, ttl };
+    const request = {
+      profile: record.profile,
+      csr: params.csr,
+      subject,
+      sans: record.sans,
+      issuer: this.deps.issuers.issuerById(record.issuerId).record.name,
+      ttl,
+    };
     const issued = await this.issueAudited(request, actor, record.id);
     return { ...issued, renewedFrom: record.id };
   }
@@ -212,34 +228,39 @@ export class Issuance {
     );
 
     const subjectText = subjectToString(subject);
-    const record = await recordSigned(store, { serialHex: serialToHex(serial), issuer, actor }, () => store.insertIssuedCertificate(
-      {
-        issuerId: issuer.record.id,
-        serial: serialToHex(serial),
-        profile: profile.name,
-        subject: subjectText,
-        commonName: subject.CN ?? null,
-        sans,
-        keyAlgorithm: keyFacts.algorithm ?? `${keyFacts.family}-${keyFacts.curve ?? keyFacts.bits}`,
-        // What the certificate says: whole seconds.
-        notBefore: truncateToSeconds(notBefore),
-        notAfter: truncateToSeconds(notAfter),
-        der,
-        fingerprintSha256: fingerprintSha256(der),
-        requestedBy: actor.id,
-      },
-      {
-        ...audit(actor),
-        action: 'certificate.issue',
-        outcome: 'success',
-        details: { serial: serialToHex(serial), profile: profile.name, issuer: issuer.record.name, subject: subjectText },
-      },
-      { idempotency: req.idempotencyKey ? { tokenId: actor.id, key: req.idempotencyKey, requestHash } : undefined, supersedes },
-    ));
+    const record = await recordSigned(store, { serialHex: serialToHex(serial), issuer, actor }, () =>
+      store.insertIssuedCertificate(
+        {
+          issuerId: issuer.record.id,
+          serial: serialToHex(serial),
+          profile: profile.name,
+          subject: subjectText,
+          commonName: subject.CN ?? null,
+          sans,
+          keyAlgorithm: keyFacts.algorithm ?? `${keyFacts.family}-${keyFacts.curve ?? keyFacts.bits}`,
+          // What the certificate says: whole seconds.
+          notBefore: truncateToSeconds(notBefore),
+          notAfter: truncateToSeconds(notAfter),
+          der,
+          fingerprintSha256: fingerprintSha256(der),
+          requestedBy: actor.id,
+        },
+        {
+          ...audit(actor),
+          action: 'certificate.issue',
+          outcome: 'success',
+          details: { serial: serialToHex(serial), profile: profile.name, issuer: issuer.record.name, subject: subjectText },
+        },
+        { idempotency: req.idempotencyKey ? { tokenId: actor.id, key: req.idempotencyKey, requestHash } : undefined, supersedes },
+      ),
+    );
     if (!record && supersedes) {
       // Revoked or renewed while this renewal signed: no row is written (the serial stays reserved, the refusal is audited).
       const current = await store.getCertificate(supersedes);
-      throw (current && renewalRefusal(current, this.deps.now())) ?? new CaError('forbidden', 'certificate_not_accepted', 'the certificate changed while it was being renewed');
+      throw (
+        (current && renewalRefusal(current, this.deps.now())) ??
+        new CaError('forbidden', 'certificate_not_accepted', 'the certificate changed while it was being renewed')
+      );
     }
     if (!record) {
       // Another request with the same Idempotency-Key committed first: ours wrote nothing; return theirs.
@@ -284,23 +305,30 @@ export class Issuance {
     };
     const der = await signLinted(tbs, issuer.signer, 'ocsp', issuer.record.notAfter);
     const store = this.deps.store;
-    await recordSigned(store, { serialHex: serialToHex(serial), issuer, actor: SYSTEM_ACTOR }, () => store.insertIssuedCertificate(
-      {
-        issuerId: issuer.record.id,
-        serial: serialToHex(serial),
-        profile: 'ocsp-responder',
-        subject: subjectToString(subject),
-        commonName: subject.CN ?? null,
-        sans: emptySans(),
-        keyAlgorithm: 'EC-P256',
-        notBefore: truncateToSeconds(tbs.notBefore),
-        notAfter: truncateToSeconds(tbs.notAfter),
-        der,
-        fingerprintSha256: fingerprintSha256(der),
-        requestedBy: SYSTEM_ACTOR.id,
-      },
-      { ...audit(SYSTEM_ACTOR), action: 'certificate.issue', outcome: 'success', details: { serial: serialToHex(serial), profile: 'ocsp-responder', issuer: issuer.record.name } },
-    ));
+    await recordSigned(store, { serialHex: serialToHex(serial), issuer, actor: SYSTEM_ACTOR }, () =>
+      store.insertIssuedCertificate(
+        {
+          issuerId: issuer.record.id,
+          serial: serialToHex(serial),
+          profile: 'ocsp-responder',
+          subject: subjectToString(subject),
+          commonName: subject.CN ?? null,
+          sans: emptySans(),
+          keyAlgorithm: 'EC-P256',
+          notBefore: truncateToSeconds(tbs.notBefore),
+          notAfter: truncateToSeconds(tbs.notAfter),
+          der,
+          fingerprintSha256: fingerprintSha256(der),
+          requestedBy: SYSTEM_ACTOR.id,
+        },
+        {
+          ...audit(SYSTEM_ACTOR),
+          action: 'certificate.issue',
+          outcome: 'success',
+          details: { serial: serialToHex(serial), profile: 'ocsp-responder', issuer: issuer.record.name },
+        },
+      ),
+    );
     return { certificateDer: der, signer: new SoftwareSigner('EC-P256', key.pkcs8Der), notAfter: truncateToSeconds(tbs.notAfter) };
   }
 }
@@ -317,10 +345,12 @@ function parseCsrText(text: string) {
   try {
     if (text.includes('-----BEGIN')) {
       const blocks = parsePemBlocks(text);
-      if (blocks.length > 1) throw invalid('invalid_csr', `the csr field holds ${blocks.length} PEM blocks; send exactly one certificate request`);
+      if (blocks.length > 1)
+        throw invalid('invalid_csr', `the csr field holds ${blocks.length} PEM blocks; send exactly one certificate request`);
       der = pemToDerList(text, CSR_LABELS)[0];
       const tail = text.slice(text.lastIndexOf('-----END') + '-----END'.length).replace(/^[A-Z0-9 ]*-----/, '');
-      if (tail.trim() !== '') throw invalid('invalid_csr', 'the csr field has text after the end of the PEM block; send exactly one certificate request');
+      if (tail.trim() !== '')
+        throw invalid('invalid_csr', 'the csr field has text after the end of the PEM block; send exactly one certificate request');
     } else {
       const body = text.replace(/\s/g, '');
       if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) throw invalid('invalid_csr', 'the csr field is neither PEM nor base64 DER');

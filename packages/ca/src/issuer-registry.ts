@@ -1,6 +1,17 @@
 /** The issuers of this Anvil: loaded once per process, found by name or id, and created (roots and intermediates). */
 import { randomBytes } from 'node:crypto';
-import { buildName, emptySans, generateKey, keyIdentifier, nameToString, serialFromRandom, serialToHex, type CertificateParams, type KeyAlgorithm, type SubjectInput } from '@anvil/pki';
+import {
+  buildName,
+  emptySans,
+  generateKey,
+  keyIdentifier,
+  nameToString,
+  serialFromRandom,
+  serialToHex,
+  type CertificateParams,
+  type KeyAlgorithm,
+  type SubjectInput,
+} from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
 import { conflict, invalid, notFound } from './errors.ts';
 import { chainOf, issuerUrls, loadIssuer, type LoadedIssuer } from './issuers.ts';
@@ -100,10 +111,14 @@ export class IssuerRegistry {
     if (parent && parent.record.kind !== 'root') {
       throw invalid('invalid_parent', 'intermediates are created under a root (they carry pathLen 0)');
     }
-    const subject: SubjectInput = checkSubject(params.kind, {
-      CN: params.commonName ?? (params.kind === 'root' ? `Anvil Root CA (${params.name})` : `Anvil Issuing CA (${params.name})`),
-      O: this.deps.organization,
-    }, emptySans());
+    const subject: SubjectInput = checkSubject(
+      params.kind,
+      {
+        CN: params.commonName ?? (params.kind === 'root' ? `Anvil Root CA (${params.name})` : `Anvil Issuing CA (${params.name})`),
+        O: this.deps.organization,
+      },
+      emptySans(),
+    );
     const now = this.deps.now();
     const key = await generateKey(params.keyAlgorithm);
     const lifetime = (params.ttlDays ?? (params.kind === 'root' ? 3650 : 1825)) * 86_400_000;
@@ -127,25 +142,34 @@ export class IssuerRegistry {
       ...(parent ? issuerUrls(this.deps.publicUrl, parent.record.name) : {}),
     };
     const der = await signLinted(tbs, signer, params.kind, parent ? parent.record.notAfter : notAfter);
-    const insert = () => this.deps.store.transaction(async (tx) => {
-      const row = await tx.insertIssuer({
-        name: params.name,
-        kind: params.kind,
-        parentId: parent?.record.id ?? null,
-        subject: nameToString(buildName(subject)),
-        keyAlgorithm: params.keyAlgorithm,
-        encryptedKey: custody.encryptedKey,
-        keyRef: custody.keyRef,
-        certificateDer: der,
-        serial: serialToHex(serial),
-        subjectKeyId: Buffer.from(selfKeyId).toString('hex'),
-        notBefore: new Date(now.getTime() - BACKDATE_MS),
-        notAfter,
+    const insert = () =>
+      this.deps.store.transaction(async (tx) => {
+        const row = await tx.insertIssuer({
+          name: params.name,
+          kind: params.kind,
+          parentId: parent?.record.id ?? null,
+          subject: nameToString(buildName(subject)),
+          keyAlgorithm: params.keyAlgorithm,
+          encryptedKey: custody.encryptedKey,
+          keyRef: custody.keyRef,
+          certificateDer: der,
+          serial: serialToHex(serial),
+          subjectKeyId: Buffer.from(selfKeyId).toString('hex'),
+          notBefore: new Date(now.getTime() - BACKDATE_MS),
+          notAfter,
+        });
+        await tx.appendAudit({
+          ...audit(actor),
+          action: 'issuer.create',
+          target: params.name,
+          outcome: 'success',
+          details: { kind: params.kind, keyAlgorithm: params.keyAlgorithm },
+        });
+        return row;
       });
-      await tx.appendAudit({ ...audit(actor), action: 'issuer.create', target: params.name, outcome: 'success', details: { kind: params.kind, keyAlgorithm: params.keyAlgorithm } });
-      return row;
-    });
-    const record = await (parent ? recordSigned(this.deps.store, { serialHex: serialToHex(serial), issuer: parent, actor }, insert) : insert());
+    const record = await (parent
+      ? recordSigned(this.deps.store, { serialHex: serialToHex(serial), issuer: parent, actor }, insert)
+      : insert());
     const loaded = loadIssuer(record, this.deps.custody.signer(record), parent);
     this.remember(loaded);
     return loaded;

@@ -263,7 +263,12 @@ export class JudgeService {
     return this.anvilCrlsLoading;
   }
 
-  private judgeFor(anchors: Uint8Array[] | null, crls: Uint8Array[] | null, crlKey: string | null, issuersKey: string): { judge: Judge; key: string } {
+  private judgeFor(
+    anchors: Uint8Array[] | null,
+    crls: Uint8Array[] | null,
+    crlKey: string | null,
+    issuersKey: string,
+  ): { judge: Judge; key: string } {
     const anchorKey = anchors ? anchors.map(sha256).join(',') : `anvil:${issuersKey}`;
     const key = `${anchorKey}|${crlKey ?? (crls ? crls.map(sha256).join(',') : 'none')}|${issuersKey}`;
     let judge = this.judges.get(key);
@@ -408,7 +413,11 @@ export class JudgeService {
     }
     const issuers = candidates.filter((c) => c.subjectNameHex === f.issuerNameHex && c !== f);
     if (issuers.length === 0) {
-      checks.push({ name: 'revocation_fetch', ok: false, detail: `the issuer of ${label} is neither presented nor a trust anchor, so its CRL cannot be verified` });
+      checks.push({
+        name: 'revocation_fetch',
+        ok: false,
+        detail: `the issuer of ${label} is neither presented nor a trust anchor, so its CRL cannot be verified`,
+      });
       return;
     }
     const problems: string[] = [];
@@ -443,24 +452,32 @@ export class JudgeService {
         continue;
       }
       if (crl.thisUpdate > at || (crl.nextUpdate && crl.nextUpdate < at)) {
-        problems.push(`${url}: the CRL is not current at ${at.toISOString()} (thisUpdate ${crl.thisUpdate.toISOString()}, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'})`);
+        problems.push(
+          `${url}: the CRL is not current at ${at.toISOString()} (thisUpdate ${crl.thisUpdate.toISOString()}, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'})`,
+        );
         continue;
       }
       const entry = crl.entries.find((e) => e.serialHex === f.serialHex);
       answers.set(
         `${sha256(signer.spki)}:${f.serialHex}`,
-        entry ? { status: 'revoked', reason: entry.reason, revokedAt: entry.revokedAt, source: FETCH_SOURCE } : { status: 'good', source: FETCH_SOURCE },
+        entry
+          ? { status: 'revoked', reason: entry.reason, revokedAt: entry.revokedAt, source: FETCH_SOURCE }
+          : { status: 'good', source: FETCH_SOURCE },
       );
-      checks.push({ name: 'revocation_fetch', ok: true, detail: `${label}: CRL fetched from ${url} (${crl.entries.length} entries, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'})` });
+      checks.push({
+        name: 'revocation_fetch',
+        ok: true,
+        detail: `${label}: CRL fetched from ${url} (${crl.entries.length} entries, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'})`,
+      });
       return;
     }
     checks.push({ name: 'revocation_fetch', ok: false, detail: `${label}: ${problems.join('; ')}` });
   }
-
 }
 
 function fromSerialStatus(s: SerialStatus | null): RevocationLookupResult {
   if (!s) return { status: 'unknown', source: DB_SOURCE };
-  if (s.status === 'revoked') return { status: 'revoked', reason: s.reason ?? 'unspecified', ...(s.revokedAt ? { revokedAt: s.revokedAt } : {}), source: DB_SOURCE };
+  if (s.status === 'revoked')
+    return { status: 'revoked', reason: s.reason ?? 'unspecified', ...(s.revokedAt ? { revokedAt: s.revokedAt } : {}), source: DB_SOURCE };
   return { status: 'good', source: DB_SOURCE };
 }

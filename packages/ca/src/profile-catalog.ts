@@ -78,7 +78,13 @@ export class ProfileCatalog {
       }
       const profile: Profile = { name: params.name, kind: params.kind, builtin: existing?.builtin ?? false, policy: params.policy };
       await tx.upsertProfile(profile);
-      await tx.appendAudit({ ...audit(actor), action: `profile.${mode}`, target: params.name, outcome: 'success', details: { policy: params.policy } });
+      await tx.appendAudit({
+        ...audit(actor),
+        action: `profile.${mode}`,
+        target: params.name,
+        outcome: 'success',
+        details: { policy: params.policy },
+      });
       return profile;
     });
   }

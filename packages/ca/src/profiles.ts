@@ -107,7 +107,10 @@ export const PROFILE_KINDS: Record<CertificateRole, CertificateKind> = {
 };
 
 /** The extension parameters of a certificate of `kind` for a key of `keyFamily`. */
-export function kindExtensions(kind: CertificateRole, keyFamily: string): Pick<CertificateParams, 'keyUsage' | 'extKeyUsage' | 'basicConstraints' | 'ocspNoCheck'> {
+export function kindExtensions(
+  kind: CertificateRole,
+  keyFamily: string,
+): Pick<CertificateParams, 'keyUsage' | 'extKeyUsage' | 'basicConstraints' | 'ocspNoCheck'> {
   const k = PROFILE_KINDS[kind];
   return {
     keyUsage: [...k.keyUsage, ...(keyFamily === 'RSA' ? k.rsaKeyUsage : [])],
@@ -152,19 +155,40 @@ export const BUILTIN_PROFILES: Profile[] = [
     name: 'server',
     kind: 'server',
     builtin: true,
-    policy: { sanTypes: ['dns', 'ip'], allowWildcards: true, keyAlgorithms: ALL_KEYS, minRsaBits: 2048, defaultTtl: 90 * DAY, maxTtl: 397 * DAY },
+    policy: {
+      sanTypes: ['dns', 'ip'],
+      allowWildcards: true,
+      keyAlgorithms: ALL_KEYS,
+      minRsaBits: 2048,
+      defaultTtl: 90 * DAY,
+      maxTtl: 397 * DAY,
+    },
   },
   {
     name: 'client',
     kind: 'client',
     builtin: true,
-    policy: { sanTypes: ['dns', 'uri', 'email', 'ip'], allowWildcards: false, keyAlgorithms: ALL_KEYS, minRsaBits: 2048, defaultTtl: 90 * DAY, maxTtl: 397 * DAY },
+    policy: {
+      sanTypes: ['dns', 'uri', 'email', 'ip'],
+      allowWildcards: false,
+      keyAlgorithms: ALL_KEYS,
+      minRsaBits: 2048,
+      defaultTtl: 90 * DAY,
+      maxTtl: 397 * DAY,
+    },
   },
   {
     name: 'peer',
     kind: 'peer',
     builtin: true,
-    policy: { sanTypes: ['dns', 'ip', 'uri'], allowWildcards: false, keyAlgorithms: ALL_KEYS, minRsaBits: 2048, defaultTtl: 90 * DAY, maxTtl: 397 * DAY },
+    policy: {
+      sanTypes: ['dns', 'ip', 'uri'],
+      allowWildcards: false,
+      keyAlgorithms: ALL_KEYS,
+      minRsaBits: 2048,
+      defaultTtl: 90 * DAY,
+      maxTtl: 397 * DAY,
+    },
   },
 ];
 
@@ -200,8 +224,13 @@ function cidrContains(cidr: string, ip: string): boolean {
   if (kind === 0 || isIP(ip) !== kind) return false;
   const toBits = (a: string) =>
     kind === 4
-      ? a.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('')
-      : expandIpv6(a).map((h) => parseInt(h, 16).toString(2).padStart(16, '0')).join('');
+      ? a
+          .split('.')
+          .map((o) => Number(o).toString(2).padStart(8, '0'))
+          .join('')
+      : expandIpv6(a)
+          .map((h) => parseInt(h, 16).toString(2).padStart(16, '0'))
+          .join('');
   const bits = bitsText === undefined ? (kind === 4 ? 32 : 128) : Number(bitsText);
   return toBits(base).slice(0, bits) === toBits(ip).slice(0, bits);
 }
@@ -256,8 +285,10 @@ export function checkSubjectText(subject: SubjectInput): void {
 export function checkSubject(kind: CertificateRole, subject: SubjectInput, sans: Sans): SubjectInput {
   const { label, subject: rules } = PROFILE_KINDS[kind];
   checkSubjectText(subject);
-  if (rules.sans === 'required' && sanCount(sans) === 0) throw invalid('san_required', `a ${label} certificate needs at least one subject alternative name`);
-  if (rules.sans === 'none' && sanCount(sans) > 0) throw invalid('san_not_allowed', `a ${label} certificate carries no subject alternative names`);
+  if (rules.sans === 'required' && sanCount(sans) === 0)
+    throw invalid('san_required', `a ${label} certificate needs at least one subject alternative name`);
+  if (rules.sans === 'none' && sanCount(sans) > 0)
+    throw invalid('san_not_allowed', `a ${label} certificate carries no subject alternative names`);
   if (rules.cnRequired && !subject.CN) throw invalid('cn_required', `a ${label} certificate needs a CN (${rules.cnRequired})`);
   if (subject.CN !== undefined && subject.CN.length > 64) throw invalid('invalid_subject', 'the CN is longer than 64 characters');
   if (rules.cnMustBeSan && subject.CN && !sans.dns.includes(subject.CN.toLowerCase()) && !sans.ip.includes(subject.CN)) {
@@ -287,7 +318,8 @@ export function checkNames(profile: Profile, sans: Sans): Sans {
     if (name.startsWith('*') && !p.allowWildcards) {
       throw invalid('wildcard_not_allowed', `profile "${profile.name}" does not allow wildcard names (${name})`);
     }
-    if (!isDnsName(name, p.allowWildcards)) throw invalid('invalid_dns_name', `"${name}" is not a valid DNS name (a wildcard may only be the whole leftmost label)`);
+    if (!isDnsName(name, p.allowWildcards))
+      throw invalid('invalid_dns_name', `"${name}" is not a valid DNS name (a wildcard may only be the whole leftmost label)`);
     if (p.dnsSuffixes?.length) {
       const bare = name.startsWith('*.') ? name.slice(2) : name;
       // Names are lower-cased above; the policy keeps what the admin typed, so compare lower-case.
@@ -370,6 +402,7 @@ export function checkPolicy(policy: ProfilePolicy): void {
   if (policy.defaultTtl > policy.maxTtl) throw invalid('invalid_policy', 'defaultTtl must not exceed maxTtl');
   if (policy.minRsaBits < 2048) throw invalid('invalid_policy', 'minRsaBits must be at least 2048');
   for (const c of policy.ipCidrs ?? []) if (!isValidCidr(c)) throw invalid('invalid_policy', `"${c}" is not a CIDR`);
-  for (const s of policy.dnsSuffixes ?? []) if (!isDnsName(s.toLowerCase(), false)) throw invalid('invalid_policy', `"${s}" is not a DNS suffix`);
+  for (const s of policy.dnsSuffixes ?? [])
+    if (!isDnsName(s.toLowerCase(), false)) throw invalid('invalid_policy', `"${s}" is not a DNS suffix`);
   if (policy.sanTypes.length === 0) throw invalid('invalid_policy', 'sanTypes must name at least one SAN type');
 }

@@ -45,7 +45,11 @@ export function keyIdentifier(spkiDer: Uint8Array): Uint8Array {
   if (spki.tag !== TAG.SEQUENCE || algorithm.tag !== TAG.SEQUENCE || key.tag !== TAG.BIT_STRING || key.end === key.contentStart) {
     throw new Error('not a SubjectPublicKeyInfo');
   }
-  return new Uint8Array(createHash('sha1').update(spkiDer.subarray(key.contentStart + 1, key.end)).digest());
+  return new Uint8Array(
+    createHash('sha1')
+      .update(spkiDer.subarray(key.contentStart + 1, key.end))
+      .digest(),
+  );
 }
 
 /** KeyUsage as [unused bits, ...bytes]: trailing zero bits dropped and counted as unused (DER). */
@@ -77,7 +81,9 @@ const DER_TRUE = Uint8Array.of(TAG.BOOLEAN, 1, 0xff);
 
 /** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE (omitted when false), extnValue OCTET STRING }. */
 function derExtension(oid: string, critical: boolean, valueDer: Uint8Array): Uint8Array {
-  return critical ? tlv(TAG.SEQUENCE, oidDer(oid), DER_TRUE, tlv(TAG.OCTET_STRING, valueDer)) : tlv(TAG.SEQUENCE, oidDer(oid), tlv(TAG.OCTET_STRING, valueDer));
+  return critical
+    ? tlv(TAG.SEQUENCE, oidDer(oid), DER_TRUE, tlv(TAG.OCTET_STRING, valueDer))
+    : tlv(TAG.SEQUENCE, oidDer(oid), tlv(TAG.OCTET_STRING, valueDer));
 }
 
 function wholeSeconds(d: Date): Date {

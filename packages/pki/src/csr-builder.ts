@@ -12,7 +12,12 @@ import { SoftwareSigner } from './signer.ts';
  * extensionRequest attribute (PKCS#9), signed with the key itself as proof of possession.
  * Returns DER. Used by the CLI, which generates keys on the partner's machine, never on the server.
  */
-export function buildCsr(params: { keyAlgorithm: KeyAlgorithm; privateKeyPkcs8: Uint8Array; subject: SubjectInput; sans: Sans }): Uint8Array {
+export function buildCsr(params: {
+  keyAlgorithm: KeyAlgorithm;
+  privateKeyPkcs8: Uint8Array;
+  subject: SubjectInput;
+  sans: Sans;
+}): Uint8Array {
   const signer = new SoftwareSigner(params.keyAlgorithm, params.privateKeyPkcs8);
   const csr = new pkijs.CertificationRequest();
   csr.version = 0;

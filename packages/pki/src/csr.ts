@@ -35,8 +35,13 @@ function loadPublicKey(spki: Uint8Array): KeyObject {
     const type = readTlv(spki, alg.contentStart, alg.end);
     const params = readTlv(spki, type.end, alg.end);
     const curve =
-      seq.end === spki.length && bits.end === seq.end && bits.tag === TAG.BIT_STRING && params.end === alg.end &&
-      type.tag === TAG.OID && params.tag === TAG.OID && decodeOid(spki.subarray(type.contentStart, type.end)) === OID.ecPublicKey
+      seq.end === spki.length &&
+      bits.end === seq.end &&
+      bits.tag === TAG.BIT_STRING &&
+      params.end === alg.end &&
+      type.tag === TAG.OID &&
+      params.tag === TAG.OID &&
+      decodeOid(spki.subarray(type.contentStart, type.end)) === OID.ecPublicKey
         ? EC_CURVES[decodeOid(spki.subarray(params.contentStart, params.end))]
         : undefined;
     const point = spki.subarray(bits.contentStart + 1, bits.end);
@@ -66,7 +71,8 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
     const outer = readTlv(der, 0);
     if (outer.tag !== TAG.SEQUENCE || outer.end !== der.length) throw new Error('not one SEQUENCE');
     const [i, alg, sig, ...extra] = childrenOf(der, outer);
-    if (!i || i.tag !== TAG.SEQUENCE || alg?.tag !== TAG.SEQUENCE || sig?.tag !== TAG.BIT_STRING || extra.length) throw new Error('not a CertificationRequest');
+    if (!i || i.tag !== TAG.SEQUENCE || alg?.tag !== TAG.SEQUENCE || sig?.tag !== TAG.BIT_STRING || extra.length)
+      throw new Error('not a CertificationRequest');
     info = i;
     const algId = readTlv(der, alg.contentStart, alg.end);
     if (algId.tag !== TAG.OID) throw new Error('bad signature algorithm');
@@ -74,7 +80,8 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
     if (sig.end === sig.contentStart || der[sig.contentStart] !== 0) throw new Error('bad signature BIT STRING');
     signature = der.subarray(sig.contentStart + 1, sig.end);
     const [version, name, key, attrs, ...more] = childrenOf(der, info);
-    if (version?.tag !== TAG.INTEGER || version.end - version.contentStart !== 1 || der[version.contentStart] !== 0) throw new Error('version is not v1(0)');
+    if (version?.tag !== TAG.INTEGER || version.end - version.contentStart !== 1 || der[version.contentStart] !== 0)
+      throw new Error('version is not v1(0)');
     if (name?.tag !== TAG.SEQUENCE || key?.tag !== TAG.SEQUENCE || more.length) throw new Error('not a CertificationRequestInfo');
     if (attrs && attrs.tag !== 0xa0) throw new Error('attributes are not [0]');
     subject = readNameRecordDer(der, name);

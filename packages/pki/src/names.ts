@@ -49,9 +49,16 @@ const SUBJECT_ATTRIBUTES: Array<[keyof SubjectInput, string]> = [
  * name; any other type keeps its dotted OID there. The short names come from the one table.
  */
 const SHORT_NAMES: Record<string, string> = Object.fromEntries(
-  [OID.countryName, OID.stateOrProvinceName, OID.localityName, OID.organizationName, OID.organizationalUnitName, OID.commonName, OID.serialNumber, OID.emailAddress].map(
-    (oid) => [oid, ATTRIBUTE_SHORT_NAMES[oid]],
-  ),
+  [
+    OID.countryName,
+    OID.stateOrProvinceName,
+    OID.localityName,
+    OID.organizationName,
+    OID.organizationalUnitName,
+    OID.commonName,
+    OID.serialNumber,
+    OID.emailAddress,
+  ].map((oid) => [oid, ATTRIBUTE_SHORT_NAMES[oid]]),
 );
 
 /**
@@ -86,9 +93,7 @@ export function readName(name: pkijs.RelativeDistinguishedNames): Record<string,
 
 /** A Name as one line, most significant first: "C=DE, O=Example, CN=partner-a". */
 export function nameToString(name: pkijs.RelativeDistinguishedNames): string {
-  return name.typesAndValues
-    .map((tv) => `${SHORT_NAMES[tv.type] ?? tv.type}=${String(tv.value.valueBlock.value)}`)
-    .join(', ');
+  return name.typesAndValues.map((tv) => `${SHORT_NAMES[tv.type] ?? tv.type}=${String(tv.value.valueBlock.value)}`).join(', ');
 }
 
 export function ipToBytes(ip: string): Uint8Array {
@@ -151,9 +156,7 @@ export function bytesToIp(bytes: Uint8Array): string {
 export function buildGeneralNames(sans: Sans): pkijs.GeneralName[] {
   return [
     ...sans.dns.map((value) => new pkijs.GeneralName({ type: 2, value })),
-    ...sans.ip.map(
-      (ip) => new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: ipToBytes(ip) }) }),
-    ),
+    ...sans.ip.map((ip) => new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: ipToBytes(ip) }) })),
     ...sans.uri.map((value) => new pkijs.GeneralName({ type: 6, value })),
     ...sans.email.map((value) => new pkijs.GeneralName({ type: 1, value })),
   ];
@@ -288,7 +291,10 @@ export function readNameDer(der: Uint8Array, name = readTlv(der, 0)): Array<[str
       const type = readTlv(der, atv.contentStart, atv.end);
       if (type.tag !== TAG.OID) throw new Error('attribute type is not an OID');
       const value = readTlv(der, type.end, atv.end);
-      out.push([decodeOid(der.subarray(type.contentStart, type.end)), decodeDirectoryString(value.tag, der.subarray(value.contentStart, value.end))]);
+      out.push([
+        decodeOid(der.subarray(type.contentStart, type.end)),
+        decodeDirectoryString(value.tag, der.subarray(value.contentStart, value.end)),
+      ]);
       q = atv.end;
     }
     p = rdn.end;

@@ -48,13 +48,14 @@ export interface SignatureAlgorithmEntry {
   accepted: boolean;
 }
 
-const entry = (
-  oid: string,
-  family: KeyFamily,
-  hash: string | null,
-  secbits: number,
-  accepted = false,
-): SignatureAlgorithmEntry => ({ oid, family, hash, secbits, nullParams: family === 'RSA' && hash !== null, accepted });
+const entry = (oid: string, family: KeyFamily, hash: string | null, secbits: number, accepted = false): SignatureAlgorithmEntry => ({
+  oid,
+  family,
+  hash,
+  secbits,
+  nullParams: family === 'RSA' && hash !== null,
+  accepted,
+});
 
 const TABLE: SignatureAlgorithmEntry[] = [
   entry(OID.ecdsaWithSha1, 'EC', 'sha1', 63),
@@ -161,7 +162,12 @@ export function keyFitsAlgorithm(key: KeyObject, family: KeyFamily): boolean {
 export function verifyWith(spec: VerifySpec, data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
   if (spec.family === 'Ed25519' || spec.family === 'Ed448') return nodeVerify(null, data, key, signature);
   if (spec.family === 'RSA-PSS') {
-    return nodeVerify(spec.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: spec.pss?.saltLength ?? 20 }, signature);
+    return nodeVerify(
+      spec.hash,
+      data,
+      { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: spec.pss?.saltLength ?? 20 },
+      signature,
+    );
   }
   if (spec.family === 'EC' || spec.family === 'DSA') return nodeVerify(spec.hash, data, { key, dsaEncoding: 'der' }, signature);
   return nodeVerify(spec.hash, data, key, signature);

@@ -25,7 +25,10 @@ export class SoftwareSigner implements Signer {
   readonly publicKeySpki: Uint8Array;
   private readonly key: KeyObject;
 
-  constructor(readonly keyAlgorithm: KeyAlgorithm, pkcs8Der: Uint8Array) {
+  constructor(
+    readonly keyAlgorithm: KeyAlgorithm,
+    pkcs8Der: Uint8Array,
+  ) {
     this.key = createPrivateKey({ key: Buffer.from(pkcs8Der), format: 'der', type: 'pkcs8' });
     this.signatureAlgorithm = signatureAlgorithmFor(keyAlgorithm);
     this.publicKeySpki = new Uint8Array(createPublicKey(this.key).export({ format: 'der', type: 'spki' }));

@@ -77,13 +77,33 @@ function issue(name: string, genpkey: readonly string[], subject: string, sectio
   ok('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.key.der`]);
   ok('openssl', ['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
   const signer = issuer ? ['-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`] : ['-signkey', `${name}.key`];
-  ok('openssl', ['x509', '-req', '-in', `${name}.csr`, ...signer, '-days', '30', '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-    '-extfile', 'ext.cnf', '-extensions', section, '-out', `${name}.pem`]);
+  ok('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    ...signer,
+    '-days',
+    '30',
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-extfile',
+    'ext.cnf',
+    '-extensions',
+    section,
+    '-out',
+    `${name}.pem`,
+  ]);
   ok('openssl', ['x509', '-in', `${name}.pem`, '-outform', 'DER', '-out', `${name}.der`]);
 }
 
 /** "/O=Anvil Test/CN=Test Root" from openssl's one-line form, for -subj. */
-const subjArg = (oneline: string) => '/' + oneline.split(', ').map((rdn) => rdn.replace(' = ', '=')).join('/');
+const subjArg = (oneline: string) =>
+  '/' +
+  oneline
+    .split(', ')
+    .map((rdn) => rdn.replace(' = ', '='))
+    .join('/');
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'anvil-bundles-'));
@@ -126,18 +146,63 @@ describe('pkcs12Kdf', () => {
   // Vectors from the OpenSSL and Bouncy Castle PKCS#12 test suites (password "smeg").
   const smeg = { hash: 'sha1', password: bmpPassword('smeg'), salt: Buffer.from('0a58cf64530d823f', 'hex'), iterations: 1 } as const;
   it('matches the published SHA-1 vectors', () => {
-    expect(hex(pkcs12Kdf({ ...smeg, purpose: KDF_PURPOSE.encryptionKey, length: 24 }))).toBe('8aaae6297b6cb04642ab5b077851284eb7128f1a2a7fbca3');
+    expect(hex(pkcs12Kdf({ ...smeg, purpose: KDF_PURPOSE.encryptionKey, length: 24 }))).toBe(
+      '8aaae6297b6cb04642ab5b077851284eb7128f1a2a7fbca3',
+    );
     expect(hex(pkcs12Kdf({ ...smeg, purpose: KDF_PURPOSE.iv, length: 8 }))).toBe('79993dfe048d3b76');
   });
 
   it.each<[string, Pkcs12KdfParams]>([
-    ['SHA-256 MAC key, 2048 iterations', { hash: 'sha256', password: bmpPassword('pässwörd 😀'), salt: Buffer.alloc(16, 7), iterations: 2048, purpose: KDF_PURPOSE.macKey, length: 32 }],
-    ['SHA-1, password longer than a block', { hash: 'sha1', password: bmpPassword('x'.repeat(70)), salt: Buffer.alloc(20, 0xa5), iterations: 1000, purpose: KDF_PURPOSE.encryptionKey, length: 24 }],
-    ['SHA-256, output spanning three hash rounds', { hash: 'sha256', password: bmpPassword('pw'), salt: Buffer.alloc(8, 0xff), iterations: 3, purpose: KDF_PURPOSE.encryptionKey, length: 70 }],
+    [
+      'SHA-256 MAC key, 2048 iterations',
+      {
+        hash: 'sha256',
+        password: bmpPassword('pässwörd 😀'),
+        salt: Buffer.alloc(16, 7),
+        iterations: 2048,
+        purpose: KDF_PURPOSE.macKey,
+        length: 32,
+      },
+    ],
+    [
+      'SHA-1, password longer than a block',
+      {
+        hash: 'sha1',
+        password: bmpPassword('x'.repeat(70)),
+        salt: Buffer.alloc(20, 0xa5),
+        iterations: 1000,
+        purpose: KDF_PURPOSE.encryptionKey,
+        length: 24,
+      },
+    ],
+    [
+      'SHA-256, output spanning three hash rounds',
+      {
+        hash: 'sha256',
+        password: bmpPassword('pw'),
+        salt: Buffer.alloc(8, 0xff),
+        iterations: 3,
+        purpose: KDF_PURPOSE.encryptionKey,
+        length: 70,
+      },
+    ],
   ])('agrees with openssl kdf PKCS12KDF: %s', (_label, params) => {
-    const out = ok('openssl', ['kdf', '-keylen', String(params.length), '-kdfopt', `digest:${params.hash.toUpperCase()}`,
-      '-kdfopt', `hexpass:${hex(params.password)}`, '-kdfopt', `hexsalt:${hex(params.salt)}`,
-      '-kdfopt', `iter:${params.iterations}`, '-kdfopt', `id:${params.purpose}`, 'PKCS12KDF']);
+    const out = ok('openssl', [
+      'kdf',
+      '-keylen',
+      String(params.length),
+      '-kdfopt',
+      `digest:${params.hash.toUpperCase()}`,
+      '-kdfopt',
+      `hexpass:${hex(params.password)}`,
+      '-kdfopt',
+      `hexsalt:${hex(params.salt)}`,
+      '-kdfopt',
+      `iter:${params.iterations}`,
+      '-kdfopt',
+      `id:${params.purpose}`,
+      'PKCS12KDF',
+    ]);
     expect(hex(pkcs12Kdf(params))).toBe(out.trim().replace(/:/g, '').toLowerCase());
   });
 });
@@ -244,12 +309,30 @@ describe('PKCS#12 variations', () => {
 
   it.each(MODES)('no friendlyName, empty chain, one iteration ($mode)', ({ legacy, opensslArgs }) => {
     write('bare.p12', buildPkcs12(p12Params('RSA-2048', { legacy, chain: [], friendlyName: undefined, iterations: 1 })));
-    const r = run('openssl', ['pkcs12', '-in', 'bare.p12', '-passin', 'pass:correct horse battery staple', '-info', '-nodes', ...opensslArgs]);
+    const r = run('openssl', [
+      'pkcs12',
+      '-in',
+      'bare.p12',
+      '-passin',
+      'pass:correct horse battery staple',
+      '-info',
+      '-nodes',
+      ...opensslArgs,
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('Iteration 1');
     expect(countOf(r.stdout, '-----BEGIN CERTIFICATE-----')).toBe(1);
     expect(r.stdout).not.toContain('friendlyName');
-    const out = ok('keytool', ['-list', '-v', '-storetype', 'PKCS12', '-keystore', 'bare.p12', '-storepass', 'correct horse battery staple']);
+    const out = ok('keytool', [
+      '-list',
+      '-v',
+      '-storetype',
+      'PKCS12',
+      '-keystore',
+      'bare.p12',
+      '-storepass',
+      'correct horse battery staple',
+    ]);
     expect(out).toContain('Entry type: PrivateKeyEntry');
     expect(out).toContain('Certificate chain length: 1');
   });
@@ -271,12 +354,25 @@ describe('PKCS#12 input validation', () => {
     ['garbage key', () => ({ privateKeyPkcs8: garbage }), /^privateKeyPkcs8 is not an unencrypted PKCS#8 private key/],
     ['empty key', () => ({ privateKeyPkcs8: new Uint8Array() }), /^privateKeyPkcs8 is empty/],
     ['key given as a string', () => ({ privateKeyPkcs8: 'secret' }), /^privateKeyPkcs8 must be DER bytes \(a Uint8Array\), got string/],
-    ['SEC1 EC key instead of PKCS#8', () => ({ privateKeyPkcs8: new Uint8Array(execFileSync('openssl', ['pkey', '-in', join(dir, 'leaf-EC-P256.key'), '-outform', 'DER'])) }),
-      /^privateKeyPkcs8 is not an unencrypted PKCS#8/],
-    ['key of another certificate', () => ({ privateKeyPkcs8: read('leaf-RSA-2048.key.der') }), /^privateKeyPkcs8 does not belong to the certificate's public key/],
+    [
+      'SEC1 EC key instead of PKCS#8',
+      () => ({
+        privateKeyPkcs8: new Uint8Array(execFileSync('openssl', ['pkey', '-in', join(dir, 'leaf-EC-P256.key'), '-outform', 'DER'])),
+      }),
+      /^privateKeyPkcs8 is not an unencrypted PKCS#8/,
+    ],
+    [
+      'key of another certificate',
+      () => ({ privateKeyPkcs8: read('leaf-RSA-2048.key.der') }),
+      /^privateKeyPkcs8 does not belong to the certificate's public key/,
+    ],
     ['garbage certificate', () => ({ certificate: garbage }), /^certificate is not a DER X.509 certificate/],
     ['PEM certificate', () => ({ certificate: read('leaf-EC-P256.pem') }), /^certificate is PEM text/],
-    ['certificate with trailing bytes', () => ({ certificate: new Uint8Array([...read('leaf-EC-P256.der'), 0]) }), /^certificate is not a DER X.509/],
+    [
+      'certificate with trailing bytes',
+      () => ({ certificate: new Uint8Array([...read('leaf-EC-P256.der'), 0]) }),
+      /^certificate is not a DER X.509/,
+    ],
     ['garbage in the chain', () => ({ chain: [read('intermediate.der'), garbage] }), /^chain\[1\] is not a DER X.509 certificate/],
     ['leaf repeated in the chain', () => ({ chain: [read('leaf-EC-P256.der')] }), /^chain\[0\] is the leaf certificate itself/],
     ['chain missing', () => ({ chain: undefined }), /^chain must be an array/],

@@ -22,9 +22,56 @@ describe.skipIf(!hasOpenssl)('certificateFacts reads what openssl reads', () => 
         'basicConstraints = critical, CA:FALSE',
       ].join('\n'),
     );
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/O=Facts/CN=Facts CA', '-days', '2');
-    openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=leaf');
-    openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '0x00ff0102', '-days', '1', '-extfile', 'ext.cnf', '-out', 'leaf.pem');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-subj',
+      '/O=Facts/CN=Facts CA',
+      '-days',
+      '2',
+    );
+    openssl(
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'leaf.key',
+      '-out',
+      'leaf.csr',
+      '-subj',
+      '/CN=leaf',
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'leaf.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      '0x00ff0102',
+      '-days',
+      '1',
+      '-extfile',
+      'ext.cnf',
+      '-out',
+      'leaf.pem',
+    );
   });
 
   it('serial, names, key, AKI and CDP URIs', () => {
@@ -32,7 +79,11 @@ describe.skipIf(!hasOpenssl)('certificateFacts reads what openssl reads', () => 
     const facts = certificateFacts(der);
     expect(facts.serialHex).toBe('00ff0102');
     expect(facts.crlUrls).toEqual(['http://crl.example/a.crl', 'http://crl.example/b.crl']);
-    const ski = openssl('x509', '-in', 'ca.pem', '-noout', '-ext', 'subjectKeyIdentifier').split('\n')[1].trim().replace(/:/g, '').toLowerCase();
+    const ski = openssl('x509', '-in', 'ca.pem', '-noout', '-ext', 'subjectKeyIdentifier')
+      .split('\n')[1]
+      .trim()
+      .replace(/:/g, '')
+      .toLowerCase();
     expect(facts.akiHex).toBe(ski);
     const caFacts = certificateFacts(pemToDerList(readFileSync(join(dir, 'ca.pem'), 'utf8'), ['CERTIFICATE'])[0]);
     expect(facts.issuerNameHex).toBe(caFacts.subjectNameHex);

@@ -92,7 +92,27 @@ describe.skipIf(!hasOpenssl)('each leniency is accepted by OpenSSL too', () => {
 
   beforeAll(() => {
     dir = tempDir();
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-subj', '/CN=lenient', '-days', '2'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+        '-subj',
+        '/CN=lenient',
+        '-days',
+        '2',
+      ],
+      { stdio: 'ignore' },
+    );
     certDer = pemToDerList(readFileSync(join(dir, 'c.pem'), 'utf8'), ['CERTIFICATE'])[0];
   });
 
@@ -105,7 +125,10 @@ describe.skipIf(!hasOpenssl)('each leniency is accepted by OpenSSL too', () => {
   });
 
   it('leniency 1 (non-minimal lengths): openssl x509 reads such a certificate, and so does the judge', () => {
-    for (const octets of [[0x81, 0x03], [0x82, 0x00, 0x03]]) {
+    for (const octets of [
+      [0x81, 0x03],
+      [0x82, 0x00, 0x03],
+    ]) {
       const der = withVersionLength(octets);
       const r = x509Subject(der);
       expect(r.status, r.stderr).toBe(0);

@@ -15,7 +15,15 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveTool, tempDir } from '../../../test/support/tools.ts';
-import { fuzzParams, hostileDer, mutatedOf, ownErrorsOnly, randomDerTree, resignedMutationsOf, type Resignable } from '../../../test/support/fuzz.ts';
+import {
+  fuzzParams,
+  hostileDer,
+  mutatedOf,
+  ownErrorsOnly,
+  randomDerTree,
+  resignedMutationsOf,
+  type Resignable,
+} from '../../../test/support/fuzz.ts';
 import { BundleError } from '../src/bundles/inputs.ts';
 import { buildPkcs12 } from '../src/bundles/pkcs12.ts';
 import { buildPkcs7CertsOnly } from '../src/bundles/pkcs7.ts';
@@ -27,7 +35,13 @@ import { decodeDirectoryString } from '../src/names.ts';
 import { PemError, parsePemBlocks, pemToDerList, toPem } from '../src/pem.ts';
 import { buildCrl } from '../src/revocation/crl-builder.ts';
 import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/revocation/crl-parser.ts';
-import { buildOcspResponse, OcspRequestError, OcspResponseParseError, parseOcspRequest, parseOcspResponse } from '../src/revocation/ocsp.ts';
+import {
+  buildOcspResponse,
+  OcspRequestError,
+  OcspResponseParseError,
+  parseOcspRequest,
+  parseOcspResponse,
+} from '../src/revocation/ocsp.ts';
 import { SoftwareSigner } from '../src/signer.ts';
 import { createJudge, JudgeInputError, type Judge } from '../src/validation/judge.ts';
 import { CertificateDecodeError, CrlDecodeError, parseCertificateModel, parseCrlModel } from '../src/validation/x509-model.ts';
@@ -117,7 +131,10 @@ function ecKeyFromScalar(curve: 'P-256' | 'P-384', fill: number): KeyObject {
   ecdh.setPrivateKey(d);
   const point = ecdh.getPublicKey();
   const b64 = (b: Buffer) => b.toString('base64url');
-  return createPrivateKey({ key: { kty: 'EC', crv: curve, d: b64(d), x: b64(point.subarray(1, 1 + size)), y: b64(point.subarray(1 + size)) }, format: 'jwk' });
+  return createPrivateKey({
+    key: { kty: 'EC', crv: curve, d: b64(d), x: b64(point.subarray(1, 1 + size)), y: b64(point.subarray(1 + size)) },
+    format: 'jwk',
+  });
 }
 
 function ed25519FromSeed(fill: number): KeyObject {
@@ -146,19 +163,54 @@ function makeMaterial(): Material {
 
   // `openssl ca` rather than `x509 -req`: it takes fixed notBefore/notAfter.
   writeFileSync(file('index.txt'), '');
-  writeFileSync(file('ca.cnf'), [
-    '[ca]', 'default_ca = fuzz', '[fuzz]', 'database = index.txt', 'serial = serial', 'crlnumber = crlnumber', 'new_certs_dir = .',
-    'default_md = default', 'policy = anything', 'unique_subject = no', 'crl_extensions = crl_ext',
-    '[anything]', 'commonName = supplied',
-    '[crl_ext]', 'authorityKeyIdentifier = keyid', 'issuingDistributionPoint = critical, @idp', '[idp]', 'fullname = URI:http://crl.test/int.crl',
-  ].join('\n'));
+  writeFileSync(
+    file('ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = fuzz',
+      '[fuzz]',
+      'database = index.txt',
+      'serial = serial',
+      'crlnumber = crlnumber',
+      'new_certs_dir = .',
+      'default_md = default',
+      'policy = anything',
+      'unique_subject = no',
+      'crl_extensions = crl_ext',
+      '[anything]',
+      'commonName = supplied',
+      '[crl_ext]',
+      'authorityKeyIdentifier = keyid',
+      'issuingDistributionPoint = critical, @idp',
+      '[idp]',
+      'fullname = URI:http://crl.test/int.crl',
+    ].join('\n'),
+  );
   const csr = (name: string, keyName: string, subj: string, extra: string[] = []) =>
     ssl('req', '-new', '-config', 'ext.cnf', '-key', `${keyName}.key`, '-subj', subj, ...extra, '-out', `${name}.csr`);
   const sign = (name: string, section: string, serial: string, issuer: string | null) => {
     writeFileSync(file('serial'), `${serial}\n`);
-    ssl('ca', '-batch', '-notext', '-config', 'ca.cnf', '-preserveDN', '-in', `${name}.csr`, '-out', `${name}.pem`,
+    ssl(
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      'ca.cnf',
+      '-preserveDN',
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.pem`,
       ...(issuer ? ['-cert', `${issuer}.pem`, '-keyfile', `${issuer}.key`] : ['-selfsign', '-keyfile', `${name}.key`]),
-      '-startdate', '20250101000000Z', '-enddate', '20350101000000Z', '-extfile', 'ext.cnf', '-extensions', section);
+      '-startdate',
+      '20250101000000Z',
+      '-enddate',
+      '20350101000000Z',
+      '-extfile',
+      'ext.cnf',
+      '-extensions',
+      section,
+    );
   };
   csr('root', 'root', '/C=XX/O=Fuzz/CN=Fuzz Root');
   sign('root', 'root', '01', null);
@@ -170,18 +222,43 @@ function makeMaterial(): Material {
   sign('ed', 'leaf', '8001', 'int');
   csr('p384', 'p384', '/CN=p384.fuzz.test', ['-utf8']);
   sign('p384', 'leaf', '7F', 'root');
-  csr('rsa', 'int', '/CN=rsa.fuzz.test', ['-addext', 'subjectAltName = DNS:rsa.fuzz.test, IP:fd00::2, URI:spiffe://fuzz.test/rsa, email:rsa@fuzz.test']);
+  csr('rsa', 'int', '/CN=rsa.fuzz.test', [
+    '-addext',
+    'subjectAltName = DNS:rsa.fuzz.test, IP:fd00::2, URI:spiffe://fuzz.test/rsa, email:rsa@fuzz.test',
+  ]);
 
   // CRL: the revocations are written into the database by hand, so their dates are fixed too.
-  const subjectOf = (name: string) => ssl('x509', '-in', `${name}.pem`, '-noout', '-subject', '-nameopt', 'compat').toString().trim().replace(/^subject=/, '');
-  writeFileSync(file('index.txt'), [
-    `R\t350101000000Z\t260301120000Z,keyCompromise\t00FF0102\tunknown\t${subjectOf('leaf')}`,
-    `R\t350101000000Z\t260302120000Z,certificateHold\t8001\tunknown\t${subjectOf('ed')}`,
-    `R\t350101000000Z\t260303120000Z\t7F\tunknown\t${subjectOf('p384')}`,
-    '',
-  ].join('\n'));
+  const subjectOf = (name: string) =>
+    ssl('x509', '-in', `${name}.pem`, '-noout', '-subject', '-nameopt', 'compat')
+      .toString()
+      .trim()
+      .replace(/^subject=/, '');
+  writeFileSync(
+    file('index.txt'),
+    [
+      `R\t350101000000Z\t260301120000Z,keyCompromise\t00FF0102\tunknown\t${subjectOf('leaf')}`,
+      `R\t350101000000Z\t260302120000Z,certificateHold\t8001\tunknown\t${subjectOf('ed')}`,
+      `R\t350101000000Z\t260303120000Z\t7F\tunknown\t${subjectOf('p384')}`,
+      '',
+    ].join('\n'),
+  );
   writeFileSync(file('crlnumber'), '1000\n');
-  ssl('ca', '-config', 'ca.cnf', '-gencrl', '-cert', 'int.pem', '-keyfile', 'int.key', '-crl_lastupdate', '20260401000000Z', '-crl_nextupdate', '20260408000000Z', '-out', 'int.crl.pem');
+  ssl(
+    'ca',
+    '-config',
+    'ca.cnf',
+    '-gencrl',
+    '-cert',
+    'int.pem',
+    '-keyfile',
+    'int.key',
+    '-crl_lastupdate',
+    '20260401000000Z',
+    '-crl_nextupdate',
+    '20260408000000Z',
+    '-out',
+    'int.crl.pem',
+  );
 
   // OCSP requests: SHA-1 and SHA-256 CertIDs, one and two certs, unsigned and signed, with a
   // nonce (openssl's random nonce is replaced by a fixed one of the same length).
@@ -255,7 +332,14 @@ async function addEngineArtifacts(mat: Material): Promise<void> {
       responderKeyHash: new Uint8Array(20).fill(7),
       producedAt: at,
       responses: [
-        { certIdRaw: request.certIds[0].raw, status: 'revoked', revokedAt: at, reason: 'keyCompromise', thisUpdate: at, nextUpdate: new Date('2030-01-02T00:00:00Z') },
+        {
+          certIdRaw: request.certIds[0].raw,
+          status: 'revoked',
+          revokedAt: at,
+          reason: 'keyCompromise',
+          thisUpdate: at,
+          nextUpdate: new Date('2030-01-02T00:00:00Z'),
+        },
         { certIdRaw: request.certIds[0].raw, status: 'good', thisUpdate: at },
       ],
       ...(request.nonce ? { nonce: request.nonce } : {}),
@@ -299,7 +383,8 @@ function walkValidation(buf: Uint8Array): number {
     if (t.tag & 0x20) stack.push(...der.children(t));
     else if (t.tag === der.TAG.OID) der.oidOf(t);
     else if (t.tag === der.TAG.INTEGER) der.integerValue(der.content(t));
-    else if ((t.tag >= 0x0c && t.tag <= 0x1e) || t.tag === 0x81 || t.tag === 0x82 || t.tag === 0x86) decodeDirectoryString(t.tag, der.content(t));
+    else if ((t.tag >= 0x0c && t.tag <= 0x1e) || t.tag === 0x81 || t.tag === 0x82 || t.tag === 0x86)
+      decodeDirectoryString(t.tag, der.content(t));
   }
   der.readOne(buf, der.LENIENT);
   return seen;
@@ -346,7 +431,10 @@ function hostilePem(): Array<{ name: string; text: string }> {
   return [
     { name: '16 MiB of BEGIN lines with no END', text: fill('-----BEGIN X509 CRL-----\n', 16 * MiB) },
     { name: '4 MiB of BEGIN lines, each a new label', text: Array.from({ length: 200_000 }, (_, i) => `-----BEGIN L${i}-----\n`).join('') },
-    { name: '4 MiB of BEGIN and mismatched END lines', text: fill('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICAT-----\n', 4 * MiB) },
+    {
+      name: '4 MiB of BEGIN and mismatched END lines',
+      text: fill('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICAT-----\n', 4 * MiB),
+    },
     { name: 'one BEGIN and a 4 MiB body with no END', text: `-----BEGIN CERTIFICATE-----\n${fill('QUFB\n', 4 * MiB)}` },
     { name: 'a 4 MiB label', text: `-----BEGIN ${'A'.repeat(4 * MiB)}` },
     { name: 'overlapping END lines', text: fill('-----BEGIN A-----QUFB-----END B-----END A-----', MiB) },
@@ -386,7 +474,10 @@ describe.skipIf(!hasOpenssl)('fuzz: parsers of outside input throw only their ow
     const asText = (b: Uint8Array) => Buffer.from(b).toString('latin1');
     const text = fc.oneof(
       fc.string({ maxLength: 300 }),
-      fc.string({ unit: fc.constantFrom('-----BEGIN ', '-----END ', 'CERTIFICATE', 'X509 CRL', '-----', 'AB==', '\n', ' ', '\t', '+/', 'x'), maxLength: 40 }),
+      fc.string({
+        unit: fc.constantFrom('-----BEGIN ', '-----END ', 'CERTIFICATE', 'X509 CRL', '-----', 'AB==', '\n', ' ', '\t', '+/', 'x'),
+        maxLength: 40,
+      }),
       mutatedOf(pemTexts().map((t) => new Uint8Array(Buffer.from(t, 'latin1')))).map(asText),
     );
     fc.assert(
@@ -498,7 +589,9 @@ describe.skipIf(!hasOpenssl)('fuzz: parsers of outside input throw only their ow
               iterations: 1,
             }),
           );
-          ownErrorsOnly('buildPkcs7CertsOnly', [BundleError], () => buildPkcs7CertsOnly([certificate ?? m.leaf, ...(chain ? [chain] : [])]));
+          ownErrorsOnly('buildPkcs7CertsOnly', [BundleError], () =>
+            buildPkcs7CertsOnly([certificate ?? m.leaf, ...(chain ? [chain] : [])]),
+          );
         },
       ),
       fuzzParams('pkcs12', 300),
@@ -519,7 +612,12 @@ describe.skipIf(!hasOpenssl)('fuzz: parsers of outside input throw only their ow
     const crls = inputsFor(m.crls, m.resignable.crls);
     const options = fc.record({
       purpose: fc.constantFrom<'client' | 'server'>('client', 'server'),
-      expectName: fc.constantFrom(undefined, { type: 'dns' as const, value: 'leaf.fuzz.test' }, { type: 'ip' as const, value: '10.1.2.3' }, { type: 'uri' as const, value: 'spiffe://fuzz.test/leaf' }),
+      expectName: fc.constantFrom(
+        undefined,
+        { type: 'dns' as const, value: 'leaf.fuzz.test' },
+        { type: 'ip' as const, value: '10.1.2.3' },
+        { type: 'uri' as const, value: 'spiffe://fuzz.test/leaf' },
+      ),
       maxDepth: fc.constantFrom(undefined, 0, 1, 16),
     });
     const asVerdict = (what: string, run: () => ReturnType<Judge['judge']>) => {
@@ -540,7 +638,10 @@ describe.skipIf(!hasOpenssl)('fuzz: parsers of outside input throw only their ow
           if (role === 'leaf') asVerdict('judge(leaf)', () => judgeOf().judge([input, m.intermediate], judgeOptions));
           else if (role === 'intermediate') asVerdict('judge(intermediate)', () => judgeOf().judge([m.leaf, input], judgeOptions));
           else {
-            const config = role === 'anchor' ? { anchors: [input], knownIssuers: [m.intermediate] } : { anchors: [m.root], crls: [input], knownIssuers: [m.intermediate] };
+            const config =
+              role === 'anchor'
+                ? { anchors: [input], knownIssuers: [m.intermediate] }
+                : { anchors: [m.root], crls: [input], knownIssuers: [m.intermediate] };
             const made = ownErrorsOnly(`createJudge(${role})`, [JudgeInputError], () => createJudge(config));
             if (made) asVerdict(`judge with a fuzzed ${role}`, () => made.judge([m.certs[3], m.intermediate], judgeOptions));
           }
@@ -577,7 +678,9 @@ describe('fuzz regressions', () => {
     const tbs = seq([0x02, 0x01, 0x01], algorithm, empty, empty, empty, seq(algorithm, bits));
     const cert = Uint8Array.from(seq(tbs, algorithm, bits));
     expect(() => parseCertificateModel(cert)).toThrow(CertificateDecodeError);
-    expect(() => parseCertificateModel(cert)).toThrow('certificate does not decode: a required field is missing or is not what the structure needs there');
+    expect(() => parseCertificateModel(cert)).toThrow(
+      'certificate does not decode: a required field is missing or is not what the structure needs there',
+    );
     // an empty tbsCertList: no signature algorithm, issuer or thisUpdate
     const crl = Uint8Array.from(seq(empty, algorithm, bits));
     expect(() => parseCrlModel(crl)).toThrow(CrlDecodeError);

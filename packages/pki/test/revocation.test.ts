@@ -152,10 +152,37 @@ function signerFor(keyFile: string, keyAlgorithm: KeyAlgorithm): SoftwareSigner 
 
 function issue(prefix: string, name: string, section: string, serial: string, kind: 'EC' | 'RSA'): CertFacts {
   genKey(kind, `${prefix}${name}.key`);
-  must('req', '-new', '-config', 'ext.cnf', '-key', `${prefix}${name}.key`, '-subj', `/CN=${prefix}${name}`, '-out', `${prefix}${name}.csr`);
   must(
-    'x509', '-req', '-in', `${prefix}${name}.csr`, '-CA', `${prefix}ca.pem`, '-CAkey', `${prefix}ca.key`,
-    '-set_serial', serial, '-days', '30', '-extfile', 'ext.cnf', '-extensions', section, '-out', `${prefix}${name}.pem`,
+    'req',
+    '-new',
+    '-config',
+    'ext.cnf',
+    '-key',
+    `${prefix}${name}.key`,
+    '-subj',
+    `/CN=${prefix}${name}`,
+    '-out',
+    `${prefix}${name}.csr`,
+  );
+  must(
+    'x509',
+    '-req',
+    '-in',
+    `${prefix}${name}.csr`,
+    '-CA',
+    `${prefix}ca.pem`,
+    '-CAkey',
+    `${prefix}ca.key`,
+    '-set_serial',
+    serial,
+    '-days',
+    '30',
+    '-extfile',
+    'ext.cnf',
+    '-extensions',
+    section,
+    '-out',
+    `${prefix}${name}.pem`,
   );
   return certFacts(`${prefix}${name}.pem`);
 }
@@ -165,8 +192,21 @@ function makePki(kind: 'EC' | 'RSA'): Pki {
   const keyAlgorithm: KeyAlgorithm = kind === 'EC' ? 'EC-P256' : 'RSA-2048';
   genKey(kind, `${prefix}ca.key`);
   must(
-    'req', '-x509', '-new', '-key', `${prefix}ca.key`, '-subj', `/CN=Anvil Test ${kind} Root/O=Anvil`, '-days', '3650',
-    '-config', 'ext.cnf', '-extensions', 'ca', '-out', `${prefix}ca.pem`,
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    `${prefix}ca.key`,
+    '-subj',
+    `/CN=Anvil Test ${kind} Root/O=Anvil`,
+    '-days',
+    '3650',
+    '-config',
+    'ext.cnf',
+    '-extensions',
+    'ca',
+    '-out',
+    `${prefix}ca.pem`,
   );
   const ocsp = issue(prefix, 'ocsp', 'ocsp', '0x0c5b', kind);
   const leaves = {
@@ -291,7 +331,15 @@ describe.each(['EC', 'RSA'] as const)('CRL signed by an %s CA', (kind) => {
   it('makes openssl verify -crl_check reject a listed leaf and accept an unlisted one', async () => {
     const p = pki();
     write(`${p.prefix}check.crl.pem`, toPem(await build(entriesFor(p)), 'X509 CRL'));
-    const args = (leaf: string) => ['verify', '-crl_check', '-CRLfile', `${p.prefix}check.crl.pem`, '-CAfile', `${p.prefix}ca.pem`, `${p.prefix}${leaf}.pem`];
+    const args = (leaf: string) => [
+      'verify',
+      '-crl_check',
+      '-CRLfile',
+      `${p.prefix}check.crl.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+      `${p.prefix}${leaf}.pem`,
+    ];
     const revoked = openssl(...args('leaf1'));
     expect(revoked.status).not.toBe(0);
     expect(revoked.out).toContain('certificate revoked');
@@ -306,7 +354,9 @@ describe.each(['EC', 'RSA'] as const)('CRL signed by an %s CA', (kind) => {
     const p = pki();
     const crl = await build([]);
     write(`${p.prefix}empty.crl`, crl);
-    expect(openssl('crl', '-inform', 'DER', '-in', `${p.prefix}empty.crl`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify').out).toContain('verify OK');
+    expect(
+      openssl('crl', '-inform', 'DER', '-in', `${p.prefix}empty.crl`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify').out,
+    ).toContain('verify OK');
     expect(must('crl', '-inform', 'DER', '-in', `${p.prefix}empty.crl`, '-noout', '-text')).toContain('No Revoked Certificates.');
     expect(parseCrl(crl).entries).toEqual([]);
   });
@@ -318,8 +368,12 @@ describe.each(['EC', 'RSA'] as const)('CRL signed by an %s CA', (kind) => {
     const asn1 = must('asn1parse', '-inform', 'DER', '-in', `${p.prefix}2050.crl`);
     expect(asn1).toMatch(/GENERALIZEDTIME\s*:20500101000000Z/);
     expect(asn1).toMatch(/UTCTIME\s*:\d{12}Z/);
-    expect(must('crl', '-inform', 'DER', '-in', `${p.prefix}2050.crl`, '-noout', '-text')).toContain('Next Update: Jan  1 00:00:00 2050 GMT');
-    expect(openssl('crl', '-inform', 'DER', '-in', `${p.prefix}2050.crl`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify').out).toContain('verify OK');
+    expect(must('crl', '-inform', 'DER', '-in', `${p.prefix}2050.crl`, '-noout', '-text')).toContain(
+      'Next Update: Jan  1 00:00:00 2050 GMT',
+    );
+    expect(
+      openssl('crl', '-inform', 'DER', '-in', `${p.prefix}2050.crl`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify').out,
+    ).toContain('verify OK');
     expect(parseCrl(crl).nextUpdate?.toISOString()).toBe('2050-01-01T00:00:00.000Z');
   });
 
@@ -370,9 +424,18 @@ describe('parseCrl on a CRL openssl wrote', () => {
     write(
       'ca.cnf',
       [
-        '[ca]', 'default_ca = anvil', '[anvil]', 'database = index.txt', 'crlnumber = crlnumber', 'default_md = sha256',
-        'default_crl_days = 7', 'certificate = ec-ca.pem', 'private_key = ec-ca.key', 'crl_extensions = crl_ext',
-        '[crl_ext]', 'authorityKeyIdentifier = keyid',
+        '[ca]',
+        'default_ca = anvil',
+        '[anvil]',
+        'database = index.txt',
+        'crlnumber = crlnumber',
+        'default_md = sha256',
+        'default_crl_days = 7',
+        'certificate = ec-ca.pem',
+        'private_key = ec-ca.key',
+        'crl_extensions = crl_ext',
+        '[crl_ext]',
+        'authorityKeyIdentifier = keyid',
       ].join('\n'),
     );
     must('ca', '-config', 'ca.cnf', '-revoke', 'ec-leaf1.pem', '-crl_reason', 'keyCompromise');
@@ -424,7 +487,13 @@ describe('CRL encoding details', () => {
   });
 
   it('exports the RFC 5280 name<->code table', () => {
-    expect(REVOCATION_REASON_CODES).toMatchObject({ unspecified: 0, keyCompromise: 1, certificateHold: 6, removeFromCRL: 8, aACompromise: 10 });
+    expect(REVOCATION_REASON_CODES).toMatchObject({
+      unspecified: 0,
+      keyCompromise: 1,
+      certificateHold: 6,
+      removeFromCRL: 8,
+      aACompromise: 10,
+    });
     expect(revocationReasonName(7)).toBeUndefined();
     expect(revocationReasonName(9)).toBe('privilegeWithdrawn');
   });
@@ -529,11 +598,27 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
   it('parses openssl requests: several certs, nonce, SHA-1 hashes that match issuerHashes', () => {
     const p = pki();
     must(
-      'ocsp', '-issuer', `${p.prefix}ca.pem`, '-cert', `${p.prefix}leaf1.pem`, '-cert', `${p.prefix}leaf2.pem`,
-      '-cert', `${p.prefix}leaf3.pem`, '-serial', '0x7777', '-reqout', `${p.prefix}req-multi.der`,
+      'ocsp',
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-cert',
+      `${p.prefix}leaf1.pem`,
+      '-cert',
+      `${p.prefix}leaf2.pem`,
+      '-cert',
+      `${p.prefix}leaf3.pem`,
+      '-serial',
+      '0x7777',
+      '-reqout',
+      `${p.prefix}req-multi.der`,
     );
     const req = parseOcspRequest(read(`${p.prefix}req-multi.der`));
-    expect(req.certIds.map((c) => c.serialHex)).toEqual([p.leaves.leaf1.serialHex, p.leaves.leaf2.serialHex, p.leaves.leaf3.serialHex, '7777']);
+    expect(req.certIds.map((c) => c.serialHex)).toEqual([
+      p.leaves.leaf1.serialHex,
+      p.leaves.leaf2.serialHex,
+      p.leaves.leaf3.serialHex,
+      '7777',
+    ]);
     const expected = issuerHashes(p.ca.subjectDer, p.ca.spkiDer, 'sha1');
     for (const id of req.certIds) {
       expect(id.hashAlgorithm).toBe('sha1');
@@ -550,8 +635,21 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
   it('answers good / revoked (reason, time) / unknown, verified by openssl with the request nonce', async () => {
     const p = pki();
     write(`${p.prefix}resp-multi.der`, await respond(`${p.prefix}req-multi.der`));
-    for (const trust of [['-CAfile', `${p.prefix}ca.pem`], ['-VAfile', `${p.prefix}ocsp.pem`]]) {
-      const r = openssl('ocsp', '-respin', `${p.prefix}resp-multi.der`, '-reqin', `${p.prefix}req-multi.der`, '-issuer', `${p.prefix}ca.pem`, ...trust, '-resp_text');
+    for (const trust of [
+      ['-CAfile', `${p.prefix}ca.pem`],
+      ['-VAfile', `${p.prefix}ocsp.pem`],
+    ]) {
+      const r = openssl(
+        'ocsp',
+        '-respin',
+        `${p.prefix}resp-multi.der`,
+        '-reqin',
+        `${p.prefix}req-multi.der`,
+        '-issuer',
+        `${p.prefix}ca.pem`,
+        ...trust,
+        '-resp_text',
+      );
       expect(r.out).toContain('Response verify OK');
       expect(r.out).not.toMatch(/Nonce Verify error|WARNING: no nonce/);
       expect(r.out).toContain('OCSP Response Status: successful (0x0)');
@@ -573,12 +671,26 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
   it('matches openssl-computed CertIDs per certificate (ocsp -cert summary)', async () => {
     const p = pki();
     const r = openssl(
-      'ocsp', '-respin', `${p.prefix}resp-multi.der`, '-issuer', `${p.prefix}ca.pem`, '-CAfile', `${p.prefix}ca.pem`, '-no_nonce',
-      '-cert', `${p.prefix}leaf1.pem`, '-cert', `${p.prefix}leaf2.pem`, '-cert', `${p.prefix}leaf3.pem`,
+      'ocsp',
+      '-respin',
+      `${p.prefix}resp-multi.der`,
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+      '-no_nonce',
+      '-cert',
+      `${p.prefix}leaf1.pem`,
+      '-cert',
+      `${p.prefix}leaf2.pem`,
+      '-cert',
+      `${p.prefix}leaf3.pem`,
     );
     expect(r.out).toContain('Response verify OK');
     expect(r.out).not.toContain('Status times invalid');
-    expect(r.out).toMatch(new RegExp(`${p.prefix}leaf1.pem: revoked[\\s\\S]*Reason: keyCompromise[\\s\\S]*Revocation Time: Feb  3 04:05:06 2026 GMT`));
+    expect(r.out).toMatch(
+      new RegExp(`${p.prefix}leaf1.pem: revoked[\\s\\S]*Reason: keyCompromise[\\s\\S]*Revocation Time: Feb  3 04:05:06 2026 GMT`),
+    );
     expect(r.out).toContain(`${p.prefix}leaf2.pem: revoked`);
     expect(r.out).toContain(`${p.prefix}leaf3.pem: good`);
   });
@@ -592,7 +704,18 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
     const resp = await respond(`${p.prefix}req-nononce.der`);
     write(`${p.prefix}resp-nononce.der`, resp);
     expect(parseOcspResponse(resp).nonce).toBeUndefined();
-    const r = openssl('ocsp', '-respin', `${p.prefix}resp-nononce.der`, '-reqin', `${p.prefix}req-nononce.der`, '-issuer', `${p.prefix}ca.pem`, '-CAfile', `${p.prefix}ca.pem`, '-resp_text');
+    const r = openssl(
+      'ocsp',
+      '-respin',
+      `${p.prefix}resp-nononce.der`,
+      '-reqin',
+      `${p.prefix}req-nononce.der`,
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+      '-resp_text',
+    );
     expect(r.out).toContain('Response verify OK');
     expect(r.out).not.toContain('OCSP Nonce:');
     expect(r.out).toContain('Cert Status: good');
@@ -607,28 +730,85 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
     expect(hex(req.certIds[0].issuerNameHash)).toBe(hex(expected.nameHash));
     expect(hex(req.certIds[0].issuerKeyHash)).toBe(hex(expected.keyHash));
     write(`${p.prefix}resp-sha256.der`, await respond(`${p.prefix}req-sha256.der`));
-    const r = openssl('ocsp', '-respin', `${p.prefix}resp-sha256.der`, '-reqin', `${p.prefix}req-sha256.der`, '-issuer', `${p.prefix}ca.pem`, '-CAfile', `${p.prefix}ca.pem`, '-resp_text');
+    const r = openssl(
+      'ocsp',
+      '-respin',
+      `${p.prefix}resp-sha256.der`,
+      '-reqin',
+      `${p.prefix}req-sha256.der`,
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+      '-resp_text',
+    );
     expect(r.out).toContain('Response verify OK');
     expect(r.out).toContain('Hash Algorithm: sha256');
     expect(r.out).toContain('Revocation Reason: keyCompromise (0x1)');
-    const summary = openssl('ocsp', '-respin', `${p.prefix}resp-sha256.der`, '-issuer', `${p.prefix}ca.pem`, '-CAfile', `${p.prefix}ca.pem`, '-no_nonce', '-sha256', '-cert', `${p.prefix}leaf1.pem`);
+    const summary = openssl(
+      'ocsp',
+      '-respin',
+      `${p.prefix}resp-sha256.der`,
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+      '-no_nonce',
+      '-sha256',
+      '-cert',
+      `${p.prefix}leaf1.pem`,
+    );
     expect(summary.out).toContain(`${p.prefix}leaf1.pem: revoked`);
   });
 
   it('can be signed by the CA key itself', async () => {
     const p = pki();
     write(`${p.prefix}resp-self.der`, await respond(`${p.prefix}req-multi.der`, { bySelf: true }));
-    const r = openssl('ocsp', '-respin', `${p.prefix}resp-self.der`, '-reqin', `${p.prefix}req-multi.der`, '-issuer', `${p.prefix}ca.pem`, '-CAfile', `${p.prefix}ca.pem`, '-resp_text');
+    const r = openssl(
+      'ocsp',
+      '-respin',
+      `${p.prefix}resp-self.der`,
+      '-reqin',
+      `${p.prefix}req-multi.der`,
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+      '-resp_text',
+    );
     expect(r.out).toContain('Response verify OK');
   });
 
   it('is caught by openssl when the nonce is not echoed (negative controls)', async () => {
     const p = pki();
-    write(`${p.prefix}resp-badnonce.der`, await respond(`${p.prefix}req-multi.der`, { nonce: tlv(TAG.OCTET_STRING, new Uint8Array(randomBytes(16))) }));
-    const wrong = openssl('ocsp', '-respin', `${p.prefix}resp-badnonce.der`, '-reqin', `${p.prefix}req-multi.der`, '-issuer', `${p.prefix}ca.pem`, '-CAfile', `${p.prefix}ca.pem`);
+    write(
+      `${p.prefix}resp-badnonce.der`,
+      await respond(`${p.prefix}req-multi.der`, { nonce: tlv(TAG.OCTET_STRING, new Uint8Array(randomBytes(16))) }),
+    );
+    const wrong = openssl(
+      'ocsp',
+      '-respin',
+      `${p.prefix}resp-badnonce.der`,
+      '-reqin',
+      `${p.prefix}req-multi.der`,
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+    );
     expect(wrong.out).toContain('Nonce Verify error');
     write(`${p.prefix}resp-nonnonce.der`, await respond(`${p.prefix}req-multi.der`, { nonce: null }));
-    const missing = openssl('ocsp', '-respin', `${p.prefix}resp-nonnonce.der`, '-reqin', `${p.prefix}req-multi.der`, '-issuer', `${p.prefix}ca.pem`, '-CAfile', `${p.prefix}ca.pem`);
+    const missing = openssl(
+      'ocsp',
+      '-respin',
+      `${p.prefix}resp-nonnonce.der`,
+      '-reqin',
+      `${p.prefix}req-multi.der`,
+      '-issuer',
+      `${p.prefix}ca.pem`,
+      '-CAfile',
+      `${p.prefix}ca.pem`,
+    );
     expect(missing.out).toContain('WARNING: no nonce in response');
   });
 
@@ -678,7 +858,10 @@ describe('OCSP errors', () => {
   const certId = () => parseOcspRequest(read('err-req.der')).certIds[0].raw;
   const request = (...parts: Uint8Array[]) => tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, ...parts));
   const nonceExt = (nonce: Uint8Array) =>
-    tlv(ctx(2), tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, tlv(TAG.OID, Uint8Array.of(0x2b, 6, 1, 5, 5, 7, 48, 1, 2)), tlv(TAG.OCTET_STRING, nonce))));
+    tlv(
+      ctx(2),
+      tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, tlv(TAG.OID, Uint8Array.of(0x2b, 6, 1, 5, 5, 7, 48, 1, 2)), tlv(TAG.OCTET_STRING, nonce))),
+    );
 
   const garbage: Array<[string, () => Uint8Array, RegExp]> = [
     ['random bytes', () => new Uint8Array(randomBytes(100)), /malformed OCSP request/],
@@ -689,7 +872,11 @@ describe('OCSP errors', () => {
     ['no CertID', () => request(tlv(TAG.SEQUENCE)), /no CertID/],
     ['a text body', () => new Uint8Array(Buffer.from('GET / HTTP/1.1\r\n')), /malformed OCSP request/],
     ['an empty nonce', () => request(tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, certId())), nonceExt(tlv(TAG.OCTET_STRING))), /nonce of 0 octets/],
-    ['a 129-octet nonce', () => request(tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, certId())), nonceExt(tlv(TAG.OCTET_STRING, new Uint8Array(129)))), /nonce of 129/],
+    [
+      'a 129-octet nonce',
+      () => request(tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, certId())), nonceExt(tlv(TAG.OCTET_STRING, new Uint8Array(129)))),
+      /nonce of 129/,
+    ],
   ];
   it.each(garbage)('rejects %s with OcspRequestError', (_name, make, message) => {
     const der = make();
@@ -698,7 +885,9 @@ describe('OCSP errors', () => {
   });
 
   it('accepts a hand-built minimal request and a 128-octet nonce', () => {
-    const req = parseOcspRequest(request(tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, certId())), nonceExt(tlv(TAG.OCTET_STRING, new Uint8Array(128)))));
+    const req = parseOcspRequest(
+      request(tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, certId())), nonceExt(tlv(TAG.OCTET_STRING, new Uint8Array(128)))),
+    );
     expect(req.certIds).toHaveLength(1);
     expect(req.nonce).toHaveLength(131);
   });
@@ -718,7 +907,10 @@ describe('OCSP errors', () => {
       [{ responderKeyHash: new Uint8Array(32) }, /20-octet/],
       [{ responses: [{ certIdRaw: certId(), status: 'revoked', thisUpdate: new Date() }] }, /needs revokedAt/],
       [{ responses: [{ certIdRaw: certId(), status: 'good', reason: 'keyCompromise', thisUpdate: new Date() }] }, /revoked status only/],
-      [{ responses: [{ certIdRaw: certId(), status: 'revoked', revokedAt: new Date(), reason: 'removeFromCRL', thisUpdate: new Date() }] }, /removeFromCRL/],
+      [
+        { responses: [{ certIdRaw: certId(), status: 'revoked', revokedAt: new Date(), reason: 'removeFromCRL', thisUpdate: new Date() }] },
+        /removeFromCRL/,
+      ],
       [{ responses: [{ certIdRaw: Uint8Array.of(1, 2, 3), status: 'good', thisUpdate: new Date() }] }, /certIdRaw/],
       [{ responses: [{ certIdRaw: certId(), status: 'good', thisUpdate: new Date(), nextUpdate: new Date(0) }] }, /nextUpdate/],
     ];

@@ -47,7 +47,16 @@ describe('pkijs oracle', () => {
     ['leaf', (p) => p],
     ['empty subject (critical SAN)', (p) => ({ ...p, subject: {} })],
     ['notAfter in 2051 (GeneralizedTime)', (p) => ({ ...p, notAfter: new Date(Date.UTC(2051, 0, 1, 0, 0, 0, 999)) })],
-    ['intermediate CA', (p) => ({ ...p, basicConstraints: { ca: true, pathLen: 0 }, keyUsage: ['keyCertSign', 'cRLSign'], extKeyUsage: undefined, sans: undefined })],
+    [
+      'intermediate CA',
+      (p) => ({
+        ...p,
+        basicConstraints: { ca: true, pathLen: 0 },
+        keyUsage: ['keyCertSign', 'cRLSign'],
+        extKeyUsage: undefined,
+        sans: undefined,
+      }),
+    ],
     ['OCSP signer', (p) => ({ ...p, ocspNoCheck: true, extKeyUsage: ['ocspSigning'], sans: undefined, ocspUrl: undefined })],
     ['non-minimal serial', (p) => ({ ...p, serial: Uint8Array.of(0, 1) })],
     ['CN not among the SANs', (p) => ({ ...p, subject: { CN: 'other.example.com' } })],
@@ -73,7 +82,9 @@ describe('pkijs oracle', () => {
     for (const role of roles) {
       for (const [name, variant] of variants) {
         const tbs = encodeTbsCertificate(variant(base(signer, keys[0].spkiDer)), signer.signatureAlgorithm);
-        expect(lintTbs(tbs, { role, issuerNotAfter }), `${role} / ${name}`).toEqual(lintCertificate(parseTbs(tbs, sigAlg), { role, issuerNotAfter }));
+        expect(lintTbs(tbs, { role, issuerNotAfter }), `${role} / ${name}`).toEqual(
+          lintCertificate(parseTbs(tbs, sigAlg), { role, issuerNotAfter }),
+        );
       }
     }
   });

@@ -60,7 +60,12 @@ export function formatCrl(info: CrlInfo, source: string, now = new Date()): stri
     row('next update', next),
   ];
   if (info.signatureValid !== undefined) {
-    out.push(row('signature', info.signatureValid ? "valid (checked with the issuer's certificate)" : "INVALID: does not verify with the issuer's key"));
+    out.push(
+      row(
+        'signature',
+        info.signatureValid ? "valid (checked with the issuer's certificate)" : "INVALID: does not verify with the issuer's key",
+      ),
+    );
   }
   out.push(row('entries', String(info.entries.length)));
   if (info.entries.length) {

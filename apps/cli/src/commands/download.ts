@@ -27,7 +27,12 @@ export function downloadCommand(): Command {
     .option('--name <name>', 'k8s: metadata.name (default: from the CN)')
     .option('--namespace <ns>', 'k8s: metadata.namespace')
     .option('--force', 'replace --out if it exists')
-    .addHelpText('after', `\nFormats:\n${Object.entries(FORMATS).map(([k, v]) => `  ${k.padEnd(10)} ${v.about}`).join('\n')}`)
+    .addHelpText(
+      'after',
+      `\nFormats:\n${Object.entries(FORMATS)
+        .map(([k, v]) => `  ${k.padEnd(10)} ${v.about}`)
+        .join('\n')}`,
+    )
     .action(async (id: string, opts: DownloadOptions, cmd: Command) => {
       const format = FORMATS[opts.format];
       if (opts.format !== 'k8s' && (opts.key || opts.name || opts.namespace)) {
@@ -91,7 +96,9 @@ export function withTlsKey(yaml: string, keyPem: string, keyPath: string): strin
   const rest = lines.slice(firstNonComment);
   const crt = rest.findIndex((l) => l.startsWith('  tls.crt: '));
   rest.splice(crt + 1, 0, `  tls.key: ${Buffer.from(pkcs8).toString('base64')}`);
-  return [...header, `# tls.key was added locally by the anvil CLI from ${keyPath.split('/').pop()}; keep this file secret.`, ...rest].join('\n');
+  return [...header, `# tls.key was added locally by the anvil CLI from ${keyPath.split('/').pop()}; keep this file secret.`, ...rest].join(
+    '\n',
+  );
 }
 
 interface DownloadOptions {

@@ -34,7 +34,9 @@ export function issueCommand(): Command {
       if (!opts.force) {
         const clash = written.filter((f) => existsSync(join(out, f)));
         if (clash.length) {
-          throw new CliError(`${clash.map((f) => join(out, f)).join(', ')} already exist${clash.length === 1 ? 's' : ''}; pass --force to replace`);
+          throw new CliError(
+            `${clash.map((f) => join(out, f)).join(', ')} already exist${clash.length === 1 ? 's' : ''}; pass --force to replace`,
+          );
         }
       }
 

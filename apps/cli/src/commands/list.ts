@@ -50,7 +50,13 @@ export function listCommand(): Command {
 
 function print(ctx: { out: (t: string) => void }, items: CertificateView[], json?: boolean) {
   if (json) {
-    ctx.out(JSON.stringify(items.map(({ certificate: _c, chain: _ch, fullchain: _f, ...rest }) => rest), null, 2));
+    ctx.out(
+      JSON.stringify(
+        items.map(({ certificate: _c, chain: _ch, fullchain: _f, ...rest }) => rest),
+        null,
+        2,
+      ),
+    );
     return;
   }
   if (items.length === 0) {

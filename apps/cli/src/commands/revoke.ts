@@ -14,13 +14,18 @@ export function revokeCommand(): Command {
     .argument('[ids...]', 'certificate ids')
     .option('--reason <name>', `RFC 5280 reason: ${REASONS.join(', ')}`, 'unspecified')
     .option('--file <path>', 'read ids from a file, one per line ("-" for stdin; blank lines and # comments skipped)')
-    .addHelpText('after', '\nExamples:\n  anvil revoke 3f1c…-… --reason keyCompromise\n  anvil revoke --file ids.txt --reason cessationOfOperation')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  anvil revoke 3f1c…-… --reason keyCompromise\n  anvil revoke --file ids.txt --reason cessationOfOperation',
+    )
     .action(async (ids: string[], opts: { reason: string; file?: string }, cmd: Command) => {
       const all = [...ids, ...(opts.file ? readIds(opts.file) : [])];
       if (all.length === 0) throw new CliError('name at least one certificate id, or --file');
       const ctx = contextOf(cmd);
       const revoke = (id: string) =>
-        ctx.client.json<CertificateView>('POST', `/api/v1/certificates/${encodeURIComponent(id)}/revoke`, { body: { reason: opts.reason } satisfies RevokeRequest });
+        ctx.client.json<CertificateView>('POST', `/api/v1/certificates/${encodeURIComponent(id)}/revoke`, {
+          body: { reason: opts.reason } satisfies RevokeRequest,
+        });
 
       if (all.length === 1) {
         const r = await revoke(all[0]);

@@ -31,7 +31,12 @@ function isAbortError(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
   if (!e) return false;
   if (typeof e.code === 'string' && ABORT_CODES.has(e.code)) return true;
-  return e.name === 'AbortError' || e.message === 'aborted' || e.message === 'Client connection prematurely closed.' || (err instanceof TypeError && e.message === 'Body is unusable');
+  return (
+    e.name === 'AbortError' ||
+    e.message === 'aborted' ||
+    e.message === 'Client connection prematurely closed.' ||
+    (err instanceof TypeError && e.message === 'Body is unusable')
+  );
 }
 
 /**
@@ -42,5 +47,7 @@ function isAbortError(err: unknown): boolean {
  */
 export function unlessClientAborted(onError: (err: Error, c: Context) => Response | Promise<Response>): ErrorHandler {
   return (err, c) =>
-    clientAborted(c) && isAbortError(err) ? problem(c, 400, 'client_aborted', 'the client closed the connection before the request body was complete') : onError(err, c);
+    clientAborted(c) && isAbortError(err)
+      ? problem(c, 400, 'client_aborted', 'the client closed the connection before the request body was complete')
+      : onError(err, c);
 }

@@ -22,7 +22,8 @@ export function rejectControlCharacters(): MiddlewareHandler {
     const q = url.indexOf('?');
     const pathStart = url.indexOf('/', url.indexOf('//') + 2);
     const path = decodes(url.slice(pathStart, q === -1 ? undefined : q));
-    if (path === null || CONTROL.test(path)) return problem(c, 404, 'not_found', 'no resource has a name with control characters or bytes that are not UTF-8');
+    if (path === null || CONTROL.test(path))
+      return problem(c, 404, 'not_found', 'no resource has a name with control characters or bytes that are not UTF-8');
     if (q !== -1) {
       const query = decodes(url.slice(q + 1).replace(/\+/g, ' '));
       if (query === null || CONTROL.test(query)) {

@@ -39,17 +39,27 @@ export function createMtlsApp(deps: MtlsAppDeps) {
     c.set('log', deps.log.child({ requestId, listener: 'mtls' }));
     c.header('x-request-id', requestId);
     await next();
-    const line = { method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round((performance.now() - started) * 10) / 10 };
+    const line = {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+    };
     // /verify is the judge's hot path (and the benchmark's): one line per request at debug.
     if (clientAborted(c)) c.get('log').info({ ...line, aborted: true }, 'client aborted the request');
     else if (c.req.path === '/verify') c.get('log').debug(line, 'request');
     else c.get('log').info(line, 'request');
   });
-  app.use('/api/*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => problem(c, 413, 'body_too_large', 'the request body exceeds 65536 bytes') }));
+  app.use(
+    '/api/*',
+    bodyLimit({ maxSize: 64 * 1024, onError: (c) => problem(c, 413, 'body_too_large', 'the request body exceeds 65536 bytes') }),
+  );
   app.get('/', (c) => c.redirect('/verify'));
   app.route('/', verifyRoutes({ judge: deps.judge, metrics: deps.metrics, source: tlsSource }));
   app.route('/api/v1', renewRoutes(deps));
-  app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path} on the mTLS listener (GET /verify, POST /api/v1/renew)`));
+  app.notFound((c) =>
+    problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path} on the mTLS listener (GET /verify, POST /api/v1/renew)`),
+  );
   app.onError(unlessClientAborted(mapError));
   return app;
 }
@@ -79,7 +89,11 @@ export function createMtlsHandler(deps: MtlsAppDeps): (req: IncomingMessage, res
     }).then(
       (answer) => {
         // The same headers the Hono app's securityHeaders() adds (CSP and nosniff on the HTML verdict).
-        res.writeHead(answer.status, { ...answer.headers, ...securityHeadersFor('/verify', answer.headers['content-type']), 'content-length': Buffer.byteLength(answer.body) });
+        res.writeHead(answer.status, {
+          ...answer.headers,
+          ...securityHeadersFor('/verify', answer.headers['content-type']),
+          'content-length': Buffer.byteLength(answer.body),
+        });
         res.end(answer.body);
       },
       (err) => {

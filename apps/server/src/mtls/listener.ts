@@ -65,7 +65,8 @@ const DAY = 86_400_000;
 export async function issueListenerIdentity(authority: Authority, hostnames: string[], lifetimeMs: number): Promise<MtlsIdentity> {
   const ip = hostnames.filter((h) => isIP(h));
   const dns = hostnames.filter((h) => !isIP(h)).map((h) => h.toLowerCase());
-  if (ip.length + dns.length === 0) throw new Error('ANVIL_HOSTNAMES is empty: the mTLS listener needs at least one name for its certificate');
+  if (ip.length + dns.length === 0)
+    throw new Error('ANVIL_HOSTNAMES is empty: the mTLS listener needs at least one name for its certificate');
   const issued = await authority.issue(
     {
       profile: 'server',

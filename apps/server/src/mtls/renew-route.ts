@@ -22,12 +22,23 @@ export function renewRoutes(deps: { authority: Authority; judge: JudgeService; m
   app.post('/renew', async (c) => {
     const { chain } = tlsSource(c);
     if (chain.length === 0) {
-      return problem(c, 401, 'client_certificate_required', 'present the certificate to renew as the TLS client certificate (curl --cert fullchain.pem --key key.pem)');
+      return problem(
+        c,
+        401,
+        'client_certificate_required',
+        'present the certificate to renew as the TLS client certificate (curl --cert fullchain.pem --key key.pem)',
+      );
     }
     const verdict = await judge.judge(chain, { purpose: 'client', crls: 'anvil' });
     countVerdict(deps.metrics, verdict);
     if (verdict.status !== 'verified') {
-      return problem(c, 403, 'certificate_not_accepted', `the presented certificate does not verify (${verdict.reason}): ${verdict.hints[0] ?? ''}`, { verdict });
+      return problem(
+        c,
+        403,
+        'certificate_not_accepted',
+        `the presented certificate does not verify (${verdict.reason}): ${verdict.hints[0] ?? ''}`,
+        { verdict },
+      );
     }
     const owner = judge.anvilIssuerOf(chain[0]);
     if (!owner) return problem(c, 403, 'not_issued_by_anvil', 'only certificates this Anvil issued can be renewed here');
@@ -43,7 +54,13 @@ export function renewRoutes(deps: { authority: Authority; judge: JudgeService; m
         return problem(c, 400, 'malformed_json', 'the request body is not valid JSON');
       }
     } else if (raw.trim()) csr = raw;
-    if (!csr) return problem(c, 422, 'csr_required', 'send a PEM certificate request for the new key (the body, or JSON {"csr": "…"}); Anvil never keeps private keys, so it cannot reuse the old one');
+    if (!csr)
+      return problem(
+        c,
+        422,
+        'csr_required',
+        'send a PEM certificate request for the new key (the body, or JSON {"csr": "…"}); Anvil never keeps private keys, so it cannot reuse the old one',
+      );
 
     // The verdict above may come from a cache; the authority decides again on the database row.
     const issued = await observeIssuance(

@@ -48,6 +48,8 @@ export function tlsSocketSource(socket: unknown): PresentedChain {
   const chain = tlsPresentedChain(socket as TLSSocket);
   return {
     chain,
-    checks: chain.length ? [{ name: 'source', ok: true, detail: `TLS handshake: the client sent ${chain.length} certificate${chain.length === 1 ? '' : 's'}` }] : [],
+    checks: chain.length
+      ? [{ name: 'source', ok: true, detail: `TLS handshake: the client sent ${chain.length} certificate${chain.length === 1 ? '' : 's'}` }]
+      : [],
   };
 }

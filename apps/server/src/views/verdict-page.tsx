@@ -28,7 +28,14 @@ export const VERDICT_STYLESHEET = `
 
 function sansOf(c: CertificateInfo): string {
   const s = c.sans;
-  return [...s.dns.map((v) => `DNS:${v}`), ...s.ip.map((v) => `IP:${v}`), ...s.email.map((v) => `email:${v}`), ...s.uri.map((v) => `URI:${v}`)].join(', ') || '—';
+  return (
+    [
+      ...s.dns.map((v) => `DNS:${v}`),
+      ...s.ip.map((v) => `IP:${v}`),
+      ...s.email.map((v) => `email:${v}`),
+      ...s.uri.map((v) => `URI:${v}`),
+    ].join(', ') || '—'
+  );
 }
 
 function CertTable(props: { certs: CertificateInfo[] }) {
@@ -49,7 +56,10 @@ function CertTable(props: { certs: CertificateInfo[] }) {
             <td>
               <div class="mono">{c.subject}</div>
               <div class="muted mono">issuer: {c.issuer}</div>
-              <div class="muted mono">serial {c.serial}{c.isCA ? ' · CA' : ''}</div>
+              <div class="muted mono">
+                serial {c.serial}
+                {c.isCA ? ' · CA' : ''}
+              </div>
             </td>
             <td class="mono">
               {c.notBefore}
@@ -58,7 +68,9 @@ function CertTable(props: { certs: CertificateInfo[] }) {
             </td>
             <td>
               <div class="mono">{sansOf(c)}</div>
-              <div class="muted">KU: {c.keyUsage.join(', ') || '—'}; EKU: {c.extendedKeyUsage.join(', ') || '—'}</div>
+              <div class="muted">
+                KU: {c.keyUsage.join(', ') || '—'}; EKU: {c.extendedKeyUsage.join(', ') || '—'}
+              </div>
             </td>
           </tr>
         ))}
@@ -80,7 +92,9 @@ export function VerdictPage(props: { verdict: Verdict; title?: string }) {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>{props.title ?? 'Anvil judge'} — {v.status}</title>
+        <title>
+          {props.title ?? 'Anvil judge'} — {v.status}
+        </title>
         <link rel="stylesheet" href={VERDICT_STYLESHEET_PATH} />
       </head>
       <body>
@@ -126,7 +140,9 @@ export function VerdictPage(props: { verdict: Verdict; title?: string }) {
           <tbody>
             {v.checks.map((c) => (
               <tr>
-                <th class={c.ok ? 'ok' : 'bad'}>{c.ok ? '✓' : '✗'} {c.name}</th>
+                <th class={c.ok ? 'ok' : 'bad'}>
+                  {c.ok ? '✓' : '✗'} {c.name}
+                </th>
                 <td>{c.detail}</td>
               </tr>
             ))}
@@ -135,7 +151,13 @@ export function VerdictPage(props: { verdict: Verdict; title?: string }) {
 
         {v.presented.length ? (
           <section>
-            <h2>Presented ({v.presentedCount > v.presented.length ? `the first ${v.presented.length} of ${v.presentedCount}, all that was read` : v.presented.length})</h2>
+            <h2>
+              Presented (
+              {v.presentedCount > v.presented.length
+                ? `the first ${v.presented.length} of ${v.presentedCount}, all that was read`
+                : v.presented.length}
+              )
+            </h2>
             <CertTable certs={v.presented} />
           </section>
         ) : null}

@@ -26,14 +26,22 @@ export async function fetchCrl(url: string, opts: CrlFetcherOptions): Promise<Ui
     } catch {
       throw new CrlFetchError(`not a URL: ${current.slice(0, 200)}`);
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CrlFetchError(`only http and https CRL URLs are fetched, not ${u.protocol}`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new CrlFetchError(`only http and https CRL URLs are fetched, not ${u.protocol}`);
     const host = u.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) && /^(169\.254\.|0\.|fe80:|::$)/i.test(host)) throw new CrlFetchError(`refusing to fetch from link-local or unspecified address ${host}`);
+    if (isIP(host) && /^(169\.254\.|0\.|fe80:|::$)/i.test(host))
+      throw new CrlFetchError(`refusing to fetch from link-local or unspecified address ${host}`);
     let res: Response;
     try {
-      res = await opts.fetchImpl(u, { redirect: 'manual', signal, headers: { accept: 'application/pkix-crl, application/x-pem-file;q=0.9, */*;q=0.1' } });
+      res = await opts.fetchImpl(u, {
+        redirect: 'manual',
+        signal,
+        headers: { accept: 'application/pkix-crl, application/x-pem-file;q=0.9, */*;q=0.1' },
+      });
     } catch (e) {
-      throw new CrlFetchError(`${u.origin}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${opts.timeoutMs / 1000} s` : (e as Error).message}`);
+      throw new CrlFetchError(
+        `${u.origin}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${opts.timeoutMs / 1000} s` : (e as Error).message}`,
+      );
     }
     if (res.status >= 300 && res.status < 400) {
       const location = res.headers.get('location');
@@ -79,7 +87,6 @@ export async function fetchCrl(url: string, opts: CrlFetcherOptions): Promise<Ui
   }
   throw new CrlFetchError('too many redirects');
 }
-
 
 export interface CrlFetcherOptions {
   timeoutMs: number;

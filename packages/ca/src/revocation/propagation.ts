@@ -23,11 +23,14 @@ export function propagateRevocation(deps: {
       });
     }
     if (failed.length) {
-      throw Object.assign(new CaError(
-        'unavailable',
-        'crl_publish_failed',
-        `the revocation is committed and OCSP shows it, but re-signing the CRL of ${failed.join(', ')} failed; the next CRL request retries it`,
-      ), { cause });
+      throw Object.assign(
+        new CaError(
+          'unavailable',
+          'crl_publish_failed',
+          `the revocation is committed and OCSP shows it, but re-signing the CRL of ${failed.join(', ')} failed; the next CRL request retries it`,
+        ),
+        { cause },
+      );
     }
   };
 }

@@ -100,7 +100,13 @@ export class Revocations {
       const released = await tx.releaseHold(id);
       // A concurrent release (or revocation) got there between our read and our update.
       if (!released) throw conflict('not_on_hold', 'only a certificate on certificateHold can be released; other revocations are final');
-      await tx.appendAudit({ ...audit(actor), action: 'certificate.release', target: id, outcome: 'success', details: { serial: released.serial } });
+      await tx.appendAudit({
+        ...audit(actor),
+        action: 'certificate.release',
+        target: id,
+        outcome: 'success',
+        details: { serial: released.serial },
+      });
       await tx.notifyRevocation(released.issuerId);
       return released;
     });

@@ -14,12 +14,7 @@ import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'n
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { BundleError, certificateSpki, readCertificate, requireBytes } from './inputs.ts';
-import {
-  encryptPbes2,
-  encryptPbeSha1TripleDes,
-  pkcs12Mac,
-  type PasswordEncrypted,
-} from './pkcs12-crypto.ts';
+import { encryptPbes2, encryptPbeSha1TripleDes, pkcs12Mac, type PasswordEncrypted } from './pkcs12-crypto.ts';
 
 export interface Pkcs12Params {
   /** The leaf's private key, unencrypted PKCS#8 DER. Must match `certificate`. */
@@ -175,9 +170,7 @@ function sameKey(privateKey: KeyObject, spkiDer: Uint8Array): boolean {
 
 /** friendlyName and localKeyId, in DER SET OF order (sorted by encoding). */
 function bagAttributes(localKeyId: Uint8Array, friendlyName: string | undefined): pkijs.Attribute[] {
-  const attributes = [
-    new pkijs.Attribute({ type: OIDS.localKeyId, values: [new asn1js.OctetString({ valueHex: localKeyId })] }),
-  ];
+  const attributes = [new pkijs.Attribute({ type: OIDS.localKeyId, values: [new asn1js.OctetString({ valueHex: localKeyId })] })];
   if (friendlyName !== undefined) {
     attributes.push(new pkijs.Attribute({ type: OIDS.friendlyName, values: [new asn1js.BmpString({ value: friendlyName })] }));
   }

@@ -223,4 +223,3 @@ export async function buildCrl(params: CrlParams): Promise<Uint8Array> {
   const outerLength = tbs.length + sigAlg.length + signatureBits.length;
   return concat([header(TAG.SEQUENCE, outerLength), tbs, sigAlg, signatureBits]);
 }
-

@@ -491,7 +491,12 @@ function parseResponse(der: Uint8Array, options: { responderSpkiDer?: Uint8Array
     tbsResponseDataDer,
   };
   if (options.responderSpkiDer) {
-    result.signatureValid = verifySignedData({ tbs: tbsResponseDataDer, signatureAlgorithmOid, signature, spkiDer: options.responderSpkiDer });
+    result.signatureValid = verifySignedData({
+      tbs: tbsResponseDataDer,
+      signatureAlgorithmOid,
+      signature,
+      spkiDer: options.responderSpkiDer,
+    });
   }
   return result;
 }

@@ -224,7 +224,8 @@ function purposeFailure(x: CertModel, purpose: Purpose, depth: number): 'eku' | 
   const wantXku = purpose === 'sslclient' ? XKU.SSL_CLIENT : XKU.SSL_SERVER | XKU.SGC;
   if (x.flags & EXFLAG.XKUSAGE && !(x.xku & wantXku)) return 'eku';
   if (depth > 0) return 'ca';
-  const wantKu = purpose === 'sslclient' ? KU.DIGITAL_SIGNATURE | KU.KEY_AGREEMENT : KU.DIGITAL_SIGNATURE | KU.KEY_ENCIPHERMENT | KU.KEY_AGREEMENT;
+  const wantKu =
+    purpose === 'sslclient' ? KU.DIGITAL_SIGNATURE | KU.KEY_AGREEMENT : KU.DIGITAL_SIGNATURE | KU.KEY_ENCIPHERMENT | KU.KEY_AGREEMENT;
   if (x.flags & EXFLAG.KUSAGE && !(x.ku & wantKu)) return 'ku';
   const wantNs = purpose === 'sslclient' ? NS.SSL_CLIENT : NS.SSL_SERVER;
   if (x.flags & EXFLAG.NSCERT && !(x.nscert & wantNs)) return 'ns';
@@ -244,9 +245,7 @@ interface Context {
 
 /** The CA certificate that would complete the chain above `x`, if the caller knows one. */
 function knownIssuerOf(ctx: Context, x: CertModel): CertModel | undefined {
-  return ctx.knownIssuers.find(
-    (k) => k.subject.canon === x.issuer.canon && akidMatches(k, x.akid) && sigAlgMatchesKey(k.key, x.sig),
-  );
+  return ctx.knownIssuers.find((k) => k.subject.canon === x.issuer.canon && akidMatches(k, x.akid) && sigAlgMatchesKey(k.key, x.sig));
 }
 
 /**
@@ -353,7 +352,12 @@ function daysBetween(a: Date, epoch: number | null): string {
 
 function namesOf(x: CertModel): string {
   const i = describeModel(x);
-  const all = [...i.sans.dns.map((v) => `DNS:${v}`), ...i.sans.ip.map((v) => `IP:${v}`), ...i.sans.email.map((v) => `email:${v}`), ...i.sans.uri.map((v) => `URI:${v}`)];
+  const all = [
+    ...i.sans.dns.map((v) => `DNS:${v}`),
+    ...i.sans.ip.map((v) => `IP:${v}`),
+    ...i.sans.email.map((v) => `email:${v}`),
+    ...i.sans.uri.map((v) => `URI:${v}`),
+  ];
   return all.length ? all.join(', ') : `no subjectAltName (subject ${q(x.subject.oneline)})`;
 }
 
@@ -362,7 +366,12 @@ function eventText(e: VerifyEvent): string {
   return `${x509ErrorString(e.code)} at depth ${e.depth}${who}`;
 }
 
-function hintFor(ctx: Context, reason: JudgeReason, e: VerifyEvent | null, extra: { revocation?: RevocationSummary; expect?: ExpectName; revokedBy?: string }): string {
+function hintFor(
+  ctx: Context,
+  reason: JudgeReason,
+  e: VerifyEvent | null,
+  extra: { revocation?: RevocationSummary; expect?: ExpectName; revokedBy?: string },
+): string {
   const x = e?.cert ?? ctx.presented[0];
   const subj = x ? q(x.subject.oneline) : 'the certificate';
   const want = ctx.purpose === 'sslclient' ? 'clientAuth' : 'serverAuth';
@@ -524,7 +533,9 @@ function summarizeRevocation(
     const good: string[] = [];
     if (crlLeafStatus === 'good') good.push('crl');
     if (lookupLeaf?.status === 'good') good.push(lookupLeaf.source);
-    summary = good.length ? { checked: true, source: good.join('+'), status: 'good' } : { checked: false, source: 'none', status: 'unknown' };
+    summary = good.length
+      ? { checked: true, source: good.join('+'), status: 'good' }
+      : { checked: false, source: 'none', status: 'unknown' };
   }
   if (!crlOn) notes.push('no CRLs were given (nginx without ssl_crl does not check revocation either)');
   else if (crlLeafStatus === 'unknown') notes.push('no usable CRL covered the leaf');
@@ -533,7 +544,14 @@ function summarizeRevocation(
   return { summary, lookupRevoked, lookupNotes: notes };
 }
 
-function buildChecks(ctx: Context, events: VerifyEvent[], revocation: RevocationSummary, revNotes: string[], expect: ExpectName | undefined, uriMismatch: boolean): JudgeCheck[] {
+function buildChecks(
+  ctx: Context,
+  events: VerifyEvent[],
+  revocation: RevocationSummary,
+  revNotes: string[],
+  expect: ExpectName | undefined,
+  uriMismatch: boolean,
+): JudgeCheck[] {
   const byCat = new Map<string, VerifyEvent[]>();
   for (const e of events) {
     const c = CATEGORY[e.code] ?? 'ca';
@@ -567,13 +585,21 @@ function buildChecks(ctx: Context, events: VerifyEvent[], revocation: Revocation
       failed('purpose') ??
       `allowed for TLS ${ctx.purpose === 'sslclient' ? 'client' : 'server'} authentication (extendedKeyUsage: ${li.extendedKeyUsage.join(', ') || 'any'}; keyUsage: ${li.keyUsage.join(', ') || 'any'})`,
   });
-  checks.push({ name: 'security_level', ok: !byCat.has('security_level'), detail: failed('security_level') ?? `keys and digests meet OpenSSL security level ${ctx.securityLevel}` });
+  checks.push({
+    name: 'security_level',
+    ok: !byCat.has('security_level'),
+    detail: failed('security_level') ?? `keys and digests meet OpenSSL security level ${ctx.securityLevel}`,
+  });
   if (expect) {
     const bad = failed('name') ?? (uriMismatch ? `URI ${q(expect.value)} is not among the certificate's names` : null);
     checks.push({ name: 'name', ok: bad === null, detail: bad ?? `${expect.type} ${q(expect.value)} matches (${namesOf(leaf)})` });
   }
   if (byCat.has('name_constraints') || trace.chain.some((x) => x.nc))
-    checks.push({ name: 'name_constraints', ok: !byCat.has('name_constraints'), detail: failed('name_constraints') ?? 'names are within every CA name constraint' });
+    checks.push({
+      name: 'name_constraints',
+      ok: !byCat.has('name_constraints'),
+      detail: failed('name_constraints') ?? 'names are within every CA name constraint',
+    });
   const revFail = failed('revocation');
   const revDetail =
     revocation.status === 'revoked'
@@ -689,7 +715,10 @@ export function createJudge(config: JudgeConfig): Judge {
     }
     if (lookupRevoked && !seen.has('revoked')) {
       seen.add('revoked');
-      reasons.push({ reason: 'revoked', event: { code: X509_V.CERT_REVOKED, depth: lookupRevoked.depth, cert: trace.chain[lookupRevoked.depth], stage: 'revocation' } });
+      reasons.push({
+        reason: 'revoked',
+        event: { code: X509_V.CERT_REVOKED, depth: lookupRevoked.depth, cert: trace.chain[lookupRevoked.depth], stage: 'revocation' },
+      });
     }
     if (uriMismatch && !seen.has('name_mismatch')) {
       seen.add('name_mismatch');
@@ -699,13 +728,15 @@ export function createJudge(config: JudgeConfig): Judge {
     // With the chain incomplete, OpenSSL cannot find the CRL issuer either: that CRL error is a
     // consequence, and its hint would send the reader to the ssl_crl file instead of the chain.
     const chainBroken = seen.has('missing_intermediate') || seen.has('unknown_ca');
-    const hints = reasons.filter(({ reason }) => !(chainBroken && reason === 'revocation_unknown')).map(({ reason, event }) =>
-      hintFor(ctx, reason, event, {
-        revocation,
-        expect,
-        revokedBy: reason === 'revoked' && revocation.source !== 'crl' ? revocation.source : undefined,
-      }),
-    );
+    const hints = reasons
+      .filter(({ reason }) => !(chainBroken && reason === 'revocation_unknown'))
+      .map(({ reason, event }) =>
+        hintFor(ctx, reason, event, {
+          revocation,
+          expect,
+          revokedBy: reason === 'revoked' && revocation.source !== 'crl' ? revocation.source : undefined,
+        }),
+      );
     if (lookupRevoked && nginxCode !== X509_V.CERT_REVOKED)
       hints.push(
         `nginx does not know about this revocation${ctx.store.crlsByIssuer ? ': the CRL in ssl_crl does not list it yet — refresh the CRL file and reload nginx' : ' without ssl_crl: configure ssl_crl with the CA CRLs and refresh them'}.`,
@@ -767,7 +798,9 @@ function malformedVerdict(presentedDer: Uint8Array[], message: string): Verdict 
     path: null,
     revocation: { checked: false, source: 'none', status: 'unknown' },
     checks: [{ name: 'certificate', ok: false, detail: `${presentedDer.length} certificate(s) presented; ${message}` }],
-    hints: ['A presented certificate does not decode as X.509 DER. Re-export it from the CA (PEM or DER) and check that the file was not truncated or edited.'],
+    hints: [
+      'A presented certificate does not decode as X.509 DER. Re-export it from the CA (PEM or DER) and check that the file was not truncated or edited.',
+    ],
   };
 }
 

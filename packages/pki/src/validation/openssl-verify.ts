@@ -231,8 +231,7 @@ class VerifyCtx {
   bestIssuer(x: CertModel, candidates: CertModel[], noDup: boolean): CertModel | null {
     let best: CertModel | null = null;
     for (const c of candidates) {
-      if (noDup && !((x.flags & EXFLAG.SI) && this.chain.length === 1) && this.chain.some((y) => y.fingerprint === c.fingerprint))
-        continue;
+      if (noDup && !(x.flags & EXFLAG.SI && this.chain.length === 1) && this.chain.some((y) => y.fingerprint === c.fingerprint)) continue;
       if (!this.checkIssued(x, c)) continue;
       if (this.timeValid(c)) return c;
       if (!best || (c.notAfter.epoch ?? 0) > (best.notAfter.epoch ?? 0)) best = c;
@@ -635,12 +634,7 @@ function crlDpCheck(x: CertModel, crl: CrlModel, score: number): number | null {
  * Runs X509_verify_cert as nginx's TLS server does for a client certificate (purpose
  * "sslclient", trust anchors from ssl_client_certificate, CRLs from ssl_crl with CRL_CHECK_ALL).
  */
-export function x509VerifyCert(
-  presented: CertModel[],
-  store: TrustStore,
-  opts: VerifyOptions,
-  sigCache?: SignatureCache,
-): VerifyTrace {
+export function x509VerifyCert(presented: CertModel[], store: TrustStore, opts: VerifyOptions, sigCache?: SignatureCache): VerifyTrace {
   const ctx = new VerifyCtx(presented[0], presented, store, opts, sigCache);
   ctx.run();
   return {

@@ -145,8 +145,7 @@ export interface TimeModel {
 /** X509_cmp_time's format rule (RFC 5280 only: YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ). */
 export function parseTime(t: Tlv): TimeModel {
   const s = Buffer.from(content(t)).toString('latin1');
-  const ok =
-    (t.tag === TAG.UTC_TIME && s.length === 13) || (t.tag === TAG.GENERALIZED_TIME && s.length === 15);
+  const ok = (t.tag === TAG.UTC_TIME && s.length === 13) || (t.tag === TAG.GENERALIZED_TIME && s.length === 15);
   if (!ok || !/^\d+Z$/.test(s)) return { epoch: null, iso: null };
   let year: number;
   let rest: string;
@@ -732,12 +731,7 @@ function decodeCrl(der: Uint8Array, fingerprint: string): CrlModel {
     const oid = oidOf(parts[0]);
     const critical = parts.length === 3 && content(parts[1])[0] !== 0;
     const v = readOne(content(parts[parts.length - 1]), LENIENT);
-    if (
-      critical &&
-      oid !== OID.issuingDistributionPoint &&
-      oid !== OID.authorityKeyIdentifier &&
-      oid !== OID.deltaCrlIndicator
-    )
+    if (critical && oid !== OID.issuingDistributionPoint && oid !== OID.authorityKeyIdentifier && oid !== OID.deltaCrlIndicator)
       m.critical = true;
     try {
       if (oid === OID.authorityKeyIdentifier) m.akid = parseAkid(v);

@@ -114,9 +114,7 @@ export function parseNameTlv(t: Tlv): NameModel {
       .sort()
       .join('\u0001'),
   );
-  const oneline = rdns
-    .map((rdn) => rdn.map((a) => `${ATTRIBUTE_SHORT_NAMES[a.oid] ?? a.oid} = ${printValue(a)}`).join(' + '))
-    .join(', ');
+  const oneline = rdns.map((rdn) => rdn.map((a) => `${ATTRIBUTE_SHORT_NAMES[a.oid] ?? a.oid} = ${printValue(a)}`).join(' + ')).join(', ');
   return { der: raw(t), rdns, canonRdns, canon: canonRdns.join('\u0002'), oneline };
 }
 

@@ -69,13 +69,9 @@ export function buildTbsCertificate(p: CertificateParams): pkijs.Certificate {
   );
   exts.push(extension(OID.keyUsage, true, keyUsageBitString(p.keyUsage)));
   if (p.extKeyUsage?.length) {
-    exts.push(
-      extension(OID.extKeyUsage, false, new pkijs.ExtKeyUsage({ keyPurposes: p.extKeyUsage.map((n) => EXT_KEY_USAGE[n]) })),
-    );
+    exts.push(extension(OID.extKeyUsage, false, new pkijs.ExtKeyUsage({ keyPurposes: p.extKeyUsage.map((n) => EXT_KEY_USAGE[n]) })));
   }
-  exts.push(
-    extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(p.subjectPublicKeySpki) })),
-  );
+  exts.push(extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(p.subjectPublicKeySpki) })));
   exts.push(
     extension(
       OID.authorityKeyIdentifier,
@@ -94,9 +90,7 @@ export function buildTbsCertificate(p: CertificateParams): pkijs.Certificate {
         OID.crlDistributionPoints,
         false,
         new pkijs.CRLDistributionPoints({
-          distributionPoints: [
-            new pkijs.DistributionPoint({ distributionPoint: [new pkijs.GeneralName({ type: 6, value: p.crlUrl })] }),
-          ],
+          distributionPoints: [new pkijs.DistributionPoint({ distributionPoint: [new pkijs.GeneralName({ type: 6, value: p.crlUrl })] })],
         }),
       ),
     );
@@ -135,7 +129,6 @@ export function parseTbs(tbs: Uint8Array, sigAlgDer: Uint8Array): pkijs.Certific
   return parseCertificate(derSequence([tbs, sigAlgDer, Uint8Array.of(0x03, 0x01, 0x00)]));
 }
 
-
 /** lintTbs' rules over a pkijs parse of the certificate (the reference for the DER walk). */
 export function lintCertificate(cert: pkijs.Certificate, ctx: LintContext): LintFinding[] {
   return lintCertificateFacts(
@@ -144,7 +137,11 @@ export function lintCertificate(cert: pkijs.Certificate, ctx: LintContext): Lint
       serial: new Uint8Array(cert.serialNumber.valueBlock.valueHexView),
       notBefore: { date: cert.notBefore.value, utc: cert.notBefore.type === 0 },
       notAfter: { date: cert.notAfter.value, utc: cert.notAfter.type === 0 },
-      extensions: (cert.extensions ?? []).map((e) => ({ oid: e.extnID, critical: e.critical, value: new Uint8Array(e.extnValue.valueBlock.valueHexView) })),
+      extensions: (cert.extensions ?? []).map((e) => ({
+        oid: e.extnID,
+        critical: e.critical,
+        value: new Uint8Array(e.extnValue.valueBlock.valueHexView),
+      })),
       subjectAttributes: cert.subject.typesAndValues.length,
       cn: cert.subject.typesAndValues.find((tv) => tv.type === OID.commonName)?.value.valueBlock.value as string | undefined,
     },

@@ -34,7 +34,10 @@ export function auditRoutes(authority: Authority) {
           before: z.string().regex(/^\d+$/).optional().openapi({ description: 'Return entries with a smaller id' }),
         }),
       },
-      responses: { 200: { description: 'Audit entries', content: { 'application/json': { schema: z.object({ items: z.array(AuditSchema) }) } } }, ...problemResponses },
+      responses: {
+        200: { description: 'Audit entries', content: { 'application/json': { schema: z.object({ items: z.array(AuditSchema) }) } } },
+        ...problemResponses,
+      },
     }),
     async (c) => {
       const q = c.req.valid('query');

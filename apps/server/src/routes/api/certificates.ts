@@ -53,7 +53,10 @@ const get = createRoute({
   summary: 'One certificate',
   security: [{ bearer: [] }],
   request: { params: CertificateIdParam },
-  responses: { 200: { description: 'The certificate', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
+  responses: {
+    200: { description: 'The certificate', content: { 'application/json': { schema: CertificateSchema } } },
+    ...problemResponses,
+  },
 });
 
 /** /certificates (mounted under /api/v1): issue, list and read certificates. Downloads: downloads.ts; revocation: revocation.ts. */
@@ -76,7 +79,10 @@ export function certificateRoutes(authority: Authority, metrics?: Metrics) {
       { certificateId: issued.record.id, serial: issued.record.serial, profile: issued.record.profile, replayed: issued.replayed },
       'certificate issued',
     );
-    const view = { ...certificateView(authority, issued.record, new Date(), issued.privateKeyPkcs8), ...issuanceBundles(authority, issued, bundleOptions) };
+    const view = {
+      ...certificateView(authority, issued.record, new Date(), issued.privateKeyPkcs8),
+      ...issuanceBundles(authority, issued, bundleOptions),
+    };
     if (issued.replayed) return c.json(view, 200, { 'idempotent-replayed': 'true' });
     return c.json(view, 201, { location: `/api/v1/certificates/${issued.record.id}` });
   });
@@ -84,7 +90,14 @@ export function certificateRoutes(authority: Authority, metrics?: Metrics) {
   app.openapi(list, async (c) => {
     const q = c.req.valid('query');
     const issuerId = q.issuer ? authority.issuerByName(q.issuer).record.id : undefined;
-    const page = await authority.listCertificates({ status: q.status, profile: q.profile, issuerId, q: q.q, cursor: q.cursor, limit: q.limit });
+    const page = await authority.listCertificates({
+      status: q.status,
+      profile: q.profile,
+      issuerId,
+      q: q.q,
+      cursor: q.cursor,
+      limit: q.limit,
+    });
     const now = new Date();
     return c.json({ items: page.items.map((r) => certificateView(authority, r, now)), nextCursor: page.nextCursor }, 200);
   });

@@ -26,7 +26,10 @@ export function downloadRoutes(authority: Authority) {
         security: [{ bearer: [] }],
         request: { params: CertificateIdParam },
         responses: {
-          200: { description: file, content: { [file.endsWith('.der') ? 'application/pkix-cert' : 'application/x-pem-file']: { schema: z.string() } } },
+          200: {
+            description: file,
+            content: { [file.endsWith('.der') ? 'application/pkix-cert' : 'application/x-pem-file']: { schema: z.string() } },
+          },
           ...problemResponses,
         },
       }),
@@ -78,7 +81,10 @@ export function downloadRoutes(authority: Authority) {
       path: '/{id}/secret.yaml',
       summary: 'Kubernetes TLS Secret (tls.crt, ca.crt; no tls.key: keys are never stored)',
       security: [{ bearer: [] }],
-      request: { params: CertificateIdParam, query: z.object({ name: SecretNameSchema.optional(), namespace: NamespaceSchema.optional() }) },
+      request: {
+        params: CertificateIdParam,
+        query: z.object({ name: SecretNameSchema.optional(), namespace: NamespaceSchema.optional() }),
+      },
       responses: {
         200: { description: 'secret.yaml', content: { 'application/yaml': { schema: z.string() } } },
         ...problemResponses,

@@ -21,7 +21,10 @@ export function apiRoutes(deps: { authority: Authority; judge: JudgeService; met
   const { authority, metrics } = deps;
   const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   api.use('*', bearerAuth(authority));
-  const revocation = revocationRoutes(authority, countRevocations(metrics, (id) => authority.issuerById(id).record.name));
+  const revocation = revocationRoutes(
+    authority,
+    countRevocations(metrics, (id) => authority.issuerById(id).record.name),
+  );
   api.route('/certificates', revocation.certificates);
   api.route('/issuers', revocation.issuers);
   api.route('/certificates', certificateRoutes(authority, metrics));

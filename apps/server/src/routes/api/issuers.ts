@@ -51,7 +51,10 @@ export function issuerRoutes(authority: Authority) {
       path: '/',
       summary: 'List the CA hierarchy',
       security: [{ bearer: [] }],
-      responses: { 200: { description: 'Issuers', content: { 'application/json': { schema: z.object({ items: z.array(IssuerSchema) }) } } }, ...problemResponses },
+      responses: {
+        200: { description: 'Issuers', content: { 'application/json': { schema: z.object({ items: z.array(IssuerSchema) }) } } },
+        ...problemResponses,
+      },
     }),
     (c) => c.json({ items: authority.issuers().map((i) => issuerView(authority, i)) }, 200),
   );

@@ -5,7 +5,12 @@ import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { PolicySchema, ProfileSchema, problemResponses } from './schemas.ts';
 
-const NameParam = z.object({ name: z.string().max(64).openapi({ param: { name: 'name', in: 'path' } }) });
+const NameParam = z.object({
+  name: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: 'name', in: 'path' } }),
+});
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
 
 function toPolicy(input: z.infer<typeof PolicySchema>): ProfilePolicy {
@@ -56,7 +61,11 @@ export function profileRoutes(authority: Authority) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const saved = await authority.saveProfile({ name: body.name, kind: body.kind, policy: toPolicy(body.policy) }, 'create', c.get('actor'));
+      const saved = await authority.saveProfile(
+        { name: body.name, kind: body.kind, policy: toPolicy(body.policy) },
+        'create',
+        c.get('actor'),
+      );
       return c.json(view(saved), 201);
     },
   );
@@ -70,7 +79,9 @@ export function profileRoutes(authority: Authority) {
       request: {
         params: NameParam,
         body: {
-          content: { 'application/json': { schema: z.object({ kind: z.enum(['server', 'client', 'peer']), policy: PolicySchema }).strict() } },
+          content: {
+            'application/json': { schema: z.object({ kind: z.enum(['server', 'client', 'peer']), policy: PolicySchema }).strict() },
+          },
           required: true,
         },
       },

@@ -25,9 +25,13 @@ export function referenceRoutes() {
   app.get('/init.js', (c) =>
     // validatorUrl null: Swagger UI would otherwise show a badge image from validator.swagger.io,
     // telling it the document's URL (and the page's CSP refuses other origins anyway).
-    c.body(`window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui', persistAuthorization: false, validatorUrl: null });\n`, 200, {
-      'content-type': 'text/javascript; charset=utf-8',
-    }),
+    c.body(
+      `window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui', persistAuthorization: false, validatorUrl: null });\n`,
+      200,
+      {
+        'content-type': 'text/javascript; charset=utf-8',
+      },
+    ),
   );
   app.get('/:asset', (c) => {
     const asset = assets[c.req.param('asset')];

@@ -44,7 +44,13 @@ function certificateRevocationRoutes(authority: Authority, onRevoked?: (record: 
       summary: 'Revoke a certificate (effective in the CRL and OCSP before this returns)',
       security: [{ bearer: [] }],
       request: { params: z.object({ id: z.string().uuid() }), body: json(RevokeRequestSchema) },
-      responses: { 200: { description: 'Revoked (or the first revocation, unchanged)', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
+      responses: {
+        200: {
+          description: 'Revoked (or the first revocation, unchanged)',
+          content: { 'application/json': { schema: CertificateSchema } },
+        },
+        ...problemResponses,
+      },
     }),
     async (c) => {
       const [outcome] = counted([await authority.revocations.revoke(c.req.valid('param').id, c.req.valid('json').reason, c.get('actor'))]);
@@ -113,14 +119,26 @@ function issuerRevocationRoutes(authority: Authority) {
       responses: {
         200: {
           description: 'Revoked',
-          content: { 'application/json': { schema: z.object({ name: z.string(), status: z.string(), revokedAt: z.string().nullable(), revocationReason: z.enum(REVOCATION_REASONS).nullable() }) } },
+          content: {
+            'application/json': {
+              schema: z.object({
+                name: z.string(),
+                status: z.string(),
+                revokedAt: z.string().nullable(),
+                revocationReason: z.enum(REVOCATION_REASONS).nullable(),
+              }),
+            },
+          },
         },
         ...problemResponses,
       },
     }),
     async (c) => {
       const r = await authority.revocations.revokeIssuer(c.req.valid('param').name, c.req.valid('json').reason, c.get('actor'));
-      return c.json({ name: r.name, status: r.status, revokedAt: r.revokedAt?.toISOString() ?? null, revocationReason: r.revocationReason }, 200);
+      return c.json(
+        { name: r.name, status: r.status, revokedAt: r.revokedAt?.toISOString() ?? null, revocationReason: r.revocationReason },
+        200,
+      );
     },
   );
   return app;

@@ -35,7 +35,10 @@ export const SubjectSchema = z
     OU: z.string().min(1).max(64).optional(),
     L: z.string().min(1).max(128).optional(),
     ST: z.string().min(1).max(128).optional(),
-    C: z.string().regex(/^[A-Z]{2}$/, 'C is a two-letter country code').optional(),
+    C: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'C is a two-letter country code')
+      .optional(),
   })
   .strict()
   .openapi('Subject');
@@ -72,20 +75,21 @@ export const IssueRequestSchema = z
       .max(1024)
       .refine((s) => !s.includes('\u0000') && !/\p{Cs}/u.test(s), 'pkcs12Password must not contain NUL or unpaired surrogate characters')
       .optional()
-      .openapi({ description: 'Without csr: also return `pkcs12`, the key, certificate and intermediates in a PKCS#12 protected by this password' }),
+      .openapi({
+        description: 'Without csr: also return `pkcs12`, the key, certificate and intermediates in a PKCS#12 protected by this password',
+      }),
     pkcs12Legacy: z
       .boolean()
       .optional()
-      .openapi({ description: 'true: 3DES/SHA-1 PKCS#12 for old readers (Java 8 before 8u301, old Windows/macOS); default AES-256-CBC/PBKDF2-SHA256' }),
+      .openapi({
+        description: 'true: 3DES/SHA-1 PKCS#12 for old readers (Java 8 before 8u301, old Windows/macOS); default AES-256-CBC/PBKDF2-SHA256',
+      }),
     kubernetesSecret: z
-      .union([
-        z.boolean(),
-        z
-          .object({ name: SecretNameSchema.optional(), namespace: NamespaceSchema.optional() })
-          .strict(),
-      ])
+      .union([z.boolean(), z.object({ name: SecretNameSchema.optional(), namespace: NamespaceSchema.optional() }).strict()])
       .optional()
-      .openapi({ description: 'Without csr: also return `kubernetesSecret`, a kubernetes.io/tls Secret YAML with tls.crt, tls.key and ca.crt' }),
+      .openapi({
+        description: 'Without csr: also return `kubernetesSecret`, a kubernetes.io/tls Secret YAML with tls.crt, tls.key and ca.crt',
+      }),
   })
   .strict()
   .openapi('IssueRequest');
@@ -109,7 +113,10 @@ export const CertificateSchema = z
     chain: z.string(),
     fullchain: z.string(),
     privateKey: z.string().optional().openapi({ description: 'PKCS#8 PEM, only in the response that generated it' }),
-    pkcs12: z.string().optional().openapi({ description: 'Base64 DER PKCS#12 (key, certificate, intermediates), when pkcs12Password was sent' }),
+    pkcs12: z
+      .string()
+      .optional()
+      .openapi({ description: 'Base64 DER PKCS#12 (key, certificate, intermediates), when pkcs12Password was sent' }),
     kubernetesSecret: z.string().optional().openapi({ description: 'kubernetes.io/tls Secret YAML, when kubernetesSecret was requested' }),
   })
   .openapi('Certificate');
@@ -146,7 +153,12 @@ export const ProfileSchema = z
 export const CertificatePageSchema = z.object({ items: z.array(CertificateSchema), nextCursor: z.string().nullable() });
 
 /** The `{id}` of /api/v1/certificates/{id}/…. */
-export const CertificateIdParam = z.object({ id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+export const CertificateIdParam = z.object({
+  id: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
 
 // Request and answer types derived from these schemas, for clients (the CLI) and tests:
 // `z.input` is what a client may send, `z.output` what the server answers.

@@ -23,7 +23,12 @@ export function parseExpectName(input: string | { type: string; value: string },
   let value: string;
   if (typeof input === 'string') {
     const i = input.indexOf(':');
-    if (i < 0) throw new JudgeInputProblem(400, 'invalid_expect_name', `${field} is "type:value" with type one of ${EXPECT_TYPES.join(', ')} (e.g. "dns:api.example.com")`);
+    if (i < 0)
+      throw new JudgeInputProblem(
+        400,
+        'invalid_expect_name',
+        `${field} is "type:value" with type one of ${EXPECT_TYPES.join(', ')} (e.g. "dns:api.example.com")`,
+      );
     type = input.slice(0, i).toLowerCase();
     value = input.slice(i + 1);
   } else {
@@ -31,12 +36,17 @@ export function parseExpectName(input: string | { type: string; value: string },
     value = input.value;
   }
   if (!(EXPECT_TYPES as readonly string[]).includes(type)) {
-    throw new JudgeInputProblem(400, 'invalid_expect_name', `${field}: "${type.slice(0, 20)}" is not a name type; use one of ${EXPECT_TYPES.join(', ')}`);
+    throw new JudgeInputProblem(
+      400,
+      'invalid_expect_name',
+      `${field}: "${type.slice(0, 20)}" is not a name type; use one of ${EXPECT_TYPES.join(', ')}`,
+    );
   }
   if (value.length === 0 || value.length > 2048 || /[\u0000-\u001f\s]/.test(value)) {
     throw new JudgeInputProblem(400, 'invalid_expect_name', `${field}: the ${type} value is empty, too long or contains whitespace`);
   }
-  if (type === 'ip' && !isIP(value)) throw new JudgeInputProblem(400, 'invalid_expect_name', `${field}: "${value.slice(0, 64)}" is not an IP address`);
+  if (type === 'ip' && !isIP(value))
+    throw new JudgeInputProblem(400, 'invalid_expect_name', `${field}: "${value.slice(0, 64)}" is not an IP address`);
   return { type: type as ExpectName['type'], value };
 }
 
@@ -74,7 +84,9 @@ export function pemBlocksOf(text: string, field: string, code: string, what: 'ce
     throw new JudgeInputProblem(400, `malformed_${code}`, `${field}: ${(e as PemError).message}`);
   }
   const label = what === 'crl' ? 'X509 CRL' : 'CERTIFICATE';
-  const other = blocks.find((b) => b.label !== label && !(what === 'certificate' && (b.label === 'X509 CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE')));
+  const other = blocks.find(
+    (b) => b.label !== label && !(what === 'certificate' && (b.label === 'X509 CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE')),
+  );
   if (other) {
     const key = /PRIVATE KEY/.test(other.label);
     throw new JudgeInputProblem(
@@ -86,7 +98,12 @@ export function pemBlocksOf(text: string, field: string, code: string, what: 'ce
     );
   }
   if (blocks.length === 0) {
-    if (/-----BEGIN/.test(text)) throw new JudgeInputProblem(400, `malformed_${code}`, `${field}: a PEM block is not closed, or its END line does not match its BEGIN line`);
+    if (/-----BEGIN/.test(text))
+      throw new JudgeInputProblem(
+        400,
+        `malformed_${code}`,
+        `${field}: a PEM block is not closed, or its END line does not match its BEGIN line`,
+      );
     throw new JudgeInputProblem(422, `empty_${code}`, `${field} holds no "-----BEGIN ${label}-----" block`);
   }
   return blocks.map((b) => b.der);

@@ -29,13 +29,25 @@ export const VerdictSchema = z
   .object({
     status: z.enum(['verified', 'failed', 'absent']),
     reason: z.enum(JUDGE_REASONS).nullable(),
-    nginx: z.string().openapi({ description: 'What nginx puts in $ssl_client_verify for the same chain, trust and CRLs', example: 'FAILED:unable to verify the first certificate' }),
-    openssl: z.object({ code: z.number().int(), name: z.string(), depth: z.number().int() }).nullable().openapi({ description: 'The first error `openssl verify` reports' }),
-    presented: z.array(CertificateInfoSchema).openapi({ description: `The certificates presented, leaf first: at most the first ${MAX_PRESENTED}, all that the judge reads` }),
+    nginx: z
+      .string()
+      .openapi({
+        description: 'What nginx puts in $ssl_client_verify for the same chain, trust and CRLs',
+        example: 'FAILED:unable to verify the first certificate',
+      }),
+    openssl: z
+      .object({ code: z.number().int(), name: z.string(), depth: z.number().int() })
+      .nullable()
+      .openapi({ description: 'The first error `openssl verify` reports' }),
+    presented: z
+      .array(CertificateInfoSchema)
+      .openapi({ description: `The certificates presented, leaf first: at most the first ${MAX_PRESENTED}, all that the judge reads` }),
     presentedCount: z
       .number()
       .int()
-      .openapi({ description: `How many certificates were presented. Above ${MAX_PRESENTED}, the rest were not read, and the check presented_count and a hint say so` }),
+      .openapi({
+        description: `How many certificates were presented. Above ${MAX_PRESENTED}, the rest were not read, and the check presented_count and a hint say so`,
+      }),
     path: z.array(CertificateInfoSchema).nullable(),
     revocation: z.object({
       checked: z.boolean(),
@@ -51,19 +63,36 @@ export const VerdictSchema = z
 
 const JudgeBodySchema = z
   .object({
-    chain: z.string().max(256 * 1024).openapi({ description: 'PEM certificates as the client sends them: leaf first, then intermediates (fullchain.pem)' }),
-    trustAnchors: z.string().max(256 * 1024).optional().openapi({ description: "PEM trusted roots (nginx ssl_client_certificate); default Anvil's roots" }),
-    crls: z.string().max(16 * 1024 * 1024).optional().openapi({ description: 'PEM CRLs (nginx ssl_crl): revocation is then checked for every certificate of the path' }),
+    chain: z
+      .string()
+      .max(256 * 1024)
+      .openapi({ description: 'PEM certificates as the client sends them: leaf first, then intermediates (fullchain.pem)' }),
+    trustAnchors: z
+      .string()
+      .max(256 * 1024)
+      .optional()
+      .openapi({ description: "PEM trusted roots (nginx ssl_client_certificate); default Anvil's roots" }),
+    crls: z
+      .string()
+      .max(16 * 1024 * 1024)
+      .optional()
+      .openapi({ description: 'PEM CRLs (nginx ssl_crl): revocation is then checked for every certificate of the path' }),
     purpose: z.enum(['client', 'server']).default('client'),
     at: z.string().datetime({ offset: true }).optional().openapi({ description: 'Judge at this moment instead of now (ISO 8601)' }),
     expectName: z
       .union([z.string().max(2100), z.object({ type: z.enum(EXPECT_TYPES), value: z.string().max(2048) }).strict()])
       .optional()
-      .openapi({ description: '"dns:api.example.com", "uri:spiffe://…", "email:…", "ip:…", or {type, value}', example: 'dns:client1.example.com' }),
-    revocation: z.enum(REVOCATION_MODES as [string, ...string[]]).default('auto').openapi({
-      description:
-        "auto: Anvil's database for its own certificates plus the given crls; prefer: also fetch CRLs from the certificates' CRL distribution points; require: as prefer, and an unknown revocation status fails the verdict; off: no fetching",
-    }),
+      .openapi({
+        description: '"dns:api.example.com", "uri:spiffe://…", "email:…", "ip:…", or {type, value}',
+        example: 'dns:client1.example.com',
+      }),
+    revocation: z
+      .enum(REVOCATION_MODES as [string, ...string[]])
+      .default('auto')
+      .openapi({
+        description:
+          "auto: Anvil's database for its own certificates plus the given crls; prefer: also fetch CRLs from the certificates' CRL distribution points; require: as prefer, and an unknown revocation status fails the verdict; off: no fetching",
+      }),
     maxDepth: z.number().int().min(0).max(16).optional().openapi({ description: 'nginx ssl_verify_depth (default 3)' }),
   })
   .strict()
@@ -110,7 +139,8 @@ export function judgeRoutes(judge: JudgeService, metrics?: Metrics) {
       } catch (e) {
         if (e instanceof JudgeInputProblem) return problem(c, e.status, e.code, e.message) as never;
         if (e instanceof JudgeInputError) {
-          const code = e.code === 'malformed_anchor' ? 'malformed_trust_anchors' : e.code === 'malformed_crl' ? 'malformed_crls' : 'malformed_issuer';
+          const code =
+            e.code === 'malformed_anchor' ? 'malformed_trust_anchors' : e.code === 'malformed_crl' ? 'malformed_crls' : 'malformed_issuer';
           return problem(c, 422, code, e.message) as never;
         }
         throw e;

@@ -24,7 +24,8 @@ export function trustedProxies(list: string[]): TrustedProxies {
     if (bits !== undefined) {
       // Number('') is 0: "10.0.0.0/" would otherwise become /0 and trust every address.
       const prefix = /^\d{1,3}$/.test(bits) && extra.length === 0 ? Number(bits) : NaN;
-      if (!(prefix <= (family === 6 ? 128 : 32))) throw new Error(`ANVIL_TRUSTED_PROXIES: "${entry}" has no valid prefix length (0-${family === 6 ? 128 : 32})`);
+      if (!(prefix <= (family === 6 ? 128 : 32)))
+        throw new Error(`ANVIL_TRUSTED_PROXIES: "${entry}" has no valid prefix length (0-${family === 6 ? 128 : 32})`);
       block.addSubnet(addr, prefix, type);
     } else block.addAddress(addr, type);
   }
@@ -107,7 +108,11 @@ export function forwardedChain(headers: { get(name: string): string | undefined 
     const last = elements[elements.length - 1];
     const pem = last?.chain ? decode(last.chain) : last?.cert ? decode(last.cert) : null;
     if (!pem) return null;
-    return { header: 'x-forwarded-client-cert', chain: pemBlocksOf(pem, 'the forwarded certificate', 'forwarded_certificate'), leafOnly: !last.chain };
+    return {
+      header: 'x-forwarded-client-cert',
+      chain: pemBlocksOf(pem, 'the forwarded certificate', 'forwarded_certificate'),
+      leafOnly: !last.chain,
+    };
   }
   const nginx = headers.get('x-client-cert');
   if (nginx && nginx.trim()) {
@@ -132,8 +137,17 @@ export function proxySource(trusted: TrustedProxies, anvilIntermediatesFor: (lea
     if (sent.length === 0) {
       return {
         chain: [],
-        checks: [{ name: 'source', ok: false, detail: 'plain HTTP request: no TLS client certificate here, and no X-Client-Cert or X-Forwarded-Client-Cert header from a trusted proxy' }],
-        hints: ['This is Anvil\'s plain HTTP listener. Call /verify on the mTLS listener (https://<host>:8443/verify, ANVIL_MTLS_PORT) with your certificate and key, or through a proxy that forwards the client certificate.'],
+        checks: [
+          {
+            name: 'source',
+            ok: false,
+            detail:
+              'plain HTTP request: no TLS client certificate here, and no X-Client-Cert or X-Forwarded-Client-Cert header from a trusted proxy',
+          },
+        ],
+        hints: [
+          "This is Anvil's plain HTTP listener. Call /verify on the mTLS listener (https://<host>:8443/verify, ANVIL_MTLS_PORT) with your certificate and key, or through a proxy that forwards the client certificate.",
+        ],
       };
     }
     if (!trusted.trusts(address)) {
@@ -155,7 +169,9 @@ export function proxySource(trusted: TrustedProxies, anvilIntermediatesFor: (lea
     if (!forwarded) {
       return {
         chain: [],
-        checks: [{ name: 'proxy_headers', ok: true, detail: `${sent.join(' and ')} from trusted proxy ${address} carries no client certificate` }],
+        checks: [
+          { name: 'proxy_headers', ok: true, detail: `${sent.join(' and ')} from trusted proxy ${address} carries no client certificate` },
+        ],
       };
     }
     const checks: JudgeCheck[] = [];
@@ -170,10 +186,18 @@ export function proxySource(trusted: TrustedProxies, anvilIntermediatesFor: (lea
           detail: `${forwarded.header} from trusted proxy ${address} carries only the leaf; Anvil added the intermediate(s) that issued it, so this verdict cannot tell whether the client sent them (the proxy's own $ssl_client_verify can)`,
         });
       } else {
-        checks.push({ name: 'proxy_headers', ok: true, detail: `${forwarded.header} from trusted proxy ${address} carries only the leaf certificate` });
+        checks.push({
+          name: 'proxy_headers',
+          ok: true,
+          detail: `${forwarded.header} from trusted proxy ${address} carries only the leaf certificate`,
+        });
       }
     } else {
-      checks.push({ name: 'proxy_headers', ok: true, detail: `${forwarded.header} from trusted proxy ${address}: ${chain.length} certificate${chain.length === 1 ? '' : 's'}` });
+      checks.push({
+        name: 'proxy_headers',
+        ok: true,
+        detail: `${forwarded.header} from trusted proxy ${address}: ${chain.length} certificate${chain.length === 1 ? '' : 's'}`,
+      });
     }
     return { chain, checks };
   };

@@ -58,7 +58,8 @@ export async function answerVerify(
     expectName = input.expect !== undefined ? parseExpectName(input.expect, 'expect') : undefined;
     source = input.source();
   } catch (e) {
-    if (e instanceof JudgeInputProblem) return e.code === 'invalid_expect_name' ? problemAnswer(400, 'invalid_query', e.message) : problemAnswer(e.status, e.code, e.message);
+    if (e instanceof JudgeInputProblem)
+      return e.code === 'invalid_expect_name' ? problemAnswer(400, 'invalid_query', e.message) : problemAnswer(e.status, e.code, e.message);
     throw e;
   }
   const judged = await deps.judge.judge(source.chain, { purpose, expectName, crls: 'anvil' });
@@ -92,6 +93,8 @@ export function verifyRoutes(deps: { judge: JudgeService; metrics?: Metrics; sou
     });
     return c.body(answer.body, answer.status, answer.headers);
   });
-  app.get(VERDICT_STYLESHEET_PATH, (c) => c.body(VERDICT_STYLESHEET, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
+  app.get(VERDICT_STYLESHEET_PATH, (c) =>
+    c.body(VERDICT_STYLESHEET, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }),
+  );
   return app;
 }

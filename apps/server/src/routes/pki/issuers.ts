@@ -15,7 +15,10 @@ export function pkiRoutes(authority: Authority) {
   app.get('/issuers/:name/chain.pem', (c) => {
     const issuer = authority.issuerByName(c.req.param('name'));
     // The issuer and its parents up to, not including, the root: what a server sends after its leaf.
-    const pem = [issuer, ...issuer.parents].filter((i) => i.record.kind !== 'root').map((i) => i.pem).join('');
+    const pem = [issuer, ...issuer.parents]
+      .filter((i) => i.record.kind !== 'root')
+      .map((i) => i.pem)
+      .join('');
     return c.body(pem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': CACHEABLE });
   });
 
@@ -24,7 +27,10 @@ export function pkiRoutes(authority: Authority) {
     if (!m) return problem(c, 404, 'not_found', 'ask for /pki/issuers/{name}.crt (DER) or .pem');
     const issuer = authority.issuerByName(m[1]);
     if (m[2] === 'pem') return c.body(issuer.pem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': CACHEABLE });
-    return c.body(new Uint8Array(issuer.record.certificateDer), 200, { 'content-type': 'application/pkix-cert', 'cache-control': CACHEABLE });
+    return c.body(new Uint8Array(issuer.record.certificateDer), 200, {
+      'content-type': 'application/pkix-cert',
+      'cache-control': CACHEABLE,
+    });
   });
   return app;
 }

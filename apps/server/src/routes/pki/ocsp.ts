@@ -28,7 +28,10 @@ export function ocspRoutes(authority: Authority, onAnswer?: (statuses: string[])
   const reply = (result: { der: Uint8Array; statuses: string[] }, cacheable: boolean) =>
     new Response(new Uint8Array(result.der), {
       status: 200,
-      headers: { 'content-type': OCSP_RESPONSE, 'cache-control': cacheable && !result.statuses.includes('tryLater') ? 'public, max-age=60' : 'no-store' },
+      headers: {
+        'content-type': OCSP_RESPONSE,
+        'cache-control': cacheable && !result.statuses.includes('tryLater') ? 'public, max-age=60' : 'no-store',
+      },
     });
 
   app.post('/', async (c) => {
