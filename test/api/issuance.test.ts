@@ -952,6 +952,7 @@ async function refusal(query: SQL): Promise<string> {
 
 describe('CA private keys at rest', () => {
   it('are encrypted in the issuers table, and a restart with the same KEK reuses the same CAs', async () => {
+    // biome-ignore lint/complexity/useLiteralKeys: the bracket reaches a private field, as this test must
     const custody = anvil.authority['deps'].custody as SoftwareKeyCustody;
     const issuerRows = await rows<{
       id: string;

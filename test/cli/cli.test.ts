@@ -148,7 +148,7 @@ describe('anvil issue', () => {
 });
 
 describe('anvil list, download, revoke', () => {
-  let ids: string[] = [];
+  const ids: string[] = [];
   beforeAll(async () => {
     for (let i = 0; i < 3; i++) {
       const r = await issueTo(join(work, `bulk-${i}`), ['--profile', 'client', '--cn', `bulk-${i}`, '--san', `dns:bulk-${i}.test`]);

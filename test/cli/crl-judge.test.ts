@@ -131,7 +131,7 @@ describe('anvil crl', () => {
 describe('anvil judge', () => {
   let server: Server;
   let url: string;
-  let presented: string[] = [];
+  const presented: string[] = [];
   let client: { dir: string; serial: string };
   let good: { dir: string };
 

@@ -244,7 +244,7 @@ function parseNodes(buf: Uint8Array, depth = 0): DerNode[] | null {
               : null
         : null;
     if (tag & 0x20 && !inner && len > 0) return null;
-    nodes.push(inner && inner.length ? { tag, children: inner, bitString: tag === 0x03 } : { tag, content });
+    nodes.push(inner?.length ? { tag, children: inner, bitString: tag === 0x03 } : { tag, content });
     p = q + len;
   }
   return nodes;

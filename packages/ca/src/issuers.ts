@@ -1,4 +1,4 @@
-import * as pkijs from 'pkijs';
+import type * as pkijs from 'pkijs';
 import { parseCertificate, toPem, type Signer } from '@anvil/pki';
 import type { IssuerRecord } from './store.ts';
 

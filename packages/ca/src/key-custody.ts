@@ -28,7 +28,7 @@ export class KeyEncryptionKey {
     }
     mkdirSync(dirname(path), { recursive: true });
     const key = randomBytes(32);
-    writeFileSync(path, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileSync(path, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
     return { kek: new KeyEncryptionKey(key), created: true };
   }
 

@@ -299,7 +299,9 @@ export function checkSubject(kind: CertificateRole, subject: SubjectInput, sans:
 
 /** Normalises names (lower-case DNS and email domains) and checks them against the policy. */
 export function checkNames(profile: Profile, sans: Sans): Sans {
-  for (const type of ['dns', 'ip', 'uri', 'email'] as const) sans[type].forEach((name, i) => checkNameText(`sans.${type}[${i}]`, name));
+  for (const type of ['dns', 'ip', 'uri', 'email'] as const) {
+    for (const [i, name] of sans[type].entries()) checkNameText(`sans.${type}[${i}]`, name);
+  }
   const p = profile.policy;
   const total = sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length;
   if (total > MAX_SANS) throw invalid('too_many_sans', `at most ${MAX_SANS} subject alternative names`);

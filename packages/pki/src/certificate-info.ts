@@ -1,5 +1,5 @@
 /** A certificate as people read it (API, UI): the fields shown, from a pkijs parse. */
-import * as pkijs from 'pkijs';
+import type * as pkijs from 'pkijs';
 import { fingerprintSha256, getExtension, parseCertificate } from './certificate.ts';
 import { nameToString, readGeneralNames, emptySans, type Sans } from './names.ts';
 import { extKeyUsageName, KEY_USAGE_BITS, OID } from './oids.ts';

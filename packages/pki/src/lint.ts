@@ -162,7 +162,7 @@ export function lintCertificateFacts(cert: LintFacts, ctx: LintContext): LintFin
 
   const bc = getExtension(OID.basicConstraints);
   const isCa = read(OID.basicConstraints, isCaOf, false);
-  if (!bc || !bc.critical) fail('basic_constraints', 'basicConstraints must be present and critical');
+  if (!bc?.critical) fail('basic_constraints', 'basicConstraints must be present and critical');
   if (isCaRole && !isCa) fail('basic_constraints', 'a CA certificate must say CA:TRUE');
   if (!isCaRole && isCa) fail('basic_constraints', 'an end-entity certificate must say CA:FALSE');
   if (isCaRole && !(usages.includes('keyCertSign') && usages.includes('cRLSign'))) {

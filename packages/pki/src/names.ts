@@ -107,7 +107,7 @@ export function ipToBytes(ip: string): Uint8Array {
     // An embedded IPv4 tail ("::ffff:1.2.3.4") becomes two hextets.
     const expandV4 = (parts: string[]) => {
       const last = parts[parts.length - 1];
-      if (last && last.includes('.')) {
+      if (last?.includes('.')) {
         const b = last.split('.').map(Number);
         return [...parts.slice(0, -1), ((b[0] << 8) | b[1]).toString(16), ((b[2] << 8) | b[3]).toString(16)];
       }

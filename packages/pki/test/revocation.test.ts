@@ -828,7 +828,7 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
       [p.leaves.leaf3.serialHex, 'good', undefined, undefined],
       ['7777', 'unknown', undefined, undefined],
     ]);
-    parsed.responses.forEach((r, i) => expect(hex(r.certId.raw)).toBe(hex(req.certIds[i].raw)));
+    for (const [i, r] of parsed.responses.entries()) expect(hex(r.certId.raw)).toBe(hex(req.certIds[i].raw));
     expect(verifyOcspResponseSignature(resp, p.ocsp.spkiDer)).toBe(true);
     expect(verifyOcspResponseSignature(resp, p.ca.spkiDer)).toBe(false);
   });

@@ -16,7 +16,7 @@ import { problem } from '../problem.ts';
  */
 export function clientAborted(c: Context): boolean {
   const incoming = (c.env as { incoming?: Partial<IncomingMessage> } | undefined)?.incoming;
-  if (!incoming || incoming.complete !== false) return false;
+  if (incoming?.complete !== false) return false;
   return Boolean(incoming.errored) || incoming.destroyed === true;
 }
 

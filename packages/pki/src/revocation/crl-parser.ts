@@ -2,7 +2,7 @@
 import { OID } from '../oids.ts';
 import { TimeError, decodeTimeDer } from '../time.ts';
 import {
-  DerCursor,
+  type DerCursor,
   DerError,
   TAG,
   bytesToHex,

@@ -6,7 +6,7 @@ import { OID } from '../oids.ts';
 import type { Signer } from '../signer.ts';
 import { TimeError, decodeTimeDer, encodeGeneralizedTimeDer, truncateToSeconds } from '../time.ts';
 import {
-  DerCursor,
+  type DerCursor,
   DerError,
   TAG,
   bytesToHex,

@@ -468,7 +468,9 @@ const ABSENT_HINTS = [
 // ---- checks ---------------------------------------------------------------------------------
 
 const CATEGORY: Record<number, string> = {};
-const setCategory = (name: string, codes: number[]): void => codes.forEach((c) => (CATEGORY[c] = name));
+const setCategory = (name: string, codes: number[]): void => {
+  for (const c of codes) CATEGORY[c] = name;
+};
 setCategory('chain', [2, 18, 19, 20, 27, 28]);
 setCategory('signature', [4, 6, 7, 21, 32]);
 setCategory('validity', [9, 10, 13, 14]);
@@ -492,7 +494,7 @@ function summarizeRevocation(
   const crlRevoked = trace.crlChecks.find((c) => c.entry);
   let crlLeafStatus: 'good' | 'revoked' | 'unknown' = 'unknown';
   if (crlRevoked) crlLeafStatus = 'revoked';
-  else if (leafCrl && leafCrl.crl && leafCrl.codes.length === 0) crlLeafStatus = 'good';
+  else if (leafCrl?.crl && leafCrl.codes.length === 0) crlLeafStatus = 'good';
 
   // Authoritative lookup for every certificate whose issuer is in the path.
   let lookupLeaf: RevocationLookupResult | undefined;

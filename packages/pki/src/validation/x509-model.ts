@@ -772,16 +772,23 @@ function applyIdp(m: CrlModel, v: Tlv): void {
     const n = f.tag & 0x1f;
     const flag = (): boolean => content(f)[0] !== 0;
     if (n === 0) m.idpDistpoint = parseDistPointName(f, m.issuer);
-    else if (n === 1 && flag()) (m.idpFlags |= IDP.ONLYUSER), only++;
-    else if (n === 2 && flag()) (m.idpFlags |= IDP.ONLYCA), only++;
-    else if (n === 3) {
+    else if (n === 1 && flag()) {
+      m.idpFlags |= IDP.ONLYUSER;
+      only++;
+    } else if (n === 2 && flag()) {
+      m.idpFlags |= IDP.ONLYCA;
+      only++;
+    } else if (n === 3) {
       m.idpFlags |= IDP.REASONS;
       const c = content(f);
       let r = c.length > 1 ? c[1] : 0;
       if (c.length > 2) r |= c[2] << 8;
       m.idpReasons = r & CRLDP_ALL_REASONS;
     } else if (n === 4 && flag()) m.idpFlags |= IDP.INDIRECT;
-    else if (n === 5 && flag()) (m.idpFlags |= IDP.ONLYATTR), only++;
+    else if (n === 5 && flag()) {
+      m.idpFlags |= IDP.ONLYATTR;
+      only++;
+    }
   }
   if (only > 1) m.idpFlags |= IDP.INVALID;
 }

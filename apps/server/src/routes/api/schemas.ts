@@ -78,12 +78,9 @@ export const IssueRequestSchema = z
       .openapi({
         description: 'Without csr: also return `pkcs12`, the key, certificate and intermediates in a PKCS#12 protected by this password',
       }),
-    pkcs12Legacy: z
-      .boolean()
-      .optional()
-      .openapi({
-        description: 'true: 3DES/SHA-1 PKCS#12 for old readers (Java 8 before 8u301, old Windows/macOS); default AES-256-CBC/PBKDF2-SHA256',
-      }),
+    pkcs12Legacy: z.boolean().optional().openapi({
+      description: 'true: 3DES/SHA-1 PKCS#12 for old readers (Java 8 before 8u301, old Windows/macOS); default AES-256-CBC/PBKDF2-SHA256',
+    }),
     kubernetesSecret: z
       .union([z.boolean(), z.object({ name: SecretNameSchema.optional(), namespace: NamespaceSchema.optional() }).strict()])
       .optional()

@@ -3,7 +3,7 @@
  * the Accept header and pasted PEM.
  */
 import { isIP } from 'node:net';
-import { parsePemBlocks, PemError, type ExpectName } from '@anvil/pki';
+import { parsePemBlocks, type PemError, type ExpectName } from '@anvil/pki';
 
 export const EXPECT_TYPES = ['dns', 'uri', 'email', 'ip'] as const;
 

@@ -29,12 +29,10 @@ export const VerdictSchema = z
   .object({
     status: z.enum(['verified', 'failed', 'absent']),
     reason: z.enum(JUDGE_REASONS).nullable(),
-    nginx: z
-      .string()
-      .openapi({
-        description: 'What nginx puts in $ssl_client_verify for the same chain, trust and CRLs',
-        example: 'FAILED:unable to verify the first certificate',
-      }),
+    nginx: z.string().openapi({
+      description: 'What nginx puts in $ssl_client_verify for the same chain, trust and CRLs',
+      example: 'FAILED:unable to verify the first certificate',
+    }),
     openssl: z
       .object({ code: z.number().int(), name: z.string(), depth: z.number().int() })
       .nullable()

@@ -115,7 +115,7 @@ export function forwardedChain(headers: { get(name: string): string | undefined 
     };
   }
   const nginx = headers.get('x-client-cert');
-  if (nginx && nginx.trim()) {
+  if (nginx?.trim()) {
     // $ssl_client_escaped_cert is URL-encoded; the deprecated $ssl_client_cert is PEM with
     // continuation lines starting with a tab.
     const pem = nginx.includes('%') ? decode(nginx) : nginx.replace(/\t/g, '\n');

@@ -52,7 +52,7 @@ export function ocspRoutes(authority: Authority, onAnswer?: (statuses: string[])
     } catch {
       der = null;
     }
-    return reply(await answer(der && der.length ? der : null), true);
+    return reply(await answer(der?.length ? der : null), true);
   });
   return app;
 }
