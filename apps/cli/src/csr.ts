@@ -3,7 +3,16 @@
  * and sends only a PKCS#10 request (built by the engine, @anvil/pki) as proof of possession.
  */
 import { isIP } from 'node:net';
-import { buildCsr as buildCsrDer, emptySans, generateKey, KEY_ALGORITHMS, toPem, type KeyAlgorithm, type Sans } from '@anvil/pki';
+import {
+  buildCsr as buildCsrDer,
+  emptySans,
+  generateKey,
+  KEY_ALGORITHMS,
+  privateKeyPem,
+  toPem,
+  type KeyAlgorithm,
+  type Sans,
+} from '@anvil/pki';
 import { CliError } from './errors.ts';
 
 export { KEY_ALGORITHMS, type KeyAlgorithm, type Sans };
@@ -34,5 +43,5 @@ export async function keyAndCsr(params: {
     subject: params.commonName ? { CN: params.commonName } : {},
     sans: params.sans,
   });
-  return { keyPem: toPem(key.pkcs8Der, 'PRIVATE KEY'), csrPem: toPem(csr, 'CERTIFICATE REQUEST') };
+  return { keyPem: privateKeyPem(key.pkcs8Der), csrPem: toPem(csr, 'CERTIFICATE REQUEST') };
 }

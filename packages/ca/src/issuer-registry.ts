@@ -21,6 +21,9 @@ import type { SerialReservations } from './serials.ts';
 import { BACKDATE_MS, recordSigned, signLinted } from './signing.ts';
 import type { Store } from './store.ts';
 
+/** What an issuer may be called (the API schema uses the same): it appears in URLs. */
+export const ISSUER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
 export const ROOT_NAME = 'root-ca';
 export const ISSUING_NAME = 'issuing-ca';
 
@@ -103,7 +106,7 @@ export class IssuerRegistry {
 
   /** Creates a root (self-signed) or an intermediate under `parent`, with the extensions PROFILE_KINDS gives its kind. */
   async createIssuer(params: CreateIssuerParams, actor: Actor): Promise<LoadedIssuer> {
-    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(params.name)) {
+    if (!ISSUER_NAME.test(params.name)) {
       throw invalid('invalid_issuer_name', 'issuer names are lower-case letters, digits and hyphens (they appear in URLs)');
     }
     if (this.byName.has(params.name)) throw conflict('issuer_exists', `an issuer named "${params.name}" exists`);

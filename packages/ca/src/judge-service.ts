@@ -54,6 +54,7 @@ import {
   type RevocationLookup,
   type RevocationLookupResult,
   type Verdict,
+  truncateToSeconds,
 } from '@anvil/pki';
 import { chainOf, type LoadedIssuer } from './issuers.ts';
 import { CrlFetcher } from './revocation/crl-fetcher.ts';
@@ -317,7 +318,7 @@ export class JudgeService {
     // "Now" is judged to the second, as OpenSSL compares times; that makes verdicts cacheable.
     // Taken after Anvil's CRLs are read: one signed meanwhile (a second boundary crossed while it
     // was built) would otherwise be "not yet valid" at a moment before its thisUpdate.
-    const at = req.at ?? new Date(Math.floor(this.now().getTime() / 1000) * 1000);
+    const at = req.at ?? truncateToSeconds(this.now());
     const { judge, key: judgeKey } = this.judgeFor(req.trustAnchors ?? null, crls, crlKey, index.key);
 
     // Same chain, same question, same second, no revocation notice since: same verdict. Only

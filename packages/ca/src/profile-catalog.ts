@@ -5,8 +5,8 @@ import { checkPolicy, type Profile, type ProfileKind, type ProfilePolicy } from 
 import type { Store, StoreTx } from './store.ts';
 
 const PROFILE_CACHE_MS = 1_000;
-/** What a profile may be called (the API schema says the same): it appears in URLs. */
-const PROFILE_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+/** What a profile may be called (the API schema uses the same): it appears in URLs. */
+export const PROFILE_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 export interface ProfileParams {
   name: string;

@@ -8,7 +8,7 @@ import { EXT_KEY_USAGE, KEY_USAGE_BITS, OID, type ExtKeyUsageName, type KeyUsage
 import { readTlv, TAG, tlv } from './der.ts';
 import { CertificateParseError } from './errors.ts';
 import type { Signer } from './signer.ts';
-import { encodeTimeDer } from './time.ts';
+import { encodeTimeDer, truncateToSeconds } from './time.ts';
 
 /** Everything a certificate says, decided by the caller (the CA applies profiles; this only encodes). */
 export interface CertificateParams {
@@ -86,10 +86,6 @@ function derExtension(oid: string, critical: boolean, valueDer: Uint8Array): Uin
     : tlv(TAG.SEQUENCE, oidDer(oid), tlv(TAG.OCTET_STRING, valueDer));
 }
 
-function wholeSeconds(d: Date): Date {
-  return new Date(Math.floor(d.getTime() / 1000) * 1000);
-}
-
 /**
  * The TBSCertificate DER for `p`, with `sig` as its signature algorithm, written directly (no
  * asn1js objects: on the issuance hot path pkijs building, encoding and re-parsing cost about
@@ -97,8 +93,8 @@ function wholeSeconds(d: Date): Date {
  * same certificate with pkijs and keeps the bytes equal.
  */
 export function encodeTbsCertificate(p: CertificateParams, sig: SignatureAlgorithm): Uint8Array {
-  const notBefore = wholeSeconds(p.notBefore);
-  const notAfter = wholeSeconds(p.notAfter);
+  const notBefore = truncateToSeconds(p.notBefore);
+  const notAfter = truncateToSeconds(p.notAfter);
   if (notAfter <= notBefore) throw new Error('notAfter must be after notBefore');
   const subject = encodeName(p.subject);
 

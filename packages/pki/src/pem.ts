@@ -7,6 +7,11 @@ export function toPem(der: Uint8Array, label: string): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
+/** A PKCS#8 private key as PEM ("PRIVATE KEY"), the form every TLS stack reads. */
+export function privateKeyPem(pkcs8Der: Uint8Array): string {
+  return toPem(pkcs8Der, 'PRIVATE KEY');
+}
+
 export interface PemBlock {
   label: string;
   der: Uint8Array;

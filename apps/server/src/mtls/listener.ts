@@ -19,7 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Actor, Authority } from '@anvil/ca';
-import { toPem } from '@anvil/pki';
+import { privateKeyPem } from '@anvil/pki';
 
 export interface MtlsIdentity {
   keyPem: string;
@@ -79,7 +79,7 @@ export async function issueListenerIdentity(authority: Authority, hostnames: str
   );
   const pems = authority.pemsOf(issued.record);
   return {
-    keyPem: toPem(issued.privateKeyPkcs8!, 'PRIVATE KEY'),
+    keyPem: privateKeyPem(issued.privateKeyPkcs8!),
     certPem: pems.fullchain,
     der: issued.record.der,
     notBefore: issued.record.notBefore,

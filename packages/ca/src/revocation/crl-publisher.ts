@@ -1,4 +1,4 @@
-import { buildCrl } from '@anvil/pki';
+import { buildCrl, truncateToSeconds } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
 import type { RevokedRow, Store, StoredCrl } from '../store.ts';
 
@@ -67,7 +67,7 @@ export class CrlPublisher {
   private async build(issuer: LoadedIssuer): Promise<StoredCrl> {
     return this.store.transaction(async (tx) => {
       const number = await tx.nextCrlNumber(issuer.record.id);
-      const thisUpdate = new Date(Math.floor(this.now().getTime() / 1000) * 1000);
+      const thisUpdate = truncateToSeconds(this.now());
       const nextUpdate = new Date(thisUpdate.getTime() + this.policy.validityMs);
       const expiredBefore = new Date(thisUpdate.getTime() - this.policy.expiredGraceMs);
       const rows = tx.revokedEntries(issuer.record.id, expiredBefore);

@@ -9,6 +9,7 @@ import {
   type CertId,
   type OcspCertStatus,
   type Signer,
+  truncateToSeconds,
 } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
 import type { Store } from '../store.ts';
@@ -119,7 +120,7 @@ export class OcspResponder {
     const generation = this.generation.get(issuer.record.id) ?? 0;
     const credentials = await this.responderFor(issuer);
     const now = this.deps.now();
-    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const thisUpdate = truncateToSeconds(now);
     const responses = [];
     const statuses: string[] = [];
     for (const certId of request.certIds) {

@@ -1,4 +1,4 @@
-import { isRevokeReason, REVOKE_REASONS, type RevocationReason } from '@anvil/pki';
+import { isRevokeReason, REVOKE_REASONS, truncateToSeconds, type RevocationReason } from '@anvil/pki';
 import { audit, type Actor } from '../audit.ts';
 import { conflict, invalid, notFound } from '../errors.ts';
 import type { LoadedIssuer } from '../issuers.ts';
@@ -56,7 +56,7 @@ export class Revocations {
   async revokeMany(ids: string[], reasonName: RevocationReason, actor: Actor): Promise<RevocationOutcome[]> {
     const reason = checkReason(reasonName);
     if (ids.length === 0) throw invalid('empty_list', 'name at least one certificate');
-    const at = new Date(Math.floor(this.deps.now().getTime() / 1000) * 1000);
+    const at = truncateToSeconds(this.deps.now());
     const outcomes = await this.deps.store.transaction(async (tx) => {
       const results: RevocationOutcome[] = [];
       for (const id of ids) {
@@ -119,7 +119,7 @@ export class Revocations {
     const reason = checkReason(reasonName);
     const issuer = this.deps.issuerByName(name);
     if (!issuer.record.parentId) throw invalid('cannot_revoke_root', 'a root is not revoked; remove it from trust stores instead');
-    const at = new Date(Math.floor(this.deps.now().getTime() / 1000) * 1000);
+    const at = truncateToSeconds(this.deps.now());
     const record = await this.deps.store.transaction(async (tx) => {
       const updated = (await tx.revokeIssuer(issuer.record.id, reason, at))!;
       if (updated.revokedAt?.getTime() === at.getTime()) {

@@ -24,7 +24,8 @@ export interface BundleOptions {
   kubernetesSecret?: boolean | { name?: string; namespace?: string };
 }
 
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A Kubernetes object name (DNS-1123 subdomain): what a Secret's metadata.name may be. */
+export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Refuses bundle options that cannot be honoured, before anything is issued. */
 export function checkBundleOptions(request: { csr?: string }, options: BundleOptions): void {

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority, LoadedIssuer } from '@anvil/ca';
-import { issuerUrls } from '@anvil/ca';
+import { ISSUER_NAME, issuerUrls } from '@anvil/ca';
 import { KEY_ALGORITHMS } from '@anvil/pki';
 import type { AppEnv } from '../../env.ts';
 import { requireScope } from '../../middleware/scope.ts';
@@ -72,7 +72,7 @@ export function issuerRoutes(authority: Authority) {
             'application/json': {
               schema: z
                 .object({
-                  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+                  name: z.string().regex(ISSUER_NAME),
                   keyAlgorithm: z.enum(KEY_ALGORITHMS).default('EC-P256'),
                   parent: z.string().max(64).optional(),
                   commonName: z.string().min(1).max(64).optional(),

@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { KEY_ALGORITHMS, REVOCATION_REASONS } from '@anvil/pki';
+import { PROFILE_NAME } from '@anvil/ca';
+import { DNS_SUBDOMAIN } from './bundles.ts';
 
 export const ProblemSchema = z
   .object({
@@ -50,10 +52,7 @@ export const TtlSchema = z
 /** Kubernetes object names (DNS-1123), for the Secret bundles. */
 export const SecretNameSchema = z
   .string()
-  .regex(
-    /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-    'a Secret name is lower-case letters, digits, "-" and ".", at most 253 characters',
-  )
+  .regex(DNS_SUBDOMAIN, 'a Secret name is lower-case letters, digits, "-" and ".", at most 253 characters')
   .openapi({ description: 'metadata.name; default: the CN made DNS-safe, plus "-tls"' });
 export const NamespaceSchema = z
   .string()
@@ -139,7 +138,7 @@ export const PolicySchema = z
 
 export const ProfileSchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'profile names are lower-case letters, digits and hyphens'),
+    name: z.string().regex(PROFILE_NAME, 'profile names are lower-case letters, digits and hyphens'),
     kind: z.enum(['server', 'client', 'peer']),
     builtin: z.boolean().optional(),
     policy: PolicySchema,

@@ -1,5 +1,5 @@
 import type { Authority, CertificateRecord } from '@anvil/ca';
-import { toPem } from '@anvil/pki';
+import { privateKeyPem } from '@anvil/pki';
 
 /** The JSON shape of a certificate, as every API route returns it. */
 export function certificateView(authority: Authority, record: CertificateRecord, now: Date, privateKeyPkcs8?: Uint8Array) {
@@ -21,6 +21,6 @@ export function certificateView(authority: Authority, record: CertificateRecord,
     keyAlgorithm: record.keyAlgorithm,
     fingerprintSha256: record.fingerprintSha256,
     ...pems,
-    ...(privateKeyPkcs8 ? { privateKey: toPem(privateKeyPkcs8, 'PRIVATE KEY') } : {}),
+    ...(privateKeyPkcs8 ? { privateKey: privateKeyPem(privateKeyPkcs8) } : {}),
   };
 }
