@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -6,7 +5,8 @@ import type { Logger } from 'pino';
 import type { Authority } from '@anvil/ca';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { mapError, problem } from './problem.ts';
-import { clientAborted, unlessClientAborted } from './middleware/client-abort.ts';
+import { unlessClientAborted } from './middleware/client-abort.ts';
+import { requestLog } from './middleware/request-log.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
 import { rejectControlCharacters } from './middleware/text-guard.ts';
 import { validationHook } from './validation.ts';
@@ -38,39 +38,23 @@ const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 /** POST /api/v1/judge carries pasted CRLs (nginx ssl_crl files): up to 16 MiB. */
 const JUDGE_BODY_LIMIT = 16 * 1024 * 1024;
 
+/** The peer's address; app.request() in tests has no socket. */
+function peerAddress(c: Context): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** Builds the HTTP application from its parts; tests call `app.request()` on it. */
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const metrics = deps.metrics ?? createMetrics();
 
   app.use('*', securityHeaders());
-  app.use('*', async (c, next) => {
-    const started = performance.now();
-    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
-    c.set('requestId', requestId);
-    let address: string | null = null;
-    try {
-      address = getConnInfo(c).remote.address ?? null;
-    } catch {
-      address = null; // app.request() in tests has no socket
-    }
-    c.set('clientAddress', address);
-    c.set('log', deps.log.child({ requestId }));
-    c.header('x-request-id', requestId);
-    await next();
-    // One access line per request: never headers, query strings or bodies. Probes and scrapes
-    // arrive every few seconds, so they log at debug.
-    const line = {
-      method: c.req.method,
-      path: c.req.path,
-      status: c.res.status,
-      durationMs: Math.round((performance.now() - started) * 10) / 10,
-    };
-    const log = c.get('log');
-    if (clientAborted(c)) log.info({ ...line, aborted: true }, 'client aborted the request');
-    else if (OPS_PATHS.has(c.req.path)) log.debug(line, 'request');
-    else log.info(line, 'request');
-  });
+  // Probes and scrapes arrive every few seconds: their access lines are debug.
+  app.use('*', requestLog({ log: deps.log, debugPaths: OPS_PATHS, clientAddress: peerAddress }));
 
   app.use('*', rejectControlCharacters());
 

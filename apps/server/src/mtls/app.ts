@@ -3,7 +3,6 @@
  * this TLS connection) and POST /api/v1/renew. Nothing else lives here: the API, UI and /pki
  * stay on the plain HTTP listener.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -14,7 +13,8 @@ import type { AppEnv } from '../env.ts';
 import type { Metrics } from '../metrics.ts';
 import { databaseUnavailableCode } from '@anvil/db';
 import { databaseUnavailableProblem, mapError, problem, problemAnswer } from '../problem.ts';
-import { clientAborted, unlessClientAborted } from '../middleware/client-abort.ts';
+import { unlessClientAborted } from '../middleware/client-abort.ts';
+import { requestLog } from '../middleware/request-log.ts';
 import { securityHeaders, securityHeadersFor } from '../middleware/security-headers.ts';
 import { renewRoutes } from './renew-route.ts';
 import { answerVerify, verifyRoutes } from '../routes/judge/verify.ts';
@@ -27,29 +27,22 @@ export interface MtlsAppDeps {
   metrics?: Metrics;
 }
 
+const VERIFY_PATHS: ReadonlySet<string> = new Set(['/verify']);
+
 export function createMtlsApp(deps: MtlsAppDeps) {
   const app = new Hono<AppEnv>();
   app.use('*', securityHeaders());
-  app.use('*', async (c, next) => {
-    const started = performance.now();
-    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
-    c.set('requestId', requestId);
-    const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-    c.set('clientAddress', incoming?.socket?.remoteAddress ?? null);
-    c.set('log', deps.log.child({ requestId, listener: 'mtls' }));
-    c.header('x-request-id', requestId);
-    await next();
-    const line = {
-      method: c.req.method,
-      path: c.req.path,
-      status: c.res.status,
-      durationMs: Math.round((performance.now() - started) * 10) / 10,
-    };
-    // /verify is the judge's hot path (and the benchmark's): one line per request at debug.
-    if (clientAborted(c)) c.get('log').info({ ...line, aborted: true }, 'client aborted the request');
-    else if (c.req.path === '/verify') c.get('log').debug(line, 'request');
-    else c.get('log').info(line, 'request');
-  });
+  // /verify is the judge's hot path (and the benchmark's): its access lines are debug.
+  app.use(
+    '*',
+    requestLog({
+      log: deps.log,
+      bindings: { listener: 'mtls' },
+      debugPaths: VERIFY_PATHS,
+      clientAddress: (c) =>
+        (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? null,
+    }),
+  );
   app.use(
     '/api/*',
     bodyLimit({ maxSize: 64 * 1024, onError: (c) => problem(c, 413, 'body_too_large', 'the request body exceeds 65536 bytes') }),
