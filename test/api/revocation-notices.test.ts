@@ -8,15 +8,15 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CaError, SYSTEM_ACTOR } from '@anvil/ca';
-import { parseCrl } from '@anvil/pki';
+import { CaError, REVOCATION_CACHE_MAX_MS, SYSTEM_ACTOR } from '@anvil/ca';
+import { parseCrl, parseOcspResponse } from '@anvil/pki';
 import { createTestAnvil, PG_ADMIN_URL, TEST_DB, type TestAnvil } from '../support/harness.ts';
 
 interface Issued {
@@ -255,4 +255,61 @@ describe.runIf(hasOpenssl)('renewal is decided on the database row', () => {
     const { items } = await anvil.authority.listCertificates({ q: 'renew-race', limit: 10 });
     expect(items.map((c) => c.id)).toEqual([cert.id]);
   });
+});
+
+describe('OCSP: identical nonce-less requests share one build, never across a revocation', () => {
+  let anvil: TestAnvil;
+  beforeAll(async () => {
+    anvil = await createTestAnvil();
+    await anvil.authority.revocationNotices.start();
+  });
+  afterAll(() => anvil?.close());
+
+  /** A nonce-less OCSP request for one serial, built by openssl. */
+  async function requestFor(cert: Issued): Promise<Uint8Array> {
+    const dir = mkdtempSync(join(work, 'ocspreq-'));
+    writeFileSync(join(dir, 'issuer.pem'), anvil.authority.issuerByName('issuing-ca').pem);
+    writeFileSync(join(dir, 'leaf.pem'), cert.certificate);
+    await run('openssl', [
+      'ocsp',
+      '-issuer',
+      join(dir, 'issuer.pem'),
+      '-cert',
+      join(dir, 'leaf.pem'),
+      '-no_nonce',
+      '-reqout',
+      join(dir, 'req.der'),
+    ]);
+    return new Uint8Array(readFileSync(join(dir, 'req.der')));
+  }
+  const statusOf = (der: Uint8Array) => parseOcspResponse(der).responses[0].status;
+
+  it('twenty concurrent requests get one answer; a request after a revocation does not join the build before it', async () => {
+    const cert = await issue(anvil, 'herd');
+    const req = await requestFor(cert);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => anvil.authority.ocsp.respond(req)));
+    expect(new Set(answers.map((a) => Buffer.from(a.der).toString('hex'))).size).toBe(1);
+    expect(statusOf(answers[0].der)).toBe('good');
+
+    // A build that is slow to read the status; the revocation commits while it runs.
+    await new Promise((r) => setTimeout(r, REVOCATION_CACHE_MAX_MS + 100)); // the cached answer ages out
+    const store = anvil.store as unknown as { serialStatus: (...args: unknown[]) => Promise<unknown> };
+    const original = store.serialStatus;
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    store.serialStatus = async (...args: unknown[]) => {
+      const result = await original.apply(anvil.store, args);
+      await gate;
+      return result;
+    };
+    const early = anvil.authority.ocsp.respond(req);
+    await new Promise((r) => setTimeout(r, 50));
+    store.serialStatus = original;
+    await anvil.authority.revocations.revoke(cert.id, 'keyCompromise', SYSTEM_ACTOR);
+    const late = anvil.authority.ocsp.respond(req);
+    release();
+    expect(statusOf((await early).der)).toBe('good'); // read before the revocation
+    expect(statusOf((await late).der)).toBe('revoked');
+    expect(statusOf((await anvil.authority.ocsp.respond(req)).der)).toBe('revoked');
+  }, 30_000);
 });

@@ -8,6 +8,7 @@ import {
   parseOcspRequest,
   type CertId,
   type OcspCertStatus,
+  type OcspRequest,
   type Signer,
   truncateToSeconds,
 } from '@anvil/pki';
@@ -53,6 +54,8 @@ export class OcspResponder {
   private readonly ready = new Map<string, ResponderCredentials>();
   private readonly pending = new Map<string, Promise<ResponderCredentials>>();
   private readonly cache = new Map<string, CachedAnswer>();
+  /** Nonce-less answers being built, by request: later identical requests wait for them. */
+  private readonly building = new Map<string, { answer: Promise<OcspAnswer>; generation: number }>();
   /** Per issuer, bumped by every invalidation: an answer built across one is not cached. */
   private readonly generation = new Map<string, number>();
   private issuerKeys: IssuerKey[] = [];
@@ -118,6 +121,22 @@ export class OcspResponder {
     // Read before any status: if a revocation commits while this answer is built, the
     // invalidation that follows it bumps the generation and the answer is not cached.
     const generation = this.generation.get(issuer.record.id) ?? 0;
+    if (request.nonce) return this.build(request, issuer, generation, cacheKey);
+    // Concurrent identical nonce-less requests share one build (one database read, one signature),
+    // but only one that began after the last revocation seen for this issuer (and while notices arrive).
+    const building = this.building.get(cacheKey);
+    if (building && building.generation === generation && this.deps.notices.live) return building.answer;
+    const answer = this.build(request, issuer, generation, cacheKey);
+    this.building.set(cacheKey, { answer, generation });
+    const done = () => {
+      if (this.building.get(cacheKey)?.answer === answer) this.building.delete(cacheKey);
+    };
+    answer.then(done, done);
+    return answer;
+  }
+
+  /** Signs the answer to `request` from the database's statuses; caches it when nonce-less and nothing was revoked meanwhile. */
+  private async build(request: OcspRequest, issuer: LoadedIssuer, generation: number, cacheKey: string): Promise<OcspAnswer> {
     const credentials = await this.responderFor(issuer);
     const now = this.deps.now();
     const thisUpdate = truncateToSeconds(now);
