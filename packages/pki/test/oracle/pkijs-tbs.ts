@@ -38,8 +38,8 @@ function wholeSeconds(d: Date): Date {
 
 /**
  * Builds the unsigned certificate as pkijs objects. The reference encoder: Anvil itself issues
- * with encodeTbsCertificate (src/certificate.ts), which tbs-oracle.test.ts keeps byte-for-byte
- * equal to this one.
+ * with encodeTbsCertificate (src/certificate.ts), which test/api/issuance.test.ts ("the direct
+ * DER paths agree with the pkijs reference") keeps byte-for-byte equal to this one.
  */
 export function buildTbsCertificate(p: CertificateParams): pkijs.Certificate {
   const notBefore = wholeSeconds(p.notBefore);
