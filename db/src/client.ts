@@ -2,6 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
@@ -15,6 +16,8 @@ import { DrizzleStore, type Db } from './store.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 const TIGHTEN_EVERY_MS = 60_000;
+/** Migration 0005 creates pg_trgm (the console's search index); PGlite ships it as a contrib module. */
+const PGLITE_EXTENSIONS = { pg_trgm };
 
 export interface DatabaseOptions {
   /** postgres://… for PostgreSQL; unset for the embedded PGlite. */
@@ -60,11 +63,11 @@ export async function openStore(options: DatabaseOptions): Promise<DrizzleStore>
     const dir = join(options.dataDir, 'pglite');
     preparePrivateDir(dir);
     unlock = lockDataDir(`${dir}.lock`);
-    client = new PGlite(dir);
+    client = new PGlite(dir, { extensions: PGLITE_EXTENSIONS });
     // PGlite creates its files 0666 (see private-dir.ts): bring new ones to 0600 now and then.
     tightener = setInterval(() => tightenTree(dir), TIGHTEN_EVERY_MS).unref();
   } else {
-    client = new PGlite();
+    client = new PGlite({ extensions: PGLITE_EXTENSIONS });
   }
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS });

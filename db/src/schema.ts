@@ -87,6 +87,11 @@ export const certificates = pgTable(
     index('certificates_created').on(t.createdAt, t.id),
     // What the CRL builder pages through, in serial order.
     index('certificates_revoked').on(t.issuerId, t.serial).where(sql`status = 'revoked'`),
+    // The operator console's search box (substring over CN, O, SANs, serial, fingerprint: pg_trgm),
+    // its "sort by expiry" keyset and the dashboard's "expiring soon".
+    index('certificates_search_trgm').using('gin', sql`${t.searchText} gin_trgm_ops`),
+    index('certificates_expiry').on(t.notAfter, t.id),
+    index('certificates_fingerprint').on(t.fingerprintSha256),
   ],
 );
 
@@ -155,7 +160,55 @@ export const auditLog = pgTable(
     outcome: text('outcome').notNull(),
     details: jsonb('details'),
   },
-  (t) => [index('audit_log_at').on(t.at)],
+  (t) => [
+    index('audit_log_at').on(t.at),
+    // The audit page's filters and a certificate's own history, newest first.
+    index('audit_log_target').on(t.target, t.id),
+    index('audit_log_actor').on(t.actor, t.id),
+  ],
+);
+
+/** Operator console accounts. The password is an argon2id hash (PHC string); never stored in clear. */
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  username: text('username').notNull().unique(),
+  passwordHash: text('password_hash').notNull(),
+  role: text('role').notNull(), // admin | operator | auditor
+  /** Set for a generated or reset password: the next sign-in must choose a new one. */
+  mustChangePassword: boolean('must_change_password').notNull().default(false),
+  disabledAt: tstz('disabled_at'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * Console sessions, shared by every process on the database. The row is keyed by the SHA-256 of
+ * the cookie's value, so a copy of this table opens no session.
+ */
+export const sessions = pgTable(
+  'sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    lastSeenAt: tstz('last_seen_at').notNull().defaultNow(),
+    /** The absolute end (created + the absolute timeout), whatever the activity. */
+    expiresAt: tstz('expires_at').notNull(),
+    endedAt: tstz('ended_at'),
+  },
+  (t) => [index('sessions_user').on(t.userId)],
+);
+
+/** Failed sign-ins, counted per account and per source address over a window (rate limit). */
+export const signInFailures = pgTable(
+  'sign_in_failures',
+  {
+    key: text('key').notNull(),
+    at: tstz('at').notNull().defaultNow(),
+  },
+  (t) => [index('sign_in_failures_key').on(t.key, t.at)],
 );
 
 export const settings = pgTable('settings', {

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { and, desc, eq, gt, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, isNull, lt, ne, sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type {
   RevocationReason,
@@ -7,7 +7,10 @@ import type {
   SerialStatus,
   StoredCrl,
   AuditEntry,
+  AuditQuery,
   AuditRecord,
+  SessionRecord,
+  UserRecord,
   CertificateQuery,
   CertificateRecord,
   IdempotencyRecord,
@@ -24,7 +27,20 @@ import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
-const { issuers, certificates, profiles, idempotencyKeys, apiTokens, auditLog, settings, crls, serialReservations } = schema;
+const {
+  issuers,
+  certificates,
+  profiles,
+  idempotencyKeys,
+  apiTokens,
+  auditLog,
+  settings,
+  crls,
+  serialReservations,
+  users,
+  sessions,
+  signInFailures,
+} = schema;
 
 const REVOCATION_CHANNEL = 'anvil_revocation';
 const CRL_PAGE = 20_000;
@@ -59,8 +75,34 @@ function toIssuer(row: typeof issuers.$inferSelect): IssuerRecord {
   return { ...rest, kind: row.kind as IssuerRecord['kind'], revocationReason: revocationReasonFromColumn(row.revocationReason) };
 }
 
+/** What the search box matches: CN, serial, SANs, subject (organisation) and SHA-256 fingerprint (migration 0005 keeps old rows alike). */
 function searchText(c: NewCertificate): string {
-  return [c.commonName ?? '', c.serial, ...c.sans.dns, ...c.sans.ip, ...c.sans.uri, ...c.sans.email].join(' ').toLowerCase();
+  return [c.commonName ?? '', c.serial, ...c.sans.dns, ...c.sans.ip, ...c.sans.uri, ...c.sans.email, c.subject, c.fingerprintSha256]
+    .join(' ')
+    .toLowerCase();
+}
+
+/** LIKE's wildcards taken literally. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** The search box's text as search_text holds it: lower case; a hex serial or fingerprint may be written with colons. */
+function searchTerm(q: string): string {
+  const text = q.trim().toLowerCase();
+  return /^[0-9a-f]{2}(:[0-9a-f]{2})+$/.test(text) ? text.replaceAll(':', '') : text;
+}
+
+function toUser(row: typeof users.$inferSelect): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    role: row.role as UserRecord['role'],
+    passwordHash: row.passwordHash,
+    mustChangePassword: row.mustChangePassword,
+    disabledAt: row.disabledAt,
+    createdAt: row.createdAt,
+  };
 }
 
 /**
@@ -181,24 +223,39 @@ export class DrizzleTx implements StoreTx {
     if (query.status) where.push(eq(certificates.status, query.status));
     if (query.profile) where.push(eq(certificates.profile, query.profile));
     if (query.issuerId) where.push(eq(certificates.issuerId, query.issuerId));
+    if (query.expiresBefore) where.push(lt(certificates.notAfter, query.expiresBefore));
     if (query.q) {
-      const pattern = `%${query.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const pattern = `%${escapeLike(searchTerm(query.q))}%`;
       where.push(sql`${certificates.searchText} like ${pattern}`);
     }
+    const byExpiry = query.sort === 'expiry';
     if (query.cursor) {
       const id = decodeCursor(query.cursor);
       const [last] = id ? await this.db.select({ id: certificates.id }).from(certificates).where(eq(certificates.id, id)) : [];
       if (!last) throw new InvalidCursorError('the cursor is not one this server issued');
-      where.push(sql`(${certificates.createdAt}, ${certificates.id}) < (select c.created_at, c.id from certificates c where c.id = ${id})`);
+      where.push(
+        byExpiry
+          ? sql`(${certificates.notAfter}, ${certificates.id}) > (select c.not_after, c.id from certificates c where c.id = ${id})`
+          : sql`(${certificates.createdAt}, ${certificates.id}) < (select c.created_at, c.id from certificates c where c.id = ${id})`,
+      );
     }
     const rows = await this.db
       .select()
       .from(certificates)
       .where(where.length ? and(...where) : undefined)
-      .orderBy(desc(certificates.createdAt), desc(certificates.id))
+      .orderBy(...(byExpiry ? [asc(certificates.notAfter), asc(certificates.id)] : [desc(certificates.createdAt), desc(certificates.id)]))
       .limit(query.limit + 1);
     const items = rows.slice(0, query.limit).map(toCertificate);
     return { items, nextCursor: rows.length > query.limit ? encodeCursor(items[items.length - 1]) : null };
+  }
+
+  async certificateCounts(): Promise<Array<{ status: CertificateRecord['status']; profile: string; count: number }>> {
+    const rows = await this.db
+      .select({ status: certificates.status, profile: certificates.profile, count: sql<number>`count(*)::int` })
+      .from(certificates)
+      .groupBy(certificates.status, certificates.profile)
+      .orderBy(certificates.profile, certificates.status);
+    return rows.map((r) => ({ status: r.status as CertificateRecord['status'], profile: r.profile, count: Number(r.count) }));
   }
 
   async getProfile(name: string): Promise<ProfileRecord | null> {
@@ -241,11 +298,22 @@ export class DrizzleTx implements StoreTx {
     await this.db.insert(auditLog).values({ ...entry, details: entry.details ?? null });
   }
 
-  async listAudit(params: { limit: number; beforeId?: string }): Promise<AuditRecord[]> {
+  async listAudit(params: AuditQuery): Promise<AuditRecord[]> {
+    const where: SQL[] = [];
+    if (params.beforeId) where.push(lt(auditLog.id, BigInt(params.beforeId)));
+    if (params.actor) where.push(sql`${auditLog.actor} ilike ${`%${escapeLike(params.actor)}%`}`);
+    if (params.action) {
+      where.push(
+        params.action.endsWith('.') ? sql`${auditLog.action} like ${`${escapeLike(params.action)}%`}` : eq(auditLog.action, params.action),
+      );
+    }
+    if (params.target) where.push(eq(auditLog.target, params.target));
+    if (params.from) where.push(gte(auditLog.at, params.from));
+    if (params.to) where.push(lt(auditLog.at, params.to));
     const rows = await this.db
       .select()
       .from(auditLog)
-      .where(params.beforeId ? lt(auditLog.id, BigInt(params.beforeId)) : undefined)
+      .where(where.length ? and(...where) : undefined)
       .orderBy(desc(auditLog.id))
       .limit(params.limit);
     return rows.map((r) => ({
@@ -258,6 +326,84 @@ export class DrizzleTx implements StoreTx {
       outcome: r.outcome as AuditEntry['outcome'],
       details: (r.details ?? undefined) as Record<string, unknown> | undefined,
     }));
+  }
+
+  async insertUser(user: Pick<UserRecord, 'username' | 'role' | 'passwordHash' | 'mustChangePassword'>): Promise<UserRecord | null> {
+    const [row] = await this.db.insert(users).values(user).onConflictDoNothing().returning();
+    return row ? toUser(row) : null;
+  }
+
+  async getUser(id: string): Promise<UserRecord | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    const [row] = await this.db.select().from(users).where(eq(users.id, id));
+    return row ? toUser(row) : null;
+  }
+
+  async getUserByName(username: string): Promise<UserRecord | null> {
+    const [row] = await this.db.select().from(users).where(eq(users.username, username));
+    return row ? toUser(row) : null;
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.db.select().from(users).orderBy(users.username);
+    return rows.map(toUser);
+  }
+
+  async updateUser(
+    id: string,
+    patch: Partial<Pick<UserRecord, 'role' | 'passwordHash' | 'mustChangePassword' | 'disabledAt'>>,
+  ): Promise<UserRecord | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    const [row] = await this.db
+      .update(users)
+      .set({ ...patch, updatedAt: new Date() })
+      .where(eq(users.id, id))
+      .returning();
+    return row ? toUser(row) : null;
+  }
+
+  async insertSession(session: Pick<SessionRecord, 'idHash' | 'userId' | 'createdAt' | 'lastSeenAt' | 'expiresAt'>): Promise<void> {
+    await this.db.insert(sessions).values(session);
+  }
+
+  async getSession(idHash: string): Promise<{ session: SessionRecord; user: UserRecord } | null> {
+    const [row] = await this.db.select().from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.idHash, idHash));
+    return row ? { session: row.sessions, user: toUser(row.users) } : null;
+  }
+
+  async touchSession(idHash: string, at: Date): Promise<void> {
+    await this.db.update(sessions).set({ lastSeenAt: at }).where(eq(sessions.idHash, idHash));
+  }
+
+  async endSession(idHash: string, at: Date): Promise<void> {
+    await this.db
+      .update(sessions)
+      .set({ endedAt: at })
+      .where(and(eq(sessions.idHash, idHash), isNull(sessions.endedAt)));
+  }
+
+  async endUserSessions(userId: string, at: Date, keep?: string): Promise<void> {
+    const open = and(eq(sessions.userId, userId), isNull(sessions.endedAt));
+    await this.db
+      .update(sessions)
+      .set({ endedAt: at })
+      .where(keep ? and(open, ne(sessions.idHash, keep)) : open);
+  }
+
+  async recordSignInFailure(keys: string[]): Promise<void> {
+    await this.db.insert(signInFailures).values(keys.map((key) => ({ key })));
+  }
+
+  async countSignInFailures(key: string, since: Date): Promise<number> {
+    const [row] = await this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(signInFailures)
+      .where(and(eq(signInFailures.key, key), gte(signInFailures.at, since)));
+    return Number(row?.n ?? 0);
+  }
+
+  async clearSignInFailures(key: string): Promise<void> {
+    await this.db.delete(signInFailures).where(eq(signInFailures.key, key));
   }
 
   async revokeCertificate(id: string, reason: RevocationReason, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null> {

@@ -15,6 +15,8 @@ export const TEST_DB = process.env.ANVIL_TEST_DB === 'postgres' ? 'postgres' : '
 export const PG_ADMIN_URL = process.env.ANVIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export const ADMIN_TOKEN = 'anvil_test_admin_token_0123456789abcdef';
+/** The console password of `admin` in test Anvils (given, so not to be changed at first sign-in). */
+export const ADMIN_PASSWORD = 'correct horse battery staple';
 
 /** A fresh, empty database for one test file; dropped again by the returned cleanup. */
 export async function freshDatabase(): Promise<{ url?: string; drop: () => Promise<void> }> {
@@ -46,6 +48,8 @@ export interface TestAnvil {
   database: { url?: string; kek: KeyEncryptionKey };
   /** With `mtls: true`: the mTLS listener on 127.0.0.1 (GET /verify, POST /api/v1/renew). */
   mtls?: MtlsListener;
+  /** The console password of `admin` when bootstrap generated it (adminPassword: null). */
+  generatedAdminPassword?: string;
   /** JSON API call with the admin token. */
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   close(): Promise<void>;
@@ -67,6 +71,12 @@ export interface TestAnvilOptions {
   shareDatabase?: { url: string; kek: KeyEncryptionKey };
   /** Logger of the HTTP app and the mTLS listener (default: silent). */
   log?: pino.Logger;
+  /** ANVIL_ADMIN_PASSWORD (default ADMIN_PASSWORD; null: generated, as on a first start without it). */
+  adminPassword?: string | null;
+  /** ANVIL_PUBLIC_URL of the console (default: the HTTP base). */
+  consoleUrl?: string;
+  /** Console session policy (idle and absolute timeouts). */
+  sessions?: { idleMs?: number; absoluteMs?: number };
 }
 
 export async function freePort(): Promise<number> {
@@ -90,13 +100,14 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
   const authority = new Authority({
     store,
     custody: new SoftwareKeyCustody(kek),
-    config: { publicUrl, caKeyAlgorithm: options.caKeyAlgorithm ?? 'EC-P256', organization: 'Anvil Test' },
+    config: { publicUrl, caKeyAlgorithm: options.caKeyAlgorithm ?? 'EC-P256', organization: 'Anvil Test', sessions: options.sessions },
     now: options.now,
   });
-  await authority.bootstrap({ adminToken: ADMIN_TOKEN });
+  const adminPassword = options.adminPassword === null ? undefined : (options.adminPassword ?? ADMIN_PASSWORD);
+  const boot = await authority.bootstrap({ adminToken: ADMIN_TOKEN, adminPassword });
   const judge = new JudgeService({ authority });
   const log = options.log ?? pino({ level: 'silent' });
-  const app = createApp({ authority, log, judge, trustedProxies: options.trustedProxies });
+  const app = createApp({ authority, log, judge, trustedProxies: options.trustedProxies, publicUrl: options.consoleUrl ?? publicUrl });
   const mtls = options.mtls
     ? await startMtlsListener({
         authority,
@@ -119,6 +130,7 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
     store,
     token: ADMIN_TOKEN,
     publicUrl,
+    generatedAdminPassword: boot.generatedAdminPassword,
     api: (method, path, body, headers = {}) =>
       Promise.resolve(
         app.request(path, {

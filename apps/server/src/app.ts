@@ -21,6 +21,7 @@ import { ocspRoutes } from './routes/pki/ocsp.ts';
 import { JudgeService } from '@anvil/ca';
 import { proxySource, trustedProxies } from './routes/judge/proxy-headers.ts';
 import { verifyRoutes } from './routes/judge/verify.ts';
+import { uiRoutes } from './routes/ui/index.ts';
 
 export interface AppDeps {
   authority: Authority;
@@ -32,6 +33,8 @@ export interface AppDeps {
   judge?: JudgeService;
   /** ANVIL_TRUSTED_PROXIES: addresses or CIDRs whose X-Client-Cert / X-Forwarded-Client-Cert headers GET /verify believes. */
   trustedProxies?: string[];
+  /** ANVIL_PUBLIC_URL: where people reach the console (https makes its cookies Secure and __Host-). */
+  publicUrl?: string;
 }
 
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -107,6 +110,8 @@ export function createApp(deps: AppDeps) {
       source: proxySource(trustedProxies(deps.trustedProxies ?? []), (leaf) => judge.anvilIntermediatesFor(leaf)),
     }),
   );
+
+  app.route('/', uiRoutes({ authority: deps.authority, judge, publicUrl: deps.publicUrl ?? 'http://localhost:8080' }));
 
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(unlessClientAborted(mapError));

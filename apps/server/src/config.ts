@@ -10,7 +10,14 @@ const schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL')
     .optional(),
-  ANVIL_PUBLIC_URL: z.string().url().default('http://localhost:8080'),
+  ANVIL_PUBLIC_URL: z
+    .string()
+    .url()
+    .regex(/^https?:\/\//, 'ANVIL_PUBLIC_URL must be an http:// or https:// URL')
+    .default('http://localhost:8080'),
+  ANVIL_PKI_URL: z.string().url().optional(),
+  ANVIL_SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),
+  ANVIL_SESSION_MAX_HOURS: z.coerce.number().positive().default(12),
   ANVIL_HOSTNAMES: z.string().default('localhost,127.0.0.1'),
   ANVIL_ADMIN_TOKEN: z.string().min(16, 'ANVIL_ADMIN_TOKEN must be at least 16 characters').optional(),
   ANVIL_ADMIN_PASSWORD: z.string().optional(),
@@ -34,7 +41,12 @@ export type Config = {
   mtlsPort: number;
   dataDir: string;
   databaseUrl?: string;
+  /** Where people reach the console and API (http or https). */
   publicUrl: string;
+  /** Base of the CRL distribution point, AIA and OCSP URLs written into certificates: always http. */
+  pkiUrl: string;
+  sessionIdleMinutes: number;
+  sessionMaxHours: number;
   hostnames: string[];
   adminToken?: string;
   adminPassword?: string;
@@ -61,13 +73,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration:\n${problems}`);
   }
   const e = parsed.data;
+  const publicUrl = e.ANVIL_PUBLIC_URL.replace(/\/+$/, '');
   return {
     port: e.PORT,
     host: e.HOST,
     mtlsPort: e.ANVIL_MTLS_PORT,
     dataDir: e.ANVIL_DATA_DIR,
     databaseUrl: e.DATABASE_URL,
-    publicUrl: e.ANVIL_PUBLIC_URL.replace(/\/+$/, ''),
+    publicUrl,
+    pkiUrl: pkiUrlOf(e.ANVIL_PKI_URL, publicUrl),
+    sessionIdleMinutes: e.ANVIL_SESSION_IDLE_MINUTES,
+    sessionMaxHours: e.ANVIL_SESSION_MAX_HOURS,
     hostnames: list(e.ANVIL_HOSTNAMES),
     adminToken: e.ANVIL_ADMIN_TOKEN,
     adminPassword: e.ANVIL_ADMIN_PASSWORD,
@@ -79,4 +95,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     crlValidityHours: e.ANVIL_CRL_VALIDITY_HOURS,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * RFC 5280 (4.2.1.13, 4.2.2.1) and zlint want CRL distribution points, AIA and OCSP URLs in plain
+ * http: a client fetching revocation data over TLS would need a revocation check of that TLS
+ * connection first. So the console may be served over https, but the URLs written into
+ * certificates have their own base, and it is never https.
+ */
+function pkiUrlOf(pkiUrl: string | undefined, publicUrl: string): string {
+  if (pkiUrl === undefined) {
+    if (publicUrl.startsWith('https:')) {
+      throw new Error(
+        'invalid configuration:\n  ANVIL_PKI_URL: ANVIL_PUBLIC_URL is https, so set ANVIL_PKI_URL to the http:// base where ' +
+          '/pki and /ocsp are reachable; certificates must carry http CRL and OCSP URLs (RFC 5280: a revocation source fetched over TLS needs its own revocation check)',
+      );
+    }
+    return publicUrl;
+  }
+  if (!/^http:\/\//i.test(pkiUrl)) {
+    throw new Error(
+      `invalid configuration:\n  ANVIL_PKI_URL: must be an http:// URL (got ${pkiUrl.slice(0, 100)}); the CRL and OCSP URLs written ` +
+        'into certificates are plain http (RFC 5280: a revocation source fetched over TLS needs its own revocation check)',
+    );
+  }
+  return pkiUrl.replace(/\/+$/, '');
 }

@@ -42,13 +42,14 @@ async function main() {
     store,
     custody: new SoftwareKeyCustody(kek),
     config: {
-      publicUrl: config.publicUrl,
+      publicUrl: config.pkiUrl,
+      sessions: { idleMs: config.sessionIdleMinutes * 60_000, absoluteMs: config.sessionMaxHours * 3600_000 },
       caKeyAlgorithm: config.caKeyAlgorithm,
       organization: config.organization,
       crl: { validityMs: config.crlValidityHours * 3600_000 },
     },
   });
-  const boot = await authority.bootstrap({ adminToken: config.adminToken });
+  const boot = await authority.bootstrap({ adminToken: config.adminToken, adminPassword: config.adminPassword });
   await authority.start((err) => {
     // While the database restarts this fails once a minute: a warn line, not a stack each time; the next tick retries.
     const code = databaseUnavailableCode(err);
@@ -66,12 +67,22 @@ async function main() {
       ),
   });
   const judge = new JudgeService({ authority });
-  const app = createApp({ authority, log, bodyLimit: config.bodyLimit, metrics, judge, trustedProxies: config.trustedProxies });
+  const app = createApp({
+    authority,
+    log,
+    bodyLimit: config.bodyLimit,
+    metrics,
+    judge,
+    trustedProxies: config.trustedProxies,
+    publicUrl: config.publicUrl,
+  });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     const base = `http://localhost:${info.port}`;
+    const consoleUrl = config.publicUrl;
     log.info(
       {
         store: store.kind === 'postgres' ? 'postgresql' : `pglite at ${join(dataDir, 'pglite')}`,
+        console: consoleUrl,
         api: `${base}/api/v1`,
         reference: `${base}/api/v1/reference`,
         trustBundle: `${base}/pki/trust-bundle.pem`,
@@ -84,6 +95,11 @@ async function main() {
       // Printed once, to the terminal only, never through the logger.
       process.stderr.write(
         `\n  Admin API token (shown once; store it now):\n\n    ${boot.generatedAdminToken}\n\n  export ANVIL_TOKEN=${boot.generatedAdminToken}\n\n`,
+      );
+    }
+    if (boot.generatedAdminPassword) {
+      process.stderr.write(
+        `\n  Console sign-in (shown once; you will choose a new password at first sign-in):\n\n    ${consoleUrl}/sign-in  user admin  password ${boot.generatedAdminPassword}\n\n`,
       );
     }
   });

@@ -19,8 +19,9 @@ import { OcspResponder } from './revocation/ocsp-responder.ts';
 import { propagateRevocation } from './revocation/propagation.ts';
 import { Revocations } from './revocation/revocations.ts';
 import { SerialReservations } from './serials.ts';
-import type { AuditRecord, CertificateQuery, CertificateRecord, SerialStatus, Store, StoreTx } from './store.ts';
+import type { AuditQuery, AuditRecord, CertificateQuery, CertificateRecord, SerialStatus, Store, StoreTx } from './store.ts';
 import { authenticate } from './tokens.ts';
+import { DEFAULT_SESSION_POLICY, Users, type SessionPolicy } from './users.ts';
 
 export interface AuthorityConfig {
   /** Base of the CRL, AIA and OCSP URLs written into certificates. */
@@ -31,6 +32,8 @@ export interface AuthorityConfig {
   crl?: Partial<CrlPolicy>;
   /** Lifetime of the delegated OCSP responder certificates (default 48 h, renewed with 24 h left). */
   ocspResponderTtlMs?: number;
+  /** Console sessions and sign-in throttling (defaults: 30 min idle, 12 h absolute). */
+  sessions?: Partial<SessionPolicy>;
 }
 
 export class Authority {
@@ -39,6 +42,8 @@ export class Authority {
   readonly revocations: Revocations;
   /** Every revocation of every process sharing the database; what revocation-dependent caches listen to. */
   readonly revocationNotices: RevocationNotices;
+  /** Console accounts and sessions (users.ts). */
+  readonly users: Users;
   private readonly registry: IssuerRegistry;
   private readonly catalog: ProfileCatalog;
   private readonly issuance: Issuance;
@@ -65,6 +70,7 @@ export class Authority {
       organization: config.organization,
       now,
     });
+    this.users = new Users({ store, now, policy: { ...DEFAULT_SESSION_POLICY, ...config.sessions } });
     this.crls = new CrlPublisher(store, now, { ...DEFAULT_CRL_POLICY, ...config.crl });
     this.revocationNotices = new RevocationNotices(store);
     const responderTtl = config.ocspResponderTtlMs ?? 48 * 3600_000;
@@ -102,8 +108,11 @@ export class Authority {
    * First start: built-in profiles, a root and one issuing intermediate, and the admin token.
    * Later starts reuse them. Returns the admin token only when it was generated here.
    */
-  bootstrap(options: { adminToken?: string } = {}): Promise<BootstrapResult> {
-    return bootstrap({ store: this.deps.store, issuers: this.registry, caKeyAlgorithm: this.deps.config.caKeyAlgorithm }, options);
+  bootstrap(options: { adminToken?: string; adminPassword?: string } = {}): Promise<BootstrapResult> {
+    return bootstrap(
+      { store: this.deps.store, issuers: this.registry, users: this.users, caKeyAlgorithm: this.deps.config.caKeyAlgorithm },
+      options,
+    );
   }
 
   // ---- issuers (issuer-registry.ts) ----------------------------------------------------------
@@ -185,13 +194,18 @@ export class Authority {
     return this.deps.store.listCertificates(query);
   }
 
+  /** Certificates per status and profile. */
+  certificateCounts() {
+    return this.deps.store.certificateCounts();
+  }
+
   /** What the database says of a serial under an issuer (the judge's revocation truth). */
   serialStatus(issuerId: string, serialHex: string): Promise<SerialStatus | null> {
     return this.deps.store.serialStatus(issuerId, serialHex);
   }
 
   /** The audit trail, newest first. */
-  listAudit(params: { limit: number; beforeId?: string }): Promise<AuditRecord[]> {
+  listAudit(params: AuditQuery): Promise<AuditRecord[]> {
     return this.deps.store.listAudit(params);
   }
 

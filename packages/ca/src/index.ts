@@ -17,3 +17,4 @@ export * from './revocation/notices.ts';
 export * from './revocation/crl-fetcher.ts';
 export * from './revocation/propagation.ts';
 export * from './judge-service.ts';
+export * from './users.ts';

@@ -77,8 +77,15 @@ export interface CertificateQuery {
   status?: CertificateStatus;
   profile?: string;
   issuerId?: string;
-  /** Case-insensitive substring over CN, SANs and serial. */
+  /**
+   * Case-insensitive substring over CN, subject (organisation), SANs, serial and SHA-256
+   * fingerprint; a serial or fingerprint written with colons matches too.
+   */
   q?: string;
+  /** Only certificates whose notAfter is before this. */
+  expiresBefore?: Date;
+  /** Newest first (default), or soonest expiry first. */
+  sort?: 'created' | 'expiry';
   /** Opaque: the id of the last row of the previous page. */
   cursor?: string;
   limit: number;
@@ -89,6 +96,42 @@ export interface TokenRecord {
   name: string;
   scopes: string[];
   revokedAt: Date | null;
+}
+
+export type UserRole = 'admin' | 'operator' | 'auditor';
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  role: UserRole;
+  /** argon2id, PHC string. */
+  passwordHash: string;
+  mustChangePassword: boolean;
+  disabledAt: Date | null;
+  createdAt: Date;
+}
+
+export interface SessionRecord {
+  /** SHA-256 of the cookie value. */
+  idHash: string;
+  userId: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  endedAt: Date | null;
+}
+
+export interface AuditQuery {
+  limit: number;
+  /** Keyset: rows strictly older than this id. */
+  beforeId?: string;
+  /** Substring of the actor column (case-insensitive). */
+  actor?: string;
+  /** Exact action, or a prefix ending in '.' (`certificate.`). */
+  action?: string;
+  target?: string;
+  from?: Date;
+  to?: Date;
 }
 
 export interface IdempotencyRecord {
@@ -130,7 +173,31 @@ export interface StoreTx {
   findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
-  listAudit(params: { limit: number; beforeId?: string }): Promise<AuditRecord[]>;
+  listAudit(params: AuditQuery): Promise<AuditRecord[]>;
+
+  // ---- console users and sessions ----
+  /** Null, writing nothing, when the username is taken. */
+  insertUser(user: Pick<UserRecord, 'username' | 'role' | 'passwordHash' | 'mustChangePassword'>): Promise<UserRecord | null>;
+  getUser(id: string): Promise<UserRecord | null>;
+  getUserByName(username: string): Promise<UserRecord | null>;
+  listUsers(): Promise<UserRecord[]>;
+  updateUser(
+    id: string,
+    patch: Partial<Pick<UserRecord, 'role' | 'passwordHash' | 'mustChangePassword' | 'disabledAt'>>,
+  ): Promise<UserRecord | null>;
+  insertSession(session: Pick<SessionRecord, 'idHash' | 'userId' | 'createdAt' | 'lastSeenAt' | 'expiresAt'>): Promise<void>;
+  /** The session and its user; ended sessions too (the caller decides). */
+  getSession(idHash: string): Promise<{ session: SessionRecord; user: UserRecord } | null>;
+  touchSession(idHash: string, at: Date): Promise<void>;
+  endSession(idHash: string, at: Date): Promise<void>;
+  /** Ends every open session of a user (password reset, disable), except `keep`. */
+  endUserSessions(userId: string, at: Date, keep?: string): Promise<void>;
+  recordSignInFailure(keys: string[]): Promise<void>;
+  countSignInFailures(key: string, since: Date): Promise<number>;
+  clearSignInFailures(key: string): Promise<void>;
+
+  /** Certificates per status and profile (the dashboard). */
+  certificateCounts(): Promise<Array<{ status: CertificateStatus; profile: string; count: number }>>;
 
   // ---- revocation ----
   /**
