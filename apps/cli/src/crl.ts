@@ -1,7 +1,5 @@
 /** Reads a CRL for display: a thin adapter over the engine's parser and signature check. */
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
-import { CrlParseError, nameToString, parseCertificate, parseCrl as parseCrlDer, pemToDerList } from '@anvil/pki';
+import { CrlParseError, nameDerToString, parseCrl as parseCrlDer, pemToDerList, readCertificate } from '@anvil/pki';
 import { CliError } from './errors.ts';
 
 export interface CrlEntry {
@@ -25,9 +23,8 @@ export interface CrlInfo {
 export function parseCrl(bytes: Uint8Array, issuerCertificateDer?: Uint8Array): CrlInfo {
   let crl;
   try {
-    const issuerSpkiDer = issuerCertificateDer
-      ? new Uint8Array(parseCertificate(fromMaybePem(issuerCertificateDer, 'CERTIFICATE')).subjectPublicKeyInfo.toSchema().toBER(false))
-      : undefined;
+    const issuerSpki = issuerCertificateDer ? readCertificate({ der: fromMaybePem(issuerCertificateDer, 'CERTIFICATE') }).spki : undefined;
+    const issuerSpkiDer = issuerSpki?.buf.subarray(issuerSpki.start, issuerSpki.end);
     crl = parseCrlDer(fromMaybePem(bytes, 'X509 CRL'), { issuerSpkiDer });
   } catch (err) {
     if (err instanceof CrlParseError) throw new CliError(`that is not a CRL Anvil can read: ${err.message}`);
@@ -36,9 +33,8 @@ export function parseCrl(bytes: Uint8Array, issuerCertificateDer?: Uint8Array): 
   }
   let issuer: string;
   try {
-    // The engine's parser only checks that the issuer is a SEQUENCE; pkijs throws its own errors
-    // when what is inside is not a Name.
-    issuer = nameToString(new pkijs.RelativeDistinguishedNames({ schema: asn1js.fromBER(crl.issuerNameDer).result }));
+    // The CRL reader only checks that the issuer is a SEQUENCE; the Name walker checks what is inside.
+    issuer = nameDerToString(crl.issuerNameDer);
   } catch {
     throw new CliError('that is not a CRL Anvil can read: its issuer is not an X.509 Name');
   }

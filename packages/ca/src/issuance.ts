@@ -8,12 +8,12 @@ import {
   KeyError,
   keyIdentifier,
   parseAndVerifyCsr,
-  parseCertificate,
   parsePemBlocks,
   pemToDerList,
   PemError,
   publicKeyFacts,
-  readName,
+  readCertificate,
+  readNameRecordDer,
   serialToHex,
   SoftwareSigner,
   subjectToString,
@@ -117,7 +117,7 @@ export class Issuance {
     const refusal = renewalRefusal(record, this.deps.now());
     if (refusal) throw refusal;
     const profile = await this.deps.profiles.profile(record.profile);
-    const names = readName(parseCertificate(record.der).subject);
+    const names = readNameRecordDer(record.der, readCertificate({ der: record.der }).subject);
     const subject: SubjectInput = {};
     for (const k of SUBJECT_KEYS) if (names[k]) subject[k] = names[k];
     const lifetime = Math.round((record.notAfter.getTime() - record.notBefore.getTime()) / 1000) - BACKDATE_MS / 1000;

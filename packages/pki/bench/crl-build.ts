@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { generateKey } from '../src/keys.ts';
 import { OID } from '../src/oids.ts';
 import { buildCrl, type RevokedEntry } from '../src/revocation/crl-builder.ts';
-import { parseCrl, verifyCrlSignature } from '../src/revocation/crl-parser.ts';
+import { parseCrl, verifyCrlSignature } from '../src/x509/crl-reader.ts';
 import { encodeOid, tlv, TAG } from '../src/der.ts';
 import { REVOCATION_REASONS } from '../src/revocation/reasons.ts';
 import { SoftwareSigner } from '../src/signer.ts';

@@ -1,8 +1,12 @@
-/** A certificate as people read it (API, UI): the fields shown, from a pkijs parse. */
-import type * as pkijs from 'pkijs';
-import { fingerprintSha256, getExtension, parseCertificate } from './certificate.ts';
-import { nameToString, readGeneralNames, emptySans, type Sans } from './names.ts';
+/** A certificate as people read it (API, UI, tests): the fields shown, from the one certificate reader (x509/certificate-reader.ts). */
+import { fingerprintSha256 } from './certificate.ts';
+import { booleanValue, type CertificateFields, extensionOf, extensionValue, field, readCertificate } from './x509/certificate-reader.ts';
+import { bytesToHex, children, content, DerError, oidOf, TAG } from './der.ts';
+import { CertificateParseError } from './errors.ts';
+import { emptySans, formatName, readGeneralNamesDer, type Sans } from './names.ts';
 import { extKeyUsageName, KEY_USAGE_BITS, OID } from './oids.ts';
+import { decodeTimeDer, TimeError } from './time.ts';
+import { readRdns } from './x509/name-reader.ts';
 
 /** A certificate as people read it: the fields the API, the judge and the UI show. */
 export interface CertificateInfo {
@@ -18,45 +22,52 @@ export interface CertificateInfo {
   fingerprintSha256: string;
 }
 
-export function keyUsageNames(cert: pkijs.Certificate): string[] {
-  const ext = getExtension(cert, OID.keyUsage);
+export function keyUsageNames(cert: CertificateFields): string[] {
+  const ext = extensionOf(cert, OID.keyUsage);
   if (!ext) return [];
-  const bits = new Uint8Array((ext.parsedValue as { valueBlock: { valueHexView: Uint8Array } }).valueBlock.valueHexView);
+  const bits = content(field(extensionValue(ext.value), TAG.BIT_STRING, 'keyUsage')).subarray(1);
   return Object.entries(KEY_USAGE_BITS)
     .filter(([, bit]) => (bits[bit >> 3] ?? 0) & (0x80 >> (bit & 7)))
     .map(([name]) => name);
 }
 
-export function extKeyUsageOids(cert: pkijs.Certificate): string[] | null {
-  const ext = getExtension(cert, OID.extKeyUsage);
-  return ext ? (ext.parsedValue as pkijs.ExtKeyUsage).keyPurposes : null;
+export function extKeyUsageOids(cert: CertificateFields): string[] | null {
+  const ext = extensionOf(cert, OID.extKeyUsage);
+  return ext ? children(extensionValue(ext.value)).map(oidOf) : null;
 }
 
-export function certificateSans(cert: pkijs.Certificate): Sans {
-  const ext = getExtension(cert, OID.subjectAltName);
-  return ext ? readGeneralNames((ext.parsedValue as pkijs.AltName).altNames) : emptySans();
+export function certificateSans(cert: CertificateFields): Sans {
+  const ext = extensionOf(cert, OID.subjectAltName);
+  return ext ? readGeneralNamesDer(content(ext.value)) : emptySans();
 }
 
-export function isCaCertificate(cert: pkijs.Certificate): boolean {
-  const ext = getExtension(cert, OID.basicConstraints);
-  return Boolean(ext && (ext.parsedValue as pkijs.BasicConstraints).cA);
+export function isCaCertificate(cert: CertificateFields): boolean {
+  const ext = extensionOf(cert, OID.basicConstraints);
+  const first = ext ? children(extensionValue(ext.value))[0] : undefined;
+  return first?.tag === TAG.BOOLEAN && booleanValue(first, 'cA');
 }
 
-export function serialHexOf(cert: pkijs.Certificate): string {
-  return Buffer.from(cert.serialNumber.valueBlock.valueHexView).toString('hex');
+export function serialHexOf(cert: CertificateFields): string {
+  return bytesToHex(content(cert.serial));
 }
 
-export function describeCertificate(der: Uint8Array, parsed = parseCertificate(der)): CertificateInfo {
-  return {
-    subject: nameToString(parsed.subject),
-    issuer: nameToString(parsed.issuer),
-    serial: serialHexOf(parsed),
-    notBefore: parsed.notBefore.value.toISOString(),
-    notAfter: parsed.notAfter.value.toISOString(),
-    sans: certificateSans(parsed),
-    keyUsage: keyUsageNames(parsed),
-    extendedKeyUsage: (extKeyUsageOids(parsed) ?? []).map(extKeyUsageName),
-    isCA: isCaCertificate(parsed),
-    fingerprintSha256: fingerprintSha256(der),
-  };
+export function describeCertificate(der: Uint8Array, parsed = readCertificate({ der })): CertificateInfo {
+  try {
+    return {
+      subject: formatName(readRdns(parsed.subject)),
+      issuer: formatName(readRdns(parsed.issuer)),
+      serial: serialHexOf(parsed),
+      notBefore: decodeTimeDer(parsed.notBefore.tag, content(parsed.notBefore)).toISOString(),
+      notAfter: decodeTimeDer(parsed.notAfter.tag, content(parsed.notAfter)).toISOString(),
+      sans: certificateSans(parsed),
+      keyUsage: keyUsageNames(parsed),
+      extendedKeyUsage: (extKeyUsageOids(parsed) ?? []).map(extKeyUsageName),
+      isCA: isCaCertificate(parsed),
+      fingerprintSha256: fingerprintSha256(der),
+    };
+  } catch (e) {
+    if (e instanceof DerError || e instanceof TimeError)
+      throw new CertificateParseError(`not a DER X.509 certificate: ${(e as Error).message}`);
+    throw e;
+  }
 }

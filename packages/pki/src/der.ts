@@ -170,7 +170,7 @@ export interface Tlv {
 
 export interface DerReadOptions {
   /**
-   * OpenSSL parity, for the judge (validation/x509-model.ts): accept what OpenSSL's decoder
+   * OpenSSL parity, for the judge (the lenient mode of x509/certificate-reader.ts and crl-reader.ts): accept what OpenSSL's decoder
    * accepts although DER forbids it, so that the judge decodes every certificate nginx does.
    * The leniencies, each with a vector OpenSSL accepts in packages/pki/test/der.test.ts:
    *
@@ -179,7 +179,9 @@ export interface DerReadOptions {
    *
    * Nothing else: indefinite lengths, multi-byte tags, length fields over 4 octets, truncation
    * and overruns fail in both modes, and OBJECT IDENTIFIERs are decoded strictly in both (OpenSSL's
-   * c2i_ASN1_OBJECT refuses non-minimal arcs and a truncated last arc too).
+   * c2i_ASN1_OBJECT refuses non-minimal arcs and a truncated last arc too). The value-level
+   * leniencies of the certificate and CRL readers (BER BOOLEANs) are listed in
+   * x509/certificate-reader.ts.
    */
   lenient?: boolean;
 }

@@ -19,14 +19,14 @@ export class DerError extends PkiError<'malformed_der'> {
   }
 }
 
-/** Not one X.509 certificate: the one error of both certificate readers (pkijs and the judge's model). */
+/** Not one X.509 certificate: the one error of the certificate readers (x509/certificate-reader.ts, and pkijs for signing). */
 export class CertificateParseError extends PkiError<'malformed_certificate'> {
   constructor(message: string) {
     super('malformed_certificate', message);
   }
 }
 
-/** Not one CRL: the one error of both CRL readers (revocation/crl-parser.ts and the judge's model). */
+/** Not one CRL: the one error of both CRL readers (x509/crl-reader.ts, strict and lenient). */
 export class CrlParseError extends PkiError<'malformed_crl'> {
   constructor(message: string) {
     super('malformed_crl', message);

@@ -10,7 +10,17 @@ export * from './serial.ts';
 export * from './names.ts';
 export * from './certificate.ts';
 export * from './certificate-info.ts';
-export * from './certificate-facts.ts';
+export {
+  certificateFacts,
+  extensionOf,
+  readCertificate,
+  readTbsCertificate,
+  type CertificateFacts,
+  type CertificateFields,
+  type ReadCertificateParams,
+  type ReadMode,
+  type TbsCertificateFields,
+} from './x509/certificate-reader.ts';
 export * from './lru.ts';
 export * from './csr.ts';
 export * from './csr-builder.ts';
@@ -20,6 +30,6 @@ export * from './bundles/pkcs12.ts';
 export { BundleError } from './bundles/inputs.ts';
 export * from './revocation/reasons.ts';
 export * from './revocation/crl-builder.ts';
-export * from './revocation/crl-parser.ts';
+export { parseCrl, verifyCrlSignature, type ParseCrlOptions, type ParsedCrl, type ParsedCrlEntry } from './x509/crl-reader.ts';
 export * from './revocation/ocsp.ts';
 export * from './validation/index.ts';

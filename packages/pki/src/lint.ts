@@ -1,8 +1,8 @@
 /** Pre-issuance lint: the rules every to-be-signed certificate must pass. */
 import { emptySans, readGeneralNamesDer, readNameDer, type Sans } from './names.ts';
 import { KEY_USAGE_BITS, OID } from './oids.ts';
-import { readTbsCertificate } from './certificate-facts.ts';
-import { childrenOf, decodeOid, readTlv, readWhole, TAG, type Tlv } from './der.ts';
+import { readTbsCertificate } from './x509/certificate-reader.ts';
+import { childrenOf, decodeOid, readTlv, TAG, type Tlv } from './der.ts';
 import { isValidSerial } from './serial.ts';
 import { decodeTimeDer } from './time.ts';
 
@@ -53,16 +53,15 @@ export function lintTbs(tbsDer: Uint8Array, ctx: LintContext): LintFinding[] {
 }
 
 function tbsFacts(der: Uint8Array): LintFacts {
-  const { cursor } = readWhole(der, TAG.SEQUENCE, 'tbsCertificate');
-  const f = readTbsCertificate(cursor);
+  const f = readTbsCertificate(der);
   let version = 0;
   if (f.version) {
     const v = readTlv(der, f.version.contentStart, f.version.end);
     if (v.tag !== TAG.INTEGER || v.end - v.contentStart !== 1) throw new Error('bad version');
     version = der[v.contentStart];
   }
-  const nb = readTlv(der, f.validity.contentStart, f.validity.end);
-  const na = readTlv(der, nb.end, f.validity.end);
+  const nb = f.notBefore;
+  const na = f.notAfter;
   const time = (t: Tlv) => ({ date: decodeTimeDer(t.tag, der.subarray(t.contentStart, t.end)), utc: t.tag === TAG.UTC_TIME });
   const attributes = readNameDer(der, f.subject);
   return {

@@ -3,7 +3,8 @@ import { isIP } from 'node:net';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { ATTRIBUTE_SHORT_NAMES, OID } from './oids.ts';
-import { decodeOid, DerError, encodeOid, readTlv, TAG, tlv } from './der.ts';
+import { DerError, encodeOid, readOne, readTlv, TAG, tlv } from './der.ts';
+import { decodeDirectoryString, readRdns, type Rdns } from './x509/name-reader.ts';
 
 /** Subject attributes Anvil writes, by their short names. */
 export interface SubjectInput {
@@ -45,7 +46,7 @@ const SUBJECT_ATTRIBUTES: Array<[keyof SubjectInput, string]> = [
 ];
 
 /**
- * The attribute types Anvil's own readers (readName, nameToString, CSR subjects) call by a short
+ * The attribute types Anvil's own formatter (formatName, nameToString) and readers (readNameRecordDer, CSR subjects) call by a short
  * name; any other type keeps its dotted OID there. The short names come from the one table.
  */
 const SHORT_NAMES: Record<string, string> = Object.fromEntries(
@@ -82,18 +83,9 @@ export function buildName(subject: SubjectInput): pkijs.RelativeDistinguishedNam
   return new pkijs.RelativeDistinguishedNames({ schema: asn1js.fromBER(der).result });
 }
 
-/** Reads a Name into short-name -> value (last value wins for repeated attributes). */
-export function readName(name: pkijs.RelativeDistinguishedNames): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const tv of name.typesAndValues) {
-    out[SHORT_NAMES[tv.type] ?? tv.type] = String(tv.value.valueBlock.value);
-  }
-  return out;
-}
-
-/** A Name as one line, most significant first: "C=DE, O=Example, CN=partner-a". */
+/** A Name as one line, most significant first: "C=DE, O=Example, CN=partner-a" (formatName over its DER). */
 export function nameToString(name: pkijs.RelativeDistinguishedNames): string {
-  return name.typesAndValues.map((tv) => `${SHORT_NAMES[tv.type] ?? tv.type}=${String(tv.value.valueBlock.value)}`).join(', ');
+  return nameDerToString(new Uint8Array(name.toSchema().toBER(false)));
 }
 
 export function ipToBytes(ip: string): Uint8Array {
@@ -160,18 +152,6 @@ export function buildGeneralNames(sans: Sans): pkijs.GeneralName[] {
     ...sans.uri.map((value) => new pkijs.GeneralName({ type: 6, value })),
     ...sans.email.map((value) => new pkijs.GeneralName({ type: 1, value })),
   ];
-}
-
-/** Reads GeneralNames back into Sans; other name types are ignored. */
-export function readGeneralNames(names: pkijs.GeneralName[]): Sans {
-  const sans = emptySans();
-  for (const n of names) {
-    if (n.type === 2) sans.dns.push(String(n.value));
-    else if (n.type === 6) sans.uri.push(String(n.value));
-    else if (n.type === 1) sans.email.push(String(n.value));
-    else if (n.type === 7) sans.ip.push(bytesToIp(new Uint8Array((n.value as asn1js.OctetString).valueBlock.valueHexView)));
-  }
-  return sans;
 }
 
 // ---- direct DER (the issuance hot path: no asn1js objects) ------------------------------------
@@ -249,60 +229,44 @@ export function readGeneralNamesDer(der: Uint8Array): Sans {
   return sans;
 }
 
-/**
- * Decodes the string types met in Names and GeneralNames into JS text: UTF8String as UTF-8, BMP
- * and Universal as UCS-2/UCS-4, everything else (PrintableString, IA5String, VisibleString,
- * T61String, which OpenSSL reads as Latin-1) as Latin-1.
- */
-export function decodeDirectoryString(tag: number, value: Uint8Array): string {
-  switch (tag) {
-    case TAG.UTF8_STRING:
-      return Buffer.from(value).toString('utf8');
-    case TAG.BMP_STRING: {
-      let out = '';
-      for (let i = 0; i + 1 < value.length; i += 2) out += String.fromCharCode((value[i] << 8) | value[i + 1]);
-      return out;
-    }
-    case TAG.UNIVERSAL_STRING: {
-      let out = '';
-      for (let i = 0; i + 3 < value.length; i += 4) {
-        const cp = ((value[i] << 24) | (value[i + 1] << 16) | (value[i + 2] << 8) | value[i + 3]) >>> 0;
-        // OpenSSL's UTF-8 conversion refuses these too, so the name (and its certificate) fails to decode.
-        if (cp > 0x10ffff) throw new DerError(`UniversalString holds 0x${cp.toString(16)}, which is not a Unicode code point`);
-        out += String.fromCodePoint(cp);
-      }
-      return out;
-    }
-    default:
-      return Buffer.from(value).toString('latin1');
-  }
-}
+export { decodeDirectoryString };
 
-/** A Name's attributes in order, as [OID, value]; throws on a malformed Name. */
+/** A Name's attributes in order, as [OID, value], from the one Name walker; throws DerError on a malformed Name. */
 export function readNameDer(der: Uint8Array, name = readTlv(der, 0)): Array<[string, string]> {
-  if (name.tag !== TAG.SEQUENCE) throw new Error('Name is not a SEQUENCE');
-  const out: Array<[string, string]> = [];
-  for (let p = name.contentStart; p < name.end; ) {
-    const rdn = readTlv(der, p, name.end);
-    if (rdn.tag !== TAG.SET) throw new Error('RelativeDistinguishedName is not a SET');
-    for (let q = rdn.contentStart; q < rdn.end; ) {
-      const atv = readTlv(der, q, rdn.end);
-      if (atv.tag !== TAG.SEQUENCE) throw new Error('AttributeTypeAndValue is not a SEQUENCE');
-      const type = readTlv(der, atv.contentStart, atv.end);
-      if (type.tag !== TAG.OID) throw new Error('attribute type is not an OID');
-      const value = readTlv(der, type.end, atv.end);
-      out.push([
-        decodeOid(der.subarray(type.contentStart, type.end)),
-        decodeDirectoryString(value.tag, der.subarray(value.contentStart, value.end)),
-      ]);
-      q = atv.end;
-    }
-    p = rdn.end;
-  }
-  return out;
+  return readRdns(name)
+    .flat()
+    .map((a): [string, string] => [a.oid, a.value]);
 }
 
-/** readName over DER: short-name -> value, the last value winning. */
+/** The string types Anvil's formatter prints; pkijs, which it replaced, refused other values (e.g. a GeneralizedTime "a"). */
+const TEXT_TYPES = new Set<number>([
+  TAG.UTF8_STRING,
+  TAG.NUMERIC_STRING,
+  TAG.PRINTABLE_STRING,
+  TAG.T61_STRING,
+  TAG.IA5_STRING,
+  TAG.VISIBLE_STRING,
+  TAG.UNIVERSAL_STRING,
+  TAG.BMP_STRING,
+]);
+
+/** Anvil's formatter: RDNs as one line, most significant first, "C=DE, O=Example, CN=partner-a". */
+export function formatName(rdns: Rdns): string {
+  return rdns
+    .flat()
+    .map((a) => {
+      if (!TEXT_TYPES.has(a.tag)) throw new DerError(`attribute ${a.oid} is not a directory string`);
+      return `${SHORT_NAMES[a.oid] ?? a.oid}=${a.value}`;
+    })
+    .join(', ');
+}
+
+/** A Name's DER as one line (formatName). */
+export function nameDerToString(der: Uint8Array): string {
+  return formatName(readRdns(readOne(der)));
+}
+
+/** A Name's DER as short-name -> value, the last value winning (CSR subjects, renewal). */
 export function readNameRecordDer(der: Uint8Array, name?: ReturnType<typeof readTlv>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [oid, value] of readNameDer(der, name)) out[SHORT_NAMES[oid] ?? oid] = value;

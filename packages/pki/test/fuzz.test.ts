@@ -27,14 +27,14 @@ import {
 import { BundleError } from '../src/bundles/inputs.ts';
 import { buildPkcs12 } from '../src/bundles/pkcs12.ts';
 import { buildPkcs7CertsOnly } from '../src/bundles/pkcs7.ts';
-import { certificateFacts } from '../src/certificate-facts.ts';
+import { certificateFacts } from '../src/x509/certificate-reader.ts';
 import { CertificateParseError, parseCertificate } from '../src/certificate.ts';
 import { CsrError, parseAndVerifyCsr } from '../src/csr.ts';
 import * as der from '../src/der.ts';
 import { decodeDirectoryString } from '../src/names.ts';
 import { PemError, parsePemBlocks, pemToDerList, toPem } from '../src/pem.ts';
 import { buildCrl } from '../src/revocation/crl-builder.ts';
-import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/revocation/crl-parser.ts';
+import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/x509/crl-reader.ts';
 import {
   buildOcspResponse,
   OcspRequestError,

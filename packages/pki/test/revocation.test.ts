@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyAlgorithm } from '../src/keys.ts';
 import { toPem } from '../src/pem.ts';
 import { buildCrl, CrlBuildError, type RevokedEntry } from '../src/revocation/crl-builder.ts';
-import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/revocation/crl-parser.ts';
+import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/x509/crl-reader.ts';
 import { ctx, readWhole, TAG, tlv } from '../src/der.ts';
 import {
   buildOcspResponse,

@@ -6,7 +6,10 @@
  */
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { DerError, LENIENT, TAG, bytesEqual, bytesToHex, children, content, integerValue, oidOf, raw, readOne, type Tlv } from '../der.ts';
-import { canonValue, parseNameTlv, readAttribute, type NameModel } from './x509-name.ts';
+import { canonRdn, parseNameTlv, type NameModel } from './x509-name.ts';
+import { readAttribute } from '../x509/name-reader.ts';
+import { MissingFieldError, extensionValue, walkCertificate } from '../x509/certificate-reader.ts';
+import { readCrlEntry, walkCrl } from '../x509/crl-reader.ts';
 import { CertificateParseError, CrlParseError } from '../errors.ts';
 import { KEY_USAGE_BITS, OID } from '../oids.ts';
 import { HASH_BY_OID, KEY_FAMILY_BY_OID, signatureAlgorithmByOid, type KeyFamily } from '../signature-algorithms.ts';
@@ -213,10 +216,7 @@ function parseDistPointName(t: Tlv, issuer: NameModel): DistPointName {
   if (c.tag === 0xa0) return { type: 0, fullName: parseGeneralNames(c) };
   if (c.tag === 0xa1) {
     // DIST_POINT_set_dpname: the full name is the CRL issuer's name plus this RDN.
-    const rdnCanon = children(c)
-      .map((a) => `${readAttribute(a).oid}=${canonValue(readAttribute(a))}`)
-      .sort()
-      .join('\u0001');
+    const rdnCanon = canonRdn(children(c).map(readAttribute));
     return { type: 1, dpname: issuer.canon ? `${issuer.canon}\u0002${rdnCanon}` : rdnCanon };
   }
   throw new DerError('unexpected DistributionPointName');
@@ -474,60 +474,45 @@ export function parseCertificateModel(der: Uint8Array, fingerprint = sha256Hex(d
   }
 }
 
+const MISSING_FIELD = 'a required field is missing or is not what the structure needs there';
+
 /**
  * The reason shown for a decode failure. The decoders index child lists without checking every
  * length, so a structure that ends early surfaces as a TypeError on `undefined`: that means a
  * required field is missing, and the JS message would tell the reader nothing.
  */
 function decodeFailure(e: unknown): string {
+  if (e instanceof MissingFieldError) return MISSING_FIELD;
   if (e instanceof DerError) return e.message;
-  if (e instanceof TypeError) return 'a required field is missing or is not what the structure needs there';
+  if (e instanceof TypeError) return MISSING_FIELD;
   return 'malformed structure';
 }
 
 function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
-  const cert = readOne(der, LENIENT, TAG.SEQUENCE);
-  const [tbsT, outerAlg, sigT, ...extra] = children(cert);
-  if (!tbsT || !outerAlg || !sigT || extra.length || sigT.tag !== TAG.BIT_STRING) throw new DerError('not a Certificate');
-  const f = children(tbsT);
-  let i = 0;
-  let version = 0;
-  if (f[i]?.tag === 0xa0) {
-    version = Number(integerValue(content(children(f[i])[0])));
-    i++;
-  }
-  const serialT = f[i++];
-  const innerAlg = f[i++];
-  const issuerT = f[i++];
-  const validityT = f[i++];
-  const subjectT = f[i++];
-  const spkiT = f[i++];
-  if (!spkiT || serialT.tag !== TAG.INTEGER || validityT.tag !== TAG.SEQUENCE) throw new DerError('malformed TBSCertificate');
-  let extsT: Tlv | undefined;
-  for (; i < f.length; i++) if (f[i].tag === 0xa3) extsT = f[i];
-  const [nb, na] = children(validityT);
-  const sigContent = content(sigT);
-  const issuer = parseNameTlv(issuerT);
-  const subject = parseNameTlv(subjectT);
-  const serialBytes = content(serialT);
+  const f = walkCertificate({ der, mode: 'lenient' });
+  const version = f.versionNumber;
+  const sigContent = content(f.signatureValue);
+  const issuer = parseNameTlv(f.issuer);
+  const subject = parseNameTlv(f.subject);
+  const serialBytes = content(f.serial);
 
   const m: CertModel = {
     der,
     fingerprint,
-    tbs: raw(tbsT),
+    tbs: raw(f.tbs),
     version,
     serial: integerValue(serialBytes),
     serialHex: bytesToHex(serialBytes),
-    innerSigAlg: raw(innerAlg),
-    outerSigAlg: raw(outerAlg),
-    sig: signatureSpec(innerAlg),
+    innerSigAlg: raw(f.signature),
+    outerSigAlg: raw(f.signatureAlgorithm),
+    sig: signatureSpec(f.signature),
     signature: sigContent.subarray(1),
     signatureUnusedBits: sigContent[0] ?? 0,
     issuer,
     subject,
-    notBefore: parseTime(nb),
-    notAfter: parseTime(na),
-    key: parseKey(spkiT),
+    notBefore: parseTime(f.notBefore),
+    notAfter: parseTime(f.notAfter),
+    key: parseKey(f.spki),
     flags: 0,
     pathlen: -1,
     ku: 0,
@@ -542,13 +527,7 @@ function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
   if (version === 0) m.flags |= EXFLAG.V1;
 
   const seen = new Set<string>();
-  const exts = extsT ? children(children(extsT)[0]) : [];
-  for (const e of exts) {
-    const parts = children(e);
-    const oid = oidOf(parts[0]);
-    const critical = parts.length === 3 && parts[1].tag === TAG.BOOLEAN && content(parts[1])[0] !== 0;
-    const valueT = parts[parts.length - 1];
-    if (valueT.tag !== TAG.OCTET_STRING) throw new DerError('extension value is not an OCTET STRING');
+  for (const { oid, critical, value } of f.extensions) {
     if (critical && !SUPPORTED_CRITICAL.has(oid)) {
       m.flags |= EXFLAG.CRITICAL;
       m.criticalUnhandled.push(oid);
@@ -560,7 +539,7 @@ function decodeCertificate(der: Uint8Array, fingerprint: string): CertModel {
     }
     seen.add(oid);
     try {
-      applyExtension(m, oid, readOne(content(valueT), LENIENT));
+      applyExtension(m, oid, extensionValue(value));
     } catch (err) {
       m.invalidReasons.push(`extension ${oid}: ${(err as Error).message}`);
     }
@@ -691,46 +670,29 @@ export function parseCrlModel(der: Uint8Array, fingerprint = sha256Hex(der)): Cr
 }
 
 function decodeCrl(der: Uint8Array, fingerprint: string): CrlModel {
-  const crl = readOne(der, LENIENT, TAG.SEQUENCE);
-  const [tbsT, outerAlg, sigT] = children(crl);
-  if (!tbsT || !outerAlg || !sigT || sigT.tag !== TAG.BIT_STRING) throw new DerError('not a CertificateList');
-  const f = children(tbsT);
-  let i = 0;
-  if (f[i]?.tag === TAG.INTEGER) i++;
-  const innerAlg = f[i++];
-  const issuerT = f[i++];
-  const lastT = f[i++];
-  let nextT: Tlv | undefined;
-  if (f[i] && (f[i].tag === TAG.UTC_TIME || f[i].tag === TAG.GENERALIZED_TIME)) nextT = f[i++];
-  let revokedT: Tlv | undefined;
-  if (f[i]?.tag === TAG.SEQUENCE) revokedT = f[i++];
-  let extsT: Tlv | undefined;
-  if (f[i]?.tag === 0xa0) extsT = f[i++];
-  const sigContent = content(sigT);
-  const issuer = parseNameTlv(issuerT);
+  const f = walkCrl({ der, mode: 'lenient' });
+  const sigContent = content(f.signatureValue);
+  const issuer = parseNameTlv(f.issuer);
   const m: CrlModel = {
     der,
     fingerprint,
-    tbs: raw(tbsT),
-    innerSigAlg: raw(innerAlg),
-    outerSigAlg: raw(outerAlg),
-    sig: signatureSpec(innerAlg),
+    tbs: raw(f.tbs),
+    innerSigAlg: raw(f.signature),
+    outerSigAlg: raw(f.signatureAlgorithm),
+    sig: signatureSpec(f.signature),
     signature: sigContent.subarray(1),
     signatureUnusedBits: sigContent[0] ?? 0,
     issuer,
-    lastUpdate: parseTime(lastT),
-    nextUpdate: nextT ? parseTime(nextT) : undefined,
+    lastUpdate: parseTime(f.thisUpdate),
+    nextUpdate: f.nextUpdate ? parseTime(f.nextUpdate) : undefined,
     entries: new Map(),
     idpFlags: 0,
     idpReasons: CRLDP_ALL_REASONS,
     critical: false,
     invalid: false,
   };
-  for (const e of extsT ? children(children(extsT)[0]) : []) {
-    const parts = children(e);
-    const oid = oidOf(parts[0]);
-    const critical = parts.length === 3 && content(parts[1])[0] !== 0;
-    const v = readOne(content(parts[parts.length - 1]), LENIENT);
+  for (const { oid, critical, value } of f.extensions) {
+    const v = extensionValue(value);
     if (critical && oid !== OID.issuingDistributionPoint && oid !== OID.authorityKeyIdentifier && oid !== OID.deltaCrlIndicator)
       m.critical = true;
     try {
@@ -743,15 +705,12 @@ function decodeCrl(der: Uint8Array, fingerprint: string): CrlModel {
     }
   }
   if (m.baseCrlNumber !== undefined && m.crlNumber === undefined) m.invalid = true;
-  for (const r of revokedT ? children(revokedT) : []) {
-    const [serT, dateT, entryExts] = children(r);
-    const serial = integerValue(content(serT));
-    const entry: CrlEntryModel = { serial, serialHex: bytesToHex(content(serT)), revokedAt: parseTime(dateT), reason: -1 };
-    for (const e of entryExts ? children(entryExts) : []) {
-      const parts = children(e);
-      const oid = oidOf(parts[0]);
-      const critical = parts.length === 3 && content(parts[1])[0] !== 0;
-      const v = readOne(content(parts[parts.length - 1]), LENIENT);
+  for (const r of f.revoked ? children(f.revoked) : []) {
+    const e = readCrlEntry(r, 'revokedCertificates entry');
+    const serial = integerValue(content(e.serial));
+    const entry: CrlEntryModel = { serial, serialHex: bytesToHex(content(e.serial)), revokedAt: parseTime(e.revocationDate), reason: -1 };
+    for (const { oid, critical, value } of e.extensions) {
+      const v = extensionValue(value);
       if (oid === OID.crlReason) entry.reason = Number(integerValue(content(v)));
       else if (oid === OID.certificateIssuer) entry.certIssuer = parseGeneralNames(v);
       else if (critical) m.critical = true;

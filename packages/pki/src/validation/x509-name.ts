@@ -4,17 +4,11 @@
  * PrintableString or a UTF8String) and the one-line text `openssl x509 -subject` prints
  * (XN_FLAG_ONELINE: "C = DE, O = Example, CN = partner-a").
  */
-import { DerError, LENIENT, TAG, bytesToHex, children, content, oidOf, raw, readOne, type Tlv } from '../der.ts';
-import { decodeDirectoryString } from '../names.ts';
+import { LENIENT, TAG, bytesToHex, raw, readOne, type Tlv } from '../der.ts';
 import { ATTRIBUTE_SHORT_NAMES } from '../oids.ts';
+import { readRdns, type NameAttribute, type Rdns } from '../x509/name-reader.ts';
 
-export interface NameAttribute {
-  oid: string;
-  tag: number;
-  value: string;
-  /** DER of the value (for types OpenSSL does not canonicalise or print as text). */
-  valueDer: Uint8Array;
-}
+export type { NameAttribute };
 
 export interface NameModel {
   der: Uint8Array;
@@ -93,29 +87,24 @@ function printValue(a: NameAttribute): string {
   return quote ? `"${out}"` : out;
 }
 
-export function readAttribute(t: Tlv): NameAttribute {
-  if (t.tag !== TAG.SEQUENCE) throw new DerError('AttributeTypeAndValue is not a SEQUENCE');
-  const [type, value, ...rest] = children(t);
-  if (!type || !value || rest.length) throw new DerError('malformed AttributeTypeAndValue');
-  return { oid: oidOf(type), tag: value.tag, value: decodeDirectoryString(value.tag, content(value)), valueDer: raw(value) };
+/** One RDN in canonical form: its attributes sorted, as X509_NAME_cmp's re-encoding orders a SET. */
+export function canonRdn(rdn: NameAttribute[]): string {
+  return rdn
+    .map((a) => `${a.oid}=${canonValue(a)}`)
+    .sort()
+    .join('\u0001');
 }
 
+/** The OpenSSL formatter: RDNs as `openssl x509 -subject` prints them (XN_FLAG_ONELINE). */
+export function formatNameOneline(rdns: Rdns): string {
+  return rdns.map((rdn) => rdn.map((a) => `${ATTRIBUTE_SHORT_NAMES[a.oid] ?? a.oid} = ${printValue(a)}`).join(' + ')).join(', ');
+}
+
+/** The judge's model of a Name, over the one Name walker (x509/name-reader.ts). */
 export function parseNameTlv(t: Tlv): NameModel {
-  if (t.tag !== TAG.SEQUENCE) throw new DerError('Name is not a SEQUENCE');
-  const rdns = children(t).map((set) => {
-    if (set.tag !== TAG.SET) throw new DerError('RDN is not a SET');
-    const attrs = children(set).map(readAttribute);
-    if (attrs.length === 0) throw new DerError('empty RDN');
-    return attrs;
-  });
-  const canonRdns = rdns.map((rdn) =>
-    rdn
-      .map((a) => `${a.oid}=${canonValue(a)}`)
-      .sort()
-      .join('\u0001'),
-  );
-  const oneline = rdns.map((rdn) => rdn.map((a) => `${ATTRIBUTE_SHORT_NAMES[a.oid] ?? a.oid} = ${printValue(a)}`).join(' + ')).join(', ');
-  return { der: raw(t), rdns, canonRdns, canon: canonRdns.join('\u0002'), oneline };
+  const rdns = readRdns(t);
+  const canonRdns = rdns.map(canonRdn);
+  return { der: raw(t), rdns, canonRdns, canon: canonRdns.join('\u0002'), oneline: formatNameOneline(rdns) };
 }
 
 export function parseName(der: Uint8Array): NameModel {
