@@ -27,6 +27,13 @@ export function chainOf(issuer: LoadedIssuer): LoadedIssuer[] {
   return issuer.record.kind === 'root' ? [] : [issuer, ...issuer.parents];
 }
 
+/** chain.pem: the PEM of chainOf(issuer), the one place it is written. */
+export function chainPem(issuer: LoadedIssuer): string {
+  return chainOf(issuer)
+    .map((i) => i.pem)
+    .join('');
+}
+
 export function issuerUrls(publicUrl: string, issuerName: string) {
   const base = publicUrl.replace(/\/+$/, '');
   return {

@@ -3,7 +3,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { emptySans, readGeneralNamesDer, readNameRecordDer, type Sans } from './names.ts';
 import { OID } from './oids.ts';
 import { childrenOf, decodeOid, readTlv, TAG, type Tlv } from './der.ts';
-import { signatureAlgorithmByOid, verifyWith } from './signature-algorithms.ts';
+import { keyFitsAlgorithm, signatureAlgorithmByOid, verifyWith } from './signature-algorithms.ts';
 import { PkiError } from './errors.ts';
 
 /** What Anvil takes from a CSR: its key (after proof of possession) and the names it asks for. */
@@ -98,9 +98,11 @@ export function parseAndVerifyCsr(der: Uint8Array): ParsedCsr {
   let ok = false;
   try {
     publicKey = loadPublicKey(spki);
-    // The key type is not checked against the algorithm here (node picks the scheme from the key),
-    // as before the tables were merged; CRL and OCSP checks do check it (revocation/signature-check.ts).
-    ok = verifyWith(alg, der.subarray(info.start, info.end), publicKey, signature);
+    // node:crypto picks the scheme from the key, not from the algorithm named: an ECDSA signature
+    // labelled sha256WithRSAEncryption would verify. The key must be of the algorithm's type
+    // (an rsaEncryption key may sign RSASSA-PSS, RFC 4055).
+    const fits = keyFitsAlgorithm(publicKey, alg.family) || (alg.family === 'RSA-PSS' && publicKey.asymmetricKeyType === 'rsa');
+    ok = fits && verifyWith(alg, der.subarray(info.start, info.end), publicKey, signature);
   } catch {
     ok = false;
   }

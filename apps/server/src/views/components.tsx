@@ -8,6 +8,32 @@ import type { Child } from 'hono/jsx';
 /** Field errors by field name, as forms show them beside the field. */
 export type FieldErrors = Record<string, string | undefined>;
 
+/** The id of a field's input, its error, and the ids of its help and error texts (aria-describedby). */
+function fieldIds(props: { name: string; help?: string; errors?: FieldErrors }) {
+  const id = `f-${props.name}`;
+  const error = props.errors?.[props.name];
+  const described = [props.help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
+  return { id, error, described };
+}
+
+/** The help and error texts under a field, with the ids its input's aria-describedby names. */
+function FieldNotes(props: { id: string; help?: string; error?: string }) {
+  return (
+    <>
+      {props.help ? (
+        <span class="help" id={`${props.id}-help`}>
+          {props.help}
+        </span>
+      ) : null}
+      {props.error ? (
+        <span class="error" id={`${props.id}-error`}>
+          {props.error}
+        </span>
+      ) : null}
+    </>
+  );
+}
+
 export function Field(props: {
   name: string;
   label: string;
@@ -20,9 +46,7 @@ export function Field(props: {
   placeholder?: string;
   inputmode?: 'search' | 'email' | 'none' | 'url' | 'text' | 'tel' | 'numeric' | 'decimal';
 }) {
-  const id = `f-${props.name}`;
-  const error = props.errors?.[props.name];
-  const described = [props.help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
+  const { id, error, described } = fieldIds(props);
   return (
     <div class="field">
       <label for={id}>{props.label}</label>
@@ -38,16 +62,7 @@ export function Field(props: {
         aria-invalid={error ? 'true' : undefined}
         aria-describedby={described}
       />
-      {props.help ? (
-        <span class="help" id={`${id}-help`}>
-          {props.help}
-        </span>
-      ) : null}
-      {error ? (
-        <span class="error" id={`${id}-error`}>
-          {error}
-        </span>
-      ) : null}
+      <FieldNotes id={id} help={props.help} error={error} />
     </div>
   );
 }
@@ -61,9 +76,7 @@ export function TextArea(props: {
   rows?: number;
   required?: boolean;
 }) {
-  const id = `f-${props.name}`;
-  const error = props.errors?.[props.name];
-  const described = [props.help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
+  const { id, error, described } = fieldIds(props);
   return (
     <div class="field">
       <label for={id}>{props.label}</label>
@@ -78,16 +91,7 @@ export function TextArea(props: {
       >
         {props.value ?? ''}
       </textarea>
-      {props.help ? (
-        <span class="help" id={`${id}-help`}>
-          {props.help}
-        </span>
-      ) : null}
-      {error ? (
-        <span class="error" id={`${id}-error`}>
-          {error}
-        </span>
-      ) : null}
+      <FieldNotes id={id} help={props.help} error={error} />
     </div>
   );
 }
@@ -100,9 +104,7 @@ export function Select(props: {
   help?: string;
   errors?: FieldErrors;
 }) {
-  const id = `f-${props.name}`;
-  const error = props.errors?.[props.name];
-  const described = [props.help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
+  const { id, error, described } = fieldIds(props);
   return (
     <div class="field">
       <label for={id}>{props.label}</label>
@@ -113,16 +115,7 @@ export function Select(props: {
           </option>
         ))}
       </select>
-      {props.help ? (
-        <span class="help" id={`${id}-help`}>
-          {props.help}
-        </span>
-      ) : null}
-      {error ? (
-        <span class="error" id={`${id}-error`}>
-          {error}
-        </span>
-      ) : null}
+      <FieldNotes id={id} help={props.help} error={error} />
     </div>
   );
 }

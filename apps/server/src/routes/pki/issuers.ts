@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Authority } from '@anvil/ca';
+import { chainPem, type Authority } from '@anvil/ca';
 import { problem } from '../../problem.ts';
 
 const CACHEABLE = 'public, max-age=3600';
@@ -15,11 +15,7 @@ export function pkiRoutes(authority: Authority) {
   app.get('/issuers/:name/chain.pem', (c) => {
     const issuer = authority.issuerByName(c.req.param('name'));
     // The issuer and its parents up to, not including, the root: what a server sends after its leaf.
-    const pem = [issuer, ...issuer.parents]
-      .filter((i) => i.record.kind !== 'root')
-      .map((i) => i.pem)
-      .join('');
-    return c.body(pem, 200, { 'content-type': 'application/x-pem-file', 'cache-control': CACHEABLE });
+    return c.body(chainPem(issuer), 200, { 'content-type': 'application/x-pem-file', 'cache-control': CACHEABLE });
   });
 
   app.get('/issuers/:file', (c) => {
