@@ -390,8 +390,8 @@ export class DrizzleTx implements StoreTx {
       .where(keep ? and(open, ne(sessions.idHash, keep)) : open);
   }
 
-  async recordSignInFailure(keys: string[]): Promise<void> {
-    await this.db.insert(signInFailures).values(keys.map((key) => ({ key })));
+  async recordSignInFailure(keys: string[], at: Date): Promise<void> {
+    await this.db.insert(signInFailures).values(keys.map((key) => ({ key, at })));
   }
 
   async countSignInFailures(key: string, since: Date): Promise<number> {
@@ -404,6 +404,10 @@ export class DrizzleTx implements StoreTx {
 
   async clearSignInFailures(key: string): Promise<void> {
     await this.db.delete(signInFailures).where(eq(signInFailures.key, key));
+  }
+
+  async pruneSignInFailures(before: Date): Promise<void> {
+    await this.db.delete(signInFailures).where(lt(signInFailures.at, before));
   }
 
   async revokeCertificate(id: string, reason: RevocationReason, at: Date): Promise<{ record: CertificateRecord; changed: boolean } | null> {

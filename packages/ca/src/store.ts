@@ -192,9 +192,11 @@ export interface StoreTx {
   endSession(idHash: string, at: Date): Promise<void>;
   /** Ends every open session of a user (password reset, disable), except `keep`. */
   endUserSessions(userId: string, at: Date, keep?: string): Promise<void>;
-  recordSignInFailure(keys: string[]): Promise<void>;
+  recordSignInFailure(keys: string[], at: Date): Promise<void>;
   countSignInFailures(key: string, since: Date): Promise<number>;
   clearSignInFailures(key: string): Promise<void>;
+  /** Forgets failures older than `before` (outside every window): the table stays small. */
+  pruneSignInFailures(before: Date): Promise<void>;
 
   /** Certificates per status and profile (the dashboard). */
   certificateCounts(): Promise<Array<{ status: CertificateStatus; profile: string; count: number }>>;

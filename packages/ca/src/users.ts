@@ -220,7 +220,8 @@ export class Users {
     const ok = await verify(user?.passwordHash ?? (await this.dummyHash), params.password.slice(0, PASSWORD_MAX)).catch(() => false);
     const anonymous: Actor = { id: 'anonymous', name: 'anonymous', source: params.source };
     if (!user || !ok || user.disabledAt || throttled) {
-      await store.recordSignInFailure([accountKey, addressKey]);
+      await store.pruneSignInFailures(since);
+      await store.recordSignInFailure([accountKey, addressKey], now());
       const why = throttled ? 'throttled' : !user ? 'unknown_user' : user.disabledAt ? 'disabled' : 'wrong_password';
       await store.appendAudit({
         ...audit(anonymous),
