@@ -13,6 +13,7 @@ import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundleError, buildPkcs12, buildPkcs7CertsOnly, parsePemBlocks, pkcs7ToPem, type Pkcs12Params } from '../src/index.ts';
 import { bmpPassword, KDF_PURPOSE, pkcs12Kdf, type Pkcs12KdfParams } from '../src/bundles/pkcs12-crypto.ts';
+import { CLIENT_LEAF_EXTENSIONS, INTERMEDIATE_CA_EXTENSIONS, opensslConfig, ROOT_CA_EXTENSIONS } from './support.ts';
 
 let dir: string;
 
@@ -42,23 +43,11 @@ const subjects = (text: string) => [...text.matchAll(/^subject=(.*)$/gm)].map((m
 
 // --- test material -------------------------------------------------------------------------
 
-const EXTENSIONS = `
-[root]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[intermediate]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[leaf]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-`;
+const EXTENSIONS = opensslConfig({
+  root: ROOT_CA_EXTENSIONS,
+  intermediate: [...INTERMEDIATE_CA_EXTENSIONS, 'authorityKeyIdentifier = keyid'],
+  leaf: CLIENT_LEAF_EXTENSIONS,
+});
 
 const KEY_TYPES = [
   { name: 'EC-P256', genpkey: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'] },

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { certificateFacts, pemToDerList } from '../src/index.ts';
 import { haveTool, tempDir } from '../../../test/support/tools.ts';
+import { newP256KeyArgs, selfSignedP256 } from './support.ts';
 
 const hasOpenssl = haveTool('openssl');
 
@@ -22,38 +23,8 @@ describe.skipIf(!hasOpenssl)('certificateFacts reads what openssl reads', () => 
         'basicConstraints = critical, CA:FALSE',
       ].join('\n'),
     );
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-subj',
-      '/O=Facts/CN=Facts CA',
-      '-days',
-      '2',
-    );
-    openssl(
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'leaf.key',
-      '-out',
-      'leaf.csr',
-      '-subj',
-      '/CN=leaf',
-    );
+    selfSignedP256(dir, { subj: '/O=Facts/CN=Facts CA', key: 'ca.key', cert: 'ca.pem' });
+    openssl('req', '-new', ...newP256KeyArgs('leaf.key'), '-out', 'leaf.csr', '-subj', '/CN=leaf');
     openssl(
       'x509',
       '-req',

@@ -3,14 +3,14 @@
  * judge's) shown on a vector that OpenSSL also accepts, so that no leniency exists without a
  * reason. The OID cases show what is not a leniency: OpenSSL refuses those, and so do both modes.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DerError, LENIENT, STRICT, TAG, children, concat, decodeOid, oidOf, readOne, readTlv, tlv } from '../src/der.ts';
-import { pemToDerList } from '../src/pem.ts';
 import { parseCertificateModel } from '../src/validation/x509-model.ts';
 import { haveTool, tempDir } from '../../../test/support/tools.ts';
+import { selfSignedP256 } from './support.ts';
 
 /** Leniency 1, short value in the long form: 30 81 03 02 01 05. */
 const LONG_FORM_SHORT = Uint8Array.of(0x30, 0x81, 0x03, 0x02, 0x01, 0x05);
@@ -92,28 +92,7 @@ describe.skipIf(!hasOpenssl)('each leniency is accepted by OpenSSL too', () => {
 
   beforeAll(() => {
     dir = tempDir();
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        join(dir, 'k.pem'),
-        '-out',
-        join(dir, 'c.pem'),
-        '-subj',
-        '/CN=lenient',
-        '-days',
-        '2',
-      ],
-      { stdio: 'ignore' },
-    );
-    certDer = pemToDerList(readFileSync(join(dir, 'c.pem'), 'utf8'), ['CERTIFICATE'])[0];
+    certDer = selfSignedP256(dir, { subj: '/CN=lenient' });
   });
 
   it('leniency 1 (non-minimal lengths): openssl asn1parse reads the vectors', () => {

@@ -45,6 +45,7 @@ import {
 import { SoftwareSigner } from '../src/signer.ts';
 import { createJudge, JudgeInputError, type Judge } from '../src/validation/judge.ts';
 import { CertificateDecodeError, CrlDecodeError, parseCertificateModel, parseCrlModel } from '../src/validation/x509-model.ts';
+import { INTERMEDIATE_CA_EXTENSIONS, opensslConfig, ROOT_CA_EXTENSIONS } from './support.ts';
 
 const hasOpenssl = haveTool('openssl');
 
@@ -64,38 +65,31 @@ interface Material {
   resignable: { certs: Resignable[]; csrs: Resignable[]; crls: Resignable[] };
 }
 
-const EXTENSIONS = `
-[req]
-distinguished_name = dn
-[dn]
-[root]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[intermediate]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid, issuer
-nameConstraints = critical, permitted;DNS:.test, permitted;IP:10.0.0.0/255.0.0.0, excluded;email:bad.test, permitted;dirName:nc_dn
-crlDistributionPoints = URI:http://crl.test/root.crl
-certificatePolicies = 2.5.29.32.0
-[nc_dn]
-O = Fuzz
-[leaf]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = clientAuth, serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:leaf.fuzz.test, IP:10.1.2.3, IP:fd00::1, email:leaf@fuzz.test, URI:spiffe://fuzz.test/leaf, dirName:leaf_dn, otherName:1.2.3.4;UTF8:other
-crlDistributionPoints = URI:http://crl.test/int.crl, URI:ldap://crl.test/cn=int
-authorityInfoAccess = OCSP;URI:http://ocsp.test/
-nsCertType = client, server
-[leaf_dn]
-O = Fuzz
-CN = Leaf Dir
-`;
+const EXTENSIONS = opensslConfig({
+  req: ['distinguished_name = dn'],
+  dn: [],
+  root: ROOT_CA_EXTENSIONS,
+  intermediate: [
+    ...INTERMEDIATE_CA_EXTENSIONS,
+    'authorityKeyIdentifier = keyid, issuer',
+    'nameConstraints = critical, permitted;DNS:.test, permitted;IP:10.0.0.0/255.0.0.0, excluded;email:bad.test, permitted;dirName:nc_dn',
+    'crlDistributionPoints = URI:http://crl.test/root.crl',
+    'certificatePolicies = 2.5.29.32.0',
+  ],
+  nc_dn: ['O = Fuzz'],
+  leaf: [
+    'basicConstraints = critical, CA:FALSE',
+    'keyUsage = critical, digitalSignature, keyEncipherment',
+    'extendedKeyUsage = clientAuth, serverAuth',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid',
+    'subjectAltName = DNS:leaf.fuzz.test, IP:10.1.2.3, IP:fd00::1, email:leaf@fuzz.test, URI:spiffe://fuzz.test/leaf, dirName:leaf_dn, otherName:1.2.3.4;UTF8:other',
+    'crlDistributionPoints = URI:http://crl.test/int.crl, URI:ldap://crl.test/cn=int',
+    'authorityInfoAccess = OCSP;URI:http://ocsp.test/',
+    'nsCertType = client, server',
+  ],
+  leaf_dn: ['O = Fuzz', 'CN = Leaf Dir'],
+});
 
 let dir: string;
 let m: Material;

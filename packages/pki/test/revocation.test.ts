@@ -29,6 +29,7 @@ import {
 import { REVOCATION_REASON_CODES, revocationReasonName, type RevocationReason } from '../src/revocation/reasons.ts';
 import { SoftwareSigner } from '../src/signer.ts';
 import { decodeTimeDer, encodeGeneralizedTimeDer, encodeTimeDer, toAsn1Time } from '../src/time.ts';
+import { CLIENT_LEAF_EXTENSIONS, opensslConfig, ROOT_CA_EXTENSIONS } from './support.ts';
 
 let dir: string;
 
@@ -102,28 +103,20 @@ function certFacts(pemFile: string): CertFacts {
 
 // --- test material -------------------------------------------------------------------------
 
-const EXTENSIONS = `
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[ocsp]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = OCSPSigning
-noCheck = ignored
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[leaf]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-`;
+const EXTENSIONS = opensslConfig({
+  req: ['distinguished_name = dn'],
+  dn: [],
+  ca: ROOT_CA_EXTENSIONS,
+  ocsp: [
+    'basicConstraints = critical, CA:FALSE',
+    'keyUsage = critical, digitalSignature',
+    'extendedKeyUsage = OCSPSigning',
+    'noCheck = ignored',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid',
+  ],
+  leaf: CLIENT_LEAF_EXTENSIONS,
+});
 
 interface Pki {
   kind: 'EC' | 'RSA';
@@ -228,6 +221,53 @@ function makePki(kind: 'EC' | 'RSA'): Pki {
 
 const pkis: Record<'EC' | 'RSA', Pki> = {} as Record<'EC' | 'RSA', Pki>;
 
+// --- openssl, on the files of one PKI (names without its prefix) ---------------------------
+
+/** `openssl crl -verify` of the DER CRL `name` under `p`'s CA. */
+const crlVerify = (p: Pki, name: string) =>
+  openssl('crl', '-inform', 'DER', '-in', `${p.prefix}${name}`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify');
+
+/** `openssl crl -text` of the DER CRL `name`. */
+const crlText = (p: Pki, name: string) => must('crl', '-inform', 'DER', '-in', `${p.prefix}${name}`, '-noout', '-text');
+
+/** `-cert` arguments naming certificates of `p` (`leaf1` for `${prefix}leaf1.pem`). */
+const certArgs = (p: Pki, ...names: string[]) => names.flatMap((name) => ['-cert', `${p.prefix}${name}.pem`]);
+
+/** Has openssl write an OCSP request to `reqout` about `p`'s CA's certificates; `args` name them (and a digest, -no_nonce...). */
+const ocspRequest = (p: Pki, reqout: string, ...args: string[]) =>
+  must('ocsp', '-issuer', `${p.prefix}ca.pem`, ...args, '-reqout', `${p.prefix}${reqout}`);
+
+/**
+ * Has openssl check the OCSP response `resp` (and its nonce against the request `reqin`, if given)
+ * with `p`'s CA as issuer, trusting `trust` (the CA by default); `extra` goes last.
+ */
+function ocspVerify(p: Pki, resp: string, { reqin, trust, extra = [] }: { reqin?: string; trust?: string[]; extra?: string[] } = {}): Run {
+  return openssl(
+    'ocsp',
+    '-respin',
+    `${p.prefix}${resp}`,
+    ...(reqin ? ['-reqin', `${p.prefix}${reqin}`] : []),
+    '-issuer',
+    `${p.prefix}ca.pem`,
+    ...(trust ?? ['-CAfile', `${p.prefix}ca.pem`]),
+    ...extra,
+  );
+}
+
+/** buildCrl parameters for the EC CA with fixed dates (one week from 2026-06-01) and CRL number 1. */
+const fixedCrlParams = (entries: RevokedEntry[]) => {
+  const p = pkis.EC;
+  return {
+    issuerNameDer: p.ca.subjectDer,
+    authorityKeyId: p.ca.subjectKeyId,
+    signer: p.caSigner,
+    crlNumber: 1n,
+    thisUpdate: new Date('2026-06-01T00:00:00Z'),
+    nextUpdate: new Date('2026-06-08T00:00:00Z'),
+    entries,
+  };
+};
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'anvil-revocation-'));
   write('ext.cnf', EXTENSIONS);
@@ -303,10 +343,9 @@ describe.each(['EC', 'RSA'] as const)('CRL signed by an %s CA', (kind) => {
     const p = pki();
     const crl = await build(entriesFor(p));
     write(`${p.prefix}full.crl`, crl);
-    const verify = openssl('crl', '-inform', 'DER', '-in', `${p.prefix}full.crl`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify');
-    expect(verify.out).toContain('verify OK');
+    expect(crlVerify(p, 'full.crl').out).toContain('verify OK');
 
-    const text = must('crl', '-inform', 'DER', '-in', `${p.prefix}full.crl`, '-noout', '-text');
+    const text = crlText(p, 'full.crl');
     expect(text).toContain('Version 2 (0x1)');
     expect(text).toMatch(/X509v3 CRL Number:\s*\n\s*5\n/);
     expect(text).toMatch(/X509v3 Authority Key Identifier:\s*\n\s*[0-9A-F:]+/);
@@ -354,10 +393,8 @@ describe.each(['EC', 'RSA'] as const)('CRL signed by an %s CA', (kind) => {
     const p = pki();
     const crl = await build([]);
     write(`${p.prefix}empty.crl`, crl);
-    expect(
-      openssl('crl', '-inform', 'DER', '-in', `${p.prefix}empty.crl`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify').out,
-    ).toContain('verify OK');
-    expect(must('crl', '-inform', 'DER', '-in', `${p.prefix}empty.crl`, '-noout', '-text')).toContain('No Revoked Certificates.');
+    expect(crlVerify(p, 'empty.crl').out).toContain('verify OK');
+    expect(crlText(p, 'empty.crl')).toContain('No Revoked Certificates.');
     expect(parseCrl(crl).entries).toEqual([]);
   });
 
@@ -368,12 +405,8 @@ describe.each(['EC', 'RSA'] as const)('CRL signed by an %s CA', (kind) => {
     const asn1 = must('asn1parse', '-inform', 'DER', '-in', `${p.prefix}2050.crl`);
     expect(asn1).toMatch(/GENERALIZEDTIME\s*:20500101000000Z/);
     expect(asn1).toMatch(/UTCTIME\s*:\d{12}Z/);
-    expect(must('crl', '-inform', 'DER', '-in', `${p.prefix}2050.crl`, '-noout', '-text')).toContain(
-      'Next Update: Jan  1 00:00:00 2050 GMT',
-    );
-    expect(
-      openssl('crl', '-inform', 'DER', '-in', `${p.prefix}2050.crl`, '-CAfile', `${p.prefix}ca.pem`, '-noout', '-verify').out,
-    ).toContain('verify OK');
+    expect(crlText(p, '2050.crl')).toContain('Next Update: Jan  1 00:00:00 2050 GMT');
+    expect(crlVerify(p, '2050.crl').out).toContain('verify OK');
     expect(parseCrl(crl).nextUpdate?.toISOString()).toBe('2050-01-01T00:00:00.000Z');
   });
 
@@ -455,18 +488,12 @@ describe('parseCrl on a CRL openssl wrote', () => {
 describe('CRL encoding details', () => {
   it('encodes an entry byte for byte (fixed vector)', async () => {
     const p = pkis.EC;
-    const crl = await buildCrl({
-      issuerNameDer: p.ca.subjectDer,
-      authorityKeyId: p.ca.subjectKeyId,
-      signer: p.caSigner,
-      crlNumber: 1n,
-      thisUpdate: new Date('2026-06-01T00:00:00Z'),
-      nextUpdate: new Date('2026-06-08T00:00:00Z'),
-      entries: [
+    const crl = await buildCrl(
+      fixedCrlParams([
         { serialHex: '0080ab', revokedAt: new Date('2026-01-02T03:04:05.678Z'), reason: 'keyCompromise' },
         { serialHex: '01', revokedAt: new Date('2026-01-02T03:04:05Z'), reason: 'unspecified' },
-      ],
-    });
+      ]),
+    );
     const time = hex(Buffer.from('260102030405Z')); // fraction dropped
     const vector = [
       '3038', // revokedCertificates SEQUENCE, 56 octets
@@ -510,32 +537,14 @@ describe('CRL encoding details', () => {
     ['invalid date', { revokedAt: new Date(Number.NaN) }, /revokedAt/],
   ];
   it.each(bad)('refuses an entry with a %s', async (_name, patch, message) => {
-    const p = pkis.EC;
     const entry = { serialHex: '1234', revokedAt: new Date(), reason: 'superseded', ...patch } as RevokedEntry;
-    const params = {
-      issuerNameDer: p.ca.subjectDer,
-      authorityKeyId: p.ca.subjectKeyId,
-      signer: p.caSigner,
-      crlNumber: 1n,
-      thisUpdate: new Date('2026-06-01T00:00:00Z'),
-      nextUpdate: new Date('2026-06-08T00:00:00Z'),
-      entries: [entry],
-    };
+    const params = fixedCrlParams([entry]);
     await expect(buildCrl(params)).rejects.toThrow(CrlBuildError);
     await expect(buildCrl(params)).rejects.toThrow(message);
   });
 
   it('refuses impossible CRL parameters', async () => {
-    const p = pkis.EC;
-    const base = {
-      issuerNameDer: p.ca.subjectDer,
-      authorityKeyId: p.ca.subjectKeyId,
-      signer: p.caSigner,
-      crlNumber: 1n,
-      thisUpdate: new Date('2026-06-01T00:00:00Z'),
-      nextUpdate: new Date('2026-06-08T00:00:00Z'),
-      entries: [],
-    };
+    const base = fixedCrlParams([]);
     await expect(buildCrl({ ...base, nextUpdate: base.thisUpdate })).rejects.toThrow(/nextUpdate must be after/);
     await expect(buildCrl({ ...base, crlNumber: 2n ** 160n })).rejects.toThrow(/20 octets/);
     await expect(buildCrl({ ...base, crlNumber: -1n })).rejects.toThrow(/non-negative/);
@@ -545,15 +554,7 @@ describe('CRL encoding details', () => {
 
   it('refuses malformed CRL DER with CrlParseError', async () => {
     const p = pkis.EC;
-    const crl = await buildCrl({
-      issuerNameDer: p.ca.subjectDer,
-      authorityKeyId: p.ca.subjectKeyId,
-      signer: p.caSigner,
-      crlNumber: 1n,
-      thisUpdate: new Date('2026-06-01T00:00:00Z'),
-      nextUpdate: new Date('2026-06-08T00:00:00Z'),
-      entries: [{ serialHex: '01', revokedAt: new Date('2026-01-01T00:00:00Z'), reason: 'superseded' }],
-    });
+    const crl = await buildCrl(fixedCrlParams([{ serialHex: '01', revokedAt: new Date('2026-01-01T00:00:00Z'), reason: 'superseded' }]));
     expect(() => parseCrl(crl.subarray(0, crl.length - 1))).toThrow(CrlParseError);
     expect(() => parseCrl(Buffer.concat([crl, Uint8Array.of(0)]))).toThrow(/trailing/);
     expect(() => parseCrl(new Uint8Array(randomBytes(64)))).toThrow(CrlParseError);
@@ -597,21 +598,7 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
 
   it('parses openssl requests: several certs, nonce, SHA-1 hashes that match issuerHashes', () => {
     const p = pki();
-    must(
-      'ocsp',
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-cert',
-      `${p.prefix}leaf1.pem`,
-      '-cert',
-      `${p.prefix}leaf2.pem`,
-      '-cert',
-      `${p.prefix}leaf3.pem`,
-      '-serial',
-      '0x7777',
-      '-reqout',
-      `${p.prefix}req-multi.der`,
-    );
+    ocspRequest(p, 'req-multi.der', ...certArgs(p, 'leaf1', 'leaf2', 'leaf3'), '-serial', '0x7777');
     const req = parseOcspRequest(read(`${p.prefix}req-multi.der`));
     expect(req.certIds.map((c) => c.serialHex)).toEqual([
       p.leaves.leaf1.serialHex,
@@ -639,17 +626,7 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
       ['-CAfile', `${p.prefix}ca.pem`],
       ['-VAfile', `${p.prefix}ocsp.pem`],
     ]) {
-      const r = openssl(
-        'ocsp',
-        '-respin',
-        `${p.prefix}resp-multi.der`,
-        '-reqin',
-        `${p.prefix}req-multi.der`,
-        '-issuer',
-        `${p.prefix}ca.pem`,
-        ...trust,
-        '-resp_text',
-      );
+      const r = ocspVerify(p, 'resp-multi.der', { reqin: 'req-multi.der', trust, extra: ['-resp_text'] });
       expect(r.out).toContain('Response verify OK');
       expect(r.out).not.toMatch(/Nonce Verify error|WARNING: no nonce/);
       expect(r.out).toContain('OCSP Response Status: successful (0x0)');
@@ -670,22 +647,7 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
 
   it('matches openssl-computed CertIDs per certificate (ocsp -cert summary)', async () => {
     const p = pki();
-    const r = openssl(
-      'ocsp',
-      '-respin',
-      `${p.prefix}resp-multi.der`,
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-CAfile',
-      `${p.prefix}ca.pem`,
-      '-no_nonce',
-      '-cert',
-      `${p.prefix}leaf1.pem`,
-      '-cert',
-      `${p.prefix}leaf2.pem`,
-      '-cert',
-      `${p.prefix}leaf3.pem`,
-    );
+    const r = ocspVerify(p, 'resp-multi.der', { extra: ['-no_nonce', ...certArgs(p, 'leaf1', 'leaf2', 'leaf3')] });
     expect(r.out).toContain('Response verify OK');
     expect(r.out).not.toContain('Status times invalid');
     expect(r.out).toMatch(
@@ -697,25 +659,14 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
 
   it('answers a -no_nonce request without a nonce', async () => {
     const p = pki();
-    must('ocsp', '-issuer', `${p.prefix}ca.pem`, '-cert', `${p.prefix}leaf3.pem`, '-no_nonce', '-reqout', `${p.prefix}req-nononce.der`);
+    ocspRequest(p, 'req-nononce.der', ...certArgs(p, 'leaf3'), '-no_nonce');
     const req = parseOcspRequest(read(`${p.prefix}req-nononce.der`));
     expect(req.nonce).toBeUndefined();
     expect(req.certIds).toHaveLength(1);
     const resp = await respond(`${p.prefix}req-nononce.der`);
     write(`${p.prefix}resp-nononce.der`, resp);
     expect(parseOcspResponse(resp).nonce).toBeUndefined();
-    const r = openssl(
-      'ocsp',
-      '-respin',
-      `${p.prefix}resp-nononce.der`,
-      '-reqin',
-      `${p.prefix}req-nononce.der`,
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-CAfile',
-      `${p.prefix}ca.pem`,
-      '-resp_text',
-    );
+    const r = ocspVerify(p, 'resp-nononce.der', { reqin: 'req-nononce.der', extra: ['-resp_text'] });
     expect(r.out).toContain('Response verify OK');
     expect(r.out).not.toContain('OCSP Nonce:');
     expect(r.out).toContain('Cert Status: good');
@@ -723,59 +674,25 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
 
   it('handles a -sha256 request', async () => {
     const p = pki();
-    must('ocsp', '-issuer', `${p.prefix}ca.pem`, '-sha256', '-cert', `${p.prefix}leaf1.pem`, '-reqout', `${p.prefix}req-sha256.der`);
+    ocspRequest(p, 'req-sha256.der', '-sha256', ...certArgs(p, 'leaf1'));
     const req = parseOcspRequest(read(`${p.prefix}req-sha256.der`));
     expect(req.certIds[0].hashAlgorithm).toBe('sha256');
     const expected = issuerHashes(p.ca.subjectDer, p.ca.spkiDer, 'sha256');
     expect(hex(req.certIds[0].issuerNameHash)).toBe(hex(expected.nameHash));
     expect(hex(req.certIds[0].issuerKeyHash)).toBe(hex(expected.keyHash));
     write(`${p.prefix}resp-sha256.der`, await respond(`${p.prefix}req-sha256.der`));
-    const r = openssl(
-      'ocsp',
-      '-respin',
-      `${p.prefix}resp-sha256.der`,
-      '-reqin',
-      `${p.prefix}req-sha256.der`,
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-CAfile',
-      `${p.prefix}ca.pem`,
-      '-resp_text',
-    );
+    const r = ocspVerify(p, 'resp-sha256.der', { reqin: 'req-sha256.der', extra: ['-resp_text'] });
     expect(r.out).toContain('Response verify OK');
     expect(r.out).toContain('Hash Algorithm: sha256');
     expect(r.out).toContain('Revocation Reason: keyCompromise (0x1)');
-    const summary = openssl(
-      'ocsp',
-      '-respin',
-      `${p.prefix}resp-sha256.der`,
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-CAfile',
-      `${p.prefix}ca.pem`,
-      '-no_nonce',
-      '-sha256',
-      '-cert',
-      `${p.prefix}leaf1.pem`,
-    );
+    const summary = ocspVerify(p, 'resp-sha256.der', { extra: ['-no_nonce', '-sha256', ...certArgs(p, 'leaf1')] });
     expect(summary.out).toContain(`${p.prefix}leaf1.pem: revoked`);
   });
 
   it('can be signed by the CA key itself', async () => {
     const p = pki();
     write(`${p.prefix}resp-self.der`, await respond(`${p.prefix}req-multi.der`, { bySelf: true }));
-    const r = openssl(
-      'ocsp',
-      '-respin',
-      `${p.prefix}resp-self.der`,
-      '-reqin',
-      `${p.prefix}req-multi.der`,
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-CAfile',
-      `${p.prefix}ca.pem`,
-      '-resp_text',
-    );
+    const r = ocspVerify(p, 'resp-self.der', { reqin: 'req-multi.der', extra: ['-resp_text'] });
     expect(r.out).toContain('Response verify OK');
   });
 
@@ -785,30 +702,10 @@ describe.each(['EC', 'RSA'] as const)('OCSP with an %s CA', (kind) => {
       `${p.prefix}resp-badnonce.der`,
       await respond(`${p.prefix}req-multi.der`, { nonce: tlv(TAG.OCTET_STRING, new Uint8Array(randomBytes(16))) }),
     );
-    const wrong = openssl(
-      'ocsp',
-      '-respin',
-      `${p.prefix}resp-badnonce.der`,
-      '-reqin',
-      `${p.prefix}req-multi.der`,
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-CAfile',
-      `${p.prefix}ca.pem`,
-    );
+    const wrong = ocspVerify(p, 'resp-badnonce.der', { reqin: 'req-multi.der' });
     expect(wrong.out).toContain('Nonce Verify error');
     write(`${p.prefix}resp-nonnonce.der`, await respond(`${p.prefix}req-multi.der`, { nonce: null }));
-    const missing = openssl(
-      'ocsp',
-      '-respin',
-      `${p.prefix}resp-nonnonce.der`,
-      '-reqin',
-      `${p.prefix}req-multi.der`,
-      '-issuer',
-      `${p.prefix}ca.pem`,
-      '-CAfile',
-      `${p.prefix}ca.pem`,
-    );
+    const missing = ocspVerify(p, 'resp-nonnonce.der', { reqin: 'req-multi.der' });
     expect(missing.out).toContain('WARNING: no nonce in response');
   });
 

@@ -2,17 +2,17 @@
  * The one certificate reader (src/x509/certificate-reader.ts): each leniency of its lenient mode
  * (the judge's) shown on a certificate OpenSSL also reads, and refused by the strict mode.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TAG, children, concat, readOne, tlv } from '../src/der.ts';
 import { CertificateParseError } from '../src/errors.ts';
 import { OID } from '../src/oids.ts';
-import { pemToDerList } from '../src/pem.ts';
 import { parseCertificateModel } from '../src/validation/x509-model.ts';
 import { readCertificate, walkCertificate } from '../src/x509/certificate-reader.ts';
 import { haveTool, tempDir } from '../../../test/support/tools.ts';
+import { selfSignedP256 } from './support.ts';
 
 describe.skipIf(!haveTool('openssl'))('certificate reader: strict and lenient', () => {
   let dir: string;
@@ -25,30 +25,7 @@ describe.skipIf(!haveTool('openssl'))('certificate reader: strict and lenient', 
 
   beforeAll(() => {
     dir = tempDir();
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        join(dir, 'k.pem'),
-        '-out',
-        join(dir, 'c.pem'),
-        '-subj',
-        '/CN=reader',
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-days',
-        '2',
-      ],
-      { stdio: 'ignore' },
-    );
-    certDer = pemToDerList(readFileSync(join(dir, 'c.pem'), 'utf8'), ['CERTIFICATE'])[0];
+    certDer = selfSignedP256(dir, { subj: '/CN=reader', extra: ['-addext', 'basicConstraints=critical,CA:TRUE'] });
   });
 
   it('both modes read a DER certificate alike', () => {
