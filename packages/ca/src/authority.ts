@@ -4,12 +4,12 @@
  * Callers get these methods, never the store.
  */
 import { toPem, type KeyAlgorithm } from '@anvil/pki';
-import type { Actor } from './audit.ts';
+import { audit, type Actor } from './audit.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { notFound } from './errors.ts';
 import { Issuance, type IssuedCertificate, type IssueRequest } from './issuance.ts';
 import { IssuerRegistry, type CreateIssuerParams } from './issuer-registry.ts';
-import { chainOf, type LoadedIssuer } from './issuers.ts';
+import { chainPem, type LoadedIssuer } from './issuers.ts';
 import type { KeyCustody } from './key-custody.ts';
 import { ProfileCatalog, type ProfileParams } from './profile-catalog.ts';
 import type { Profile } from './profiles.ts';
@@ -19,7 +19,7 @@ import { OcspResponder } from './revocation/ocsp-responder.ts';
 import { propagateRevocation } from './revocation/propagation.ts';
 import { Revocations } from './revocation/revocations.ts';
 import { SerialReservations } from './serials.ts';
-import type { AuditQuery, AuditRecord, CertificateQuery, CertificateRecord, SerialStatus, Store, StoreTx } from './store.ts';
+import type { AuditQuery, AuditRecord, CertificateQuery, CertificateRecord, SerialStatus, Store, StoredCrl, StoreTx } from './store.ts';
 import { authenticate } from './tokens.ts';
 import { DEFAULT_SESSION_POLICY, Users, type SessionPolicy } from './users.ts';
 
@@ -218,9 +218,7 @@ export class Authority {
   pemsOf(record: CertificateRecord) {
     const issuer = this.issuerById(record.issuerId);
     const certificate = toPem(record.der, 'CERTIFICATE');
-    const chain = chainOf(issuer)
-      .map((i) => i.pem)
-      .join('');
+    const chain = chainPem(issuer);
     return { certificate, chain, fullchain: certificate + chain };
   }
 
@@ -232,5 +230,28 @@ export class Authority {
 
   authenticate(token: string) {
     return authenticate(this.deps.store, token);
+  }
+
+  /** The stored CRL's number and dates, without re-signing (the dashboard shows a stale CRL as stale). */
+  crlHeader(issuer: LoadedIssuer) {
+    return this.deps.store.getCrlHeader(issuer.record.id);
+  }
+
+  /** The authority's clock: pages compare times with the same clock that signs. */
+  now(): Date {
+    return this.deps.now ? this.deps.now() : new Date();
+  }
+
+  /** Re-signs an issuer's CRL on an operator's request, audited as `crl.publish` with the new number. */
+  async resignCrl(issuer: LoadedIssuer, actor: Actor): Promise<StoredCrl> {
+    const crl = await this.crls.publish(issuer);
+    await this.deps.store.appendAudit({
+      ...audit(actor),
+      action: 'crl.publish',
+      target: issuer.record.id,
+      outcome: 'success',
+      details: { issuer: issuer.record.name, crlNumber: crl.number.toString() },
+    });
+    return crl;
   }
 }

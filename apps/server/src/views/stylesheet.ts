@@ -93,4 +93,20 @@ ul.plain li:last-child { border-bottom: 0; }
   table.kv th { width: auto; }
   header.top .who { margin-left: 0; }
 }
+/* Admin pages: checkbox groups, the per-user forms, a one-time password, audit details. */
+.checks { display: flex; flex-wrap: wrap; gap: .25rem 1rem; }
+.checks label, .field label.check { font-weight: 400; }
+.user-actions { display: flex; flex-wrap: wrap; gap: .4rem; }
+.user-actions form.inline { gap: .3rem; align-items: center; }
+.user-actions select { width: auto; }
+code.secret { font-size: 1.1rem; padding: .2rem .4rem; background: #eef1f4; border-radius: .3rem; user-select: all; }
+table.audit details summary { cursor: pointer; }
+table.audit td.mono { white-space: nowrap; }
+/* Issue, judge and issuer pages: radio choices, download buttons, the issuer chain, the verdict. */
+.choices label { display: block; padding: .25rem 0; font-weight: normal; }
+ul.downloads { list-style: none; padding: 0; margin: .5rem 0 1rem; display: flex; flex-wrap: wrap; gap: .5rem; }
+ol.chain li { padding: .15rem 0; overflow-wrap: anywhere; }
+.verdict { border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
+.verdict ol.hints li { margin-bottom: .4rem; }
+textarea[readonly] { background: #eef1f4; }
 `;
