@@ -167,6 +167,35 @@ function parseRequest(der: Uint8Array): OcspRequest {
 }
 
 /**
+ * An OCSPRequest (RFC 6960 4.1.1) for certificates of one issuer, as a relying party sends it:
+ * one CertID per serial (SHA-1 by default, as openssl does), no nonce, unsigned. What the
+ * console asks Anvil's own responder to show a certificate's live status.
+ */
+export function buildOcspRequest(p: {
+  issuerNameDer: Uint8Array;
+  issuerSpkiDer: Uint8Array;
+  serialsHex: string[];
+  hash?: OcspHashAlgorithm;
+}): Uint8Array {
+  const hash = p.hash ?? 'sha1';
+  const { nameHash, keyHash } = issuerHashes(p.issuerNameDer, p.issuerSpkiDer, hash);
+  const hashAlgorithm = tlv(TAG.SEQUENCE, encodeOid(HASH_OIDS[hash]), tlv(TAG.NULL));
+  const requests = p.serialsHex.map((serial) => {
+    const serialBytes = Buffer.from(serial.length % 2 ? `0${serial}` : serial, 'hex');
+    const positive = serialBytes[0] & 0x80 ? Buffer.concat([Buffer.from([0]), serialBytes]) : serialBytes;
+    const certId = tlv(
+      TAG.SEQUENCE,
+      hashAlgorithm,
+      tlv(TAG.OCTET_STRING, nameHash),
+      tlv(TAG.OCTET_STRING, keyHash),
+      tlv(TAG.INTEGER, positive),
+    );
+    return tlv(TAG.SEQUENCE, certId);
+  });
+  return tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, ...requests)));
+}
+
+/**
  * The two hashes a CertID carries for `issuer`: over the DER of its subject Name, and over its
  * subjectPublicKey BIT STRING value (tag, length and unused-bits octet excluded, RFC 6960 4.1.1).
  */

@@ -9,7 +9,7 @@ import {
   certificateFacts,
   describeCertificate,
   extensionOf,
-  issuerHashes,
+  buildOcspRequest,
   parseOcspResponse,
   pkcs7ToPem,
   readCertificate,
@@ -83,22 +83,14 @@ export function issuerNameOf(authority: Authority, record: CertificateRecord): s
   }
 }
 
-/** A DER TLV (short tests: our requests are small). */
-function der(tag: number, ...parts: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(parts);
-  const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return new Uint8Array([tag, ...len, ...body]);
-}
-
-const SHA1_ALGORITHM = Uint8Array.from([0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00]);
-
 /** An RFC 6960 OCSPRequest for one certificate (SHA-1 CertID, as openssl sends by default; no nonce). */
 export function ocspRequestFor(record: CertificateRecord, issuerCertificateDer: Uint8Array): Uint8Array {
   const issuer = certificateFacts(issuerCertificateDer);
-  const { nameHash, keyHash } = issuerHashes(Buffer.from(issuer.subjectNameHex, 'hex'), issuer.spki, 'sha1');
-  const certId = der(0x30, SHA1_ALGORITHM, der(0x04, nameHash), der(0x04, keyHash), der(0x02, Buffer.from(record.serial, 'hex')));
-  return der(0x30, der(0x30, der(0x30, der(0x30, certId))));
+  return buildOcspRequest({
+    issuerNameDer: Buffer.from(issuer.subjectNameHex, 'hex'),
+    issuerSpkiDer: issuer.spki,
+    serialsHex: [record.serial],
+  });
 }
 
 /** Asks Anvil's own responder about the certificate, as a relying party would. */
