@@ -1,11 +1,14 @@
 /** @jsxImportSource hono/jsx */
 /**
- * The judge's verdict as a page a person reads in a browser (GET /verify with Accept: text/html).
+ * The judge's verdict as a page a person reads in a browser (GET /verify with Accept: text/html),
+ * and its sections (VerdictBody), which the console's judge page shows in its own layout.
  * No data access, no script, nothing from another origin. The stylesheet is a file served beside
  * the page (VERDICT_STYLESHEET_PATH, on both listeners): the Content-Security-Policy of every
  * page (middleware/security-headers.ts) allows no inline style.
  */
+import type { Child } from 'hono/jsx';
 import type { CertificateInfo, Verdict } from '@anvil/pki';
+import { TableRegion } from './components.tsx';
 
 export const VERDICT_STYLESHEET_PATH = '/verify/verdict.css';
 
@@ -38,15 +41,21 @@ function sansOf(c: CertificateInfo): string {
   );
 }
 
-function CertTable(props: { certs: CertificateInfo[] }) {
+/** In the console (`inConsole`), tables carry header scopes and scroll in their own region at 360 px. */
+function Wide(props: { inConsole?: boolean; label: string; children?: Child }) {
+  return props.inConsole ? <TableRegion label={props.label}>{props.children}</TableRegion> : <>{props.children}</>;
+}
+
+function CertTable(props: { certs: CertificateInfo[]; inConsole?: boolean }) {
+  const scope = props.inConsole ? 'col' : undefined;
   return (
     <table>
       <thead>
         <tr>
-          <th>#</th>
-          <th>subject / issuer</th>
-          <th>validity</th>
-          <th>names and usage</th>
+          <th scope={scope}>#</th>
+          <th scope={scope}>subject / issuer</th>
+          <th scope={scope}>validity</th>
+          <th scope={scope}>names and usage</th>
         </tr>
       </thead>
       <tbody>
@@ -79,6 +88,100 @@ function CertTable(props: { certs: CertificateInfo[] }) {
   );
 }
 
+/**
+ * The sections of a verdict: status, nginx string, OpenSSL error, revocation, hints, checks, the
+ * presented certificates, the path and the JSON. The same on GET /verify and in the console
+ * (`inConsole`: inside the console layout, whose page heading comes before it).
+ */
+export function VerdictBody(props: { verdict: Verdict; inConsole?: boolean }) {
+  const v = props.verdict;
+  const row = props.inConsole ? 'row' : undefined;
+  return (
+    <>
+      <p>
+        <span class={`status ${v.status}`}>{v.status}</span> {v.reason ? <code>{v.reason}</code> : null}
+      </p>
+      <Wide inConsole={props.inConsole} label="Verdict summary">
+        <table>
+          <tbody>
+            <tr>
+              <th scope={row}>nginx $ssl_client_verify</th>
+              <td class="mono">{v.nginx}</td>
+            </tr>
+            <tr>
+              <th scope={row}>OpenSSL</th>
+              <td class="mono">{v.openssl ? `${v.openssl.name} (${v.openssl.code}) at depth ${v.openssl.depth}` : 'no error'}</td>
+            </tr>
+            <tr>
+              <th scope={row}>revocation</th>
+              <td>
+                {v.revocation.checked ? `${v.revocation.status} according to ${v.revocation.source}` : 'not checked'}
+                {v.revocation.revokedAt ? ` — revoked ${v.revocation.revokedAt}` : ''}
+                {v.revocation.reason ? ` (${v.revocation.reason})` : ''}
+              </td>
+            </tr>
+          </tbody>
+        </table>
+      </Wide>
+
+      {v.hints.length ? (
+        <section>
+          <h2>What to do</h2>
+          <ol class="hints">
+            {v.hints.map((h) => (
+              <li>{h}</li>
+            ))}
+          </ol>
+        </section>
+      ) : null}
+
+      <h2>Checks</h2>
+      <Wide inConsole={props.inConsole} label="Checks">
+        <table>
+          <tbody>
+            {v.checks.map((c) => (
+              <tr>
+                <th scope={row} class={c.ok ? 'ok' : 'bad'}>
+                  {c.ok ? '✓' : '✗'} {c.name}
+                </th>
+                <td>{c.detail}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Wide>
+
+      {v.presented.length ? (
+        <section>
+          <h2>
+            Presented (
+            {v.presentedCount > v.presented.length
+              ? `the first ${v.presented.length} of ${v.presentedCount}, all that was read`
+              : v.presented.length}
+            )
+          </h2>
+          <Wide inConsole={props.inConsole} label="Presented certificates">
+            <CertTable certs={v.presented} inConsole={props.inConsole} />
+          </Wide>
+        </section>
+      ) : null}
+      {v.path ? (
+        <section>
+          <h2>Path to the trust anchor</h2>
+          <Wide inConsole={props.inConsole} label="Path to the trust anchor">
+            <CertTable certs={v.path} inConsole={props.inConsole} />
+          </Wide>
+        </section>
+      ) : null}
+
+      <details>
+        <summary>JSON</summary>
+        <pre>{JSON.stringify(v, null, 2)}</pre>
+      </details>
+    </>
+  );
+}
+
 export function VerdictPage(props: { verdict: Verdict; title?: string }) {
   const v = props.verdict;
   const headline =
@@ -100,78 +203,7 @@ export function VerdictPage(props: { verdict: Verdict; title?: string }) {
       <body>
         <p class="muted">Anvil judge</p>
         <h1>{headline}</h1>
-        <p>
-          <span class={`status ${v.status}`}>{v.status}</span> {v.reason ? <code>{v.reason}</code> : null}
-        </p>
-        <table>
-          <tbody>
-            <tr>
-              <th>nginx $ssl_client_verify</th>
-              <td class="mono">{v.nginx}</td>
-            </tr>
-            <tr>
-              <th>OpenSSL</th>
-              <td class="mono">{v.openssl ? `${v.openssl.name} (${v.openssl.code}) at depth ${v.openssl.depth}` : 'no error'}</td>
-            </tr>
-            <tr>
-              <th>revocation</th>
-              <td>
-                {v.revocation.checked ? `${v.revocation.status} according to ${v.revocation.source}` : 'not checked'}
-                {v.revocation.revokedAt ? ` — revoked ${v.revocation.revokedAt}` : ''}
-                {v.revocation.reason ? ` (${v.revocation.reason})` : ''}
-              </td>
-            </tr>
-          </tbody>
-        </table>
-
-        {v.hints.length ? (
-          <section>
-            <h2>What to do</h2>
-            <ol class="hints">
-              {v.hints.map((h) => (
-                <li>{h}</li>
-              ))}
-            </ol>
-          </section>
-        ) : null}
-
-        <h2>Checks</h2>
-        <table>
-          <tbody>
-            {v.checks.map((c) => (
-              <tr>
-                <th class={c.ok ? 'ok' : 'bad'}>
-                  {c.ok ? '✓' : '✗'} {c.name}
-                </th>
-                <td>{c.detail}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-
-        {v.presented.length ? (
-          <section>
-            <h2>
-              Presented (
-              {v.presentedCount > v.presented.length
-                ? `the first ${v.presented.length} of ${v.presentedCount}, all that was read`
-                : v.presented.length}
-              )
-            </h2>
-            <CertTable certs={v.presented} />
-          </section>
-        ) : null}
-        {v.path ? (
-          <section>
-            <h2>Path to the trust anchor</h2>
-            <CertTable certs={v.path} />
-          </section>
-        ) : null}
-
-        <details>
-          <summary>JSON</summary>
-          <pre>{JSON.stringify(v, null, 2)}</pre>
-        </details>
+        <VerdictBody verdict={v} />
         <p class="muted">
           The same verdict as JSON: <code>curl --cert cert.pem --key key.pem https://…/verify</code>
         </p>

@@ -1,10 +1,96 @@
 /** @jsxImportSource hono/jsx */
 /** The console's pages for issuers: details, chain, CRL state, downloads, re-sign the CRL. */
 import { Hono } from 'hono';
-import type { UiEnv } from '../../middleware/session.ts';
+import { can, CaError, userActor, type Authority, type LoadedIssuer } from '@anvil/ca';
+import { requirePermission, type UiEnv } from '../../middleware/session.ts';
+import { IssuerDetail, IssuerList, type CrlState, type IssuerSummary } from '../../views/issuer-pages.tsx';
+import { forbiddenPage, notFoundPage, page, type UiContext } from './render.tsx';
 import type { UiDeps } from './index.ts';
 
-export function issuerPages(_deps: UiDeps) {
+async function crlState(authority: Authority, issuer: LoadedIssuer): Promise<CrlState | null> {
+  const header = await authority.crlHeader(issuer);
+  if (!header) return null;
+  const now = authority.now();
+  const freshness = header.nextUpdate <= now ? 'expired' : authority.crls.isStale(header) ? 'stale' : 'fresh';
+  return { number: header.number.toString(), thisUpdate: header.thisUpdate, nextUpdate: header.nextUpdate, freshness };
+}
+
+async function summaryOf(authority: Authority, i: LoadedIssuer): Promise<IssuerSummary> {
+  const r = i.record;
+  return {
+    name: r.name,
+    kind: r.kind,
+    status: r.status,
+    subject: r.subject,
+    keyAlgorithm: r.keyAlgorithm,
+    serial: r.serial,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    parent: r.parentId ? authority.issuerById(r.parentId).record.name : null,
+    crl: await crlState(authority, i),
+  };
+}
+
+/** The issuer of that name, or null (unknown names are a 404 page, not an error). */
+function issuerNamed(authority: Authority, name: string): LoadedIssuer | null {
+  try {
+    return authority.issuerByName(name);
+  } catch (err) {
+    if (err instanceof CaError && err.kind === 'not_found') return null;
+    throw err;
+  }
+}
+
+/** From the issuer up to its root. */
+function chainUp(authority: Authority, issuer: LoadedIssuer): LoadedIssuer[] {
+  const out = [issuer];
+  for (let i = issuer; i.record.parentId && out.length < 16; ) {
+    i = authority.issuerById(i.record.parentId);
+    out.push(i);
+  }
+  return out;
+}
+
+export function issuerPages(deps: UiDeps) {
+  const { authority } = deps;
   const app = new Hono<UiEnv>();
+
+  app.get('/', async (c) => {
+    const issuers = await Promise.all(authority.issuers().map((i) => summaryOf(authority, i)));
+    return page(c, 'Issuers', <IssuerList issuers={issuers} />, { section: '/issuers' });
+  });
+
+  const detail = async (c: UiContext, issuer: LoadedIssuer, resigned?: string) => {
+    const body = (
+      <IssuerDetail
+        csrf={c.get('csrf')}
+        issuer={await summaryOf(authority, issuer)}
+        chain={chainUp(authority, issuer).map((i) => ({ name: i.record.name, subject: i.record.subject, kind: i.record.kind }))}
+        canResign={can(c.get('user').role, 'issuers')}
+        resigned={resigned}
+      />
+    );
+    return page(c, `Issuer ${issuer.record.name}`, body, { section: '/issuers' });
+  };
+
+  app.get('/:name', async (c) => {
+    const issuer = issuerNamed(authority, c.req.param('name'));
+    if (!issuer) return notFoundPage(c, 'issuer');
+    const resigned = c.req.query('resigned');
+    return detail(c, issuer, resigned && /^\d{1,40}$/.test(resigned) ? resigned : undefined);
+  });
+
+  app.post(
+    '/:name/crl',
+    requirePermission('issuers', (c) => forbiddenPage(c, 'Your role may not re-sign CRLs.')),
+    async (c) => {
+      const issuer = issuerNamed(authority, c.req.param('name'));
+      if (!issuer) return notFoundPage(c, 'issuer');
+      const crl = await authority.resignCrl(issuer, userActor(c.get('user'), c.get('clientAddress')));
+      // Post, redirect, get: a reload of the page that follows signs nothing more.
+      return c.redirect(`/issuers/${encodeURIComponent(issuer.record.name)}?resigned=${crl.number}`, 303);
+    },
+  );
+
   return app;
 }
