@@ -42,7 +42,8 @@ h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 .mono, code, pre, kbd { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; }
 .mono { overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; word-break: break-all; background: #eef1f4; padding: .75rem; border-radius: .3rem; max-height: 24rem; overflow: auto; }
-.table-wrap { overflow-x: auto; background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; margin-bottom: 1rem; }
+/* position: relative keeps the .sr-only labels inside a scrolled table from widening the page. */
+.table-wrap { position: relative; overflow-x: auto; background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; margin-bottom: 1rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .4rem .6rem; border-bottom: 1px solid var(--line); }
 thead th { background: #eef1f4; font-weight: 600; white-space: nowrap; }
