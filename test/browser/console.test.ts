@@ -240,6 +240,13 @@ describe.skipIf(!available)('the operator console in chromium', () => {
     const keyPem = await admin.getByLabel('Private key (PKCS#8 PEM)').inputValue();
     expect(keyPem).toContain('-----BEGIN PRIVATE KEY-----');
     const certPem = await admin.getByLabel('Certificate (PEM)').inputValue();
+    // The key.pem link downloads the same key (a data: URL, under the page's CSP).
+    const [download] = await Promise.all([
+      admin.waitForEvent('download'),
+      admin.getByRole('link', { name: /Private key \(key\.pem\)/ }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/key\.pem$/);
+    expect(readFileSync((await download.path())!, 'utf8').trim()).toBe(keyPem.trim());
     await checkPage(admin, 'issue-result');
     // The key matches the certificate (openssl), and is not shown again on a reload (a resubmission).
     const files = writeFiles(tempDir(), { 'key.pem': keyPem, 'cert.pem': certPem });

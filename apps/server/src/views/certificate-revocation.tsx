@@ -110,9 +110,7 @@ export function ReviewPage(p: ReviewProps) {
           {p.skipped} selected certificate{p.skipped === 1 ? ' is' : 's are'} not active (already revoked) or unknown, and left out.
         </p>
       ) : null}
-      <p>
-        Exactly these {n} certificate{n === 1 ? '' : 's'} will be revoked:
-      </p>
+      <p>{n === 1 ? 'Exactly this certificate will be revoked:' : `Exactly these ${n} certificates will be revoked:`}</p>
       <ItemTable items={p.items} label="Certificates to revoke" now={p.now} />
       <form method="post" action="/revoke/confirm" class="stack">
         <Csrf token={p.csrf} />

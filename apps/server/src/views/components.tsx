@@ -186,7 +186,8 @@ export function relative(at: Date, now = new Date()): string {
       : abs >= 2 * 3600_000
         ? [Math.round(abs / 3600_000), 'hours']
         : [Math.max(1, Math.round(abs / 60_000)), 'minutes'];
-  return ms >= 0 ? `in ${n} ${unit}` : `${n} ${unit} ago`;
+  const amount = `${n} ${n === 1 ? unit.slice(0, -1) : unit}`;
+  return ms >= 0 ? `in ${amount}` : `${amount} ago`;
 }
 
 /** A time as UTC text in a <time> element, with the relative form beside it when asked. */

@@ -82,13 +82,15 @@ ul.plain { list-style: none; padding: 0; margin: 0; }
 ul.plain li { padding: .25rem 0; border-bottom: 1px solid var(--line); }
 ul.plain li:last-child { border-bottom: 0; }
 .reasons label { display: block; padding: .35rem 0; }
-.reasons .help { display: block; margin-left: 1.6rem; }
+.reasons .help { display: block; margin-left: 1.6rem; font-weight: normal; }
 .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0,0,0,0); white-space: nowrap; border: 0; }
 .signin { max-width: 24rem; margin: 3rem auto; }
 /* The judge's verdict, shown inside the console. */
 .status { display: inline-block; padding: .15rem .6rem; border-radius: .3rem; color: #fff; font-weight: 600; }
 .status.verified { background: var(--ok); } .status.failed { background: var(--bad); } .status.absent { background: var(--warn); }
 .ok { color: var(--ok); } .bad { color: var(--bad); }
+/* Wide screens: serials, fingerprints and names break only where they have a break point. */
+@media (min-width: 64rem) { .table-wrap .mono { overflow-wrap: normal; } }
 @media (max-width: 40rem) {
   main { padding: .6rem; }
   table.kv th { width: auto; }
