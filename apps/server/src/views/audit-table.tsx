@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The audit trail as a table (the audit log page and the dashboard's recent activity): time, actor, action, target, outcome, details. */
 import type { AuditRecord } from '@anvil/ca';
-import { TableRegion, Time } from './components.tsx';
+import { DataTable, Time } from './components.tsx';
 
 /** Details longer than this fold into a <details> element (no script needed). */
 const DETAILS_INLINE = 160;
@@ -24,42 +24,32 @@ function Details(props: { details: Record<string, unknown> | undefined }) {
 export function AuditTable(props: { rows: AuditRecord[]; label: string; showDetails?: boolean }) {
   if (props.rows.length === 0) return <p class="muted">No audit entries.</p>;
   return (
-    <TableRegion label={props.label}>
-      <table class="audit">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Action</th>
-            <th scope="col">Target</th>
-            <th scope="col">Outcome</th>
-            {props.showDetails ? <th scope="col">Details</th> : null}
-          </tr>
-        </thead>
-        <tbody>
-          {props.rows.map((r) => (
-            <tr>
-              <td>
-                <Time at={r.at} />
-              </td>
-              <td class="mono">
-                {r.actor}
-                {r.source ? <span class="muted"> from {r.source}</span> : null}
-              </td>
-              <td class="mono">{r.action}</td>
-              <td class="mono">{r.target ?? <span class="muted">—</span>}</td>
-              <td>
-                <span class={`badge ${r.outcome === 'success' ? 'ok' : 'bad'}`}>{r.outcome}</span>
-              </td>
-              {props.showDetails ? (
-                <td>
-                  <Details details={r.details} />
-                </td>
-              ) : null}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </TableRegion>
+    <DataTable
+      label={props.label}
+      class="audit"
+      columns={['Time', 'Actor', 'Action', 'Target', 'Outcome', props.showDetails ? 'Details' : null]}
+    >
+      {props.rows.map((r) => (
+        <tr>
+          <td>
+            <Time at={r.at} />
+          </td>
+          <td class="mono">
+            {r.actor}
+            {r.source ? <span class="muted"> from {r.source}</span> : null}
+          </td>
+          <td class="mono">{r.action}</td>
+          <td class="mono">{r.target ?? <span class="muted">—</span>}</td>
+          <td>
+            <span class={`badge ${r.outcome === 'success' ? 'ok' : 'bad'}`}>{r.outcome}</span>
+          </td>
+          {props.showDetails ? (
+            <td>
+              <Details details={r.details} />
+            </td>
+          ) : null}
+        </tr>
+      ))}
+    </DataTable>
   );
 }

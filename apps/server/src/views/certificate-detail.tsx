@@ -2,7 +2,7 @@
 /** One certificate's page: every decoded field in plain words, the live OCSP status, downloads, revoke/release and its audit history. */
 import type { AuditRecord, CertificateRecord } from '@anvil/ca';
 import type { CertificateInfo } from '@anvil/pki';
-import { Notice, StatusBadge, TableRegion, Time, sansText } from './components.tsx';
+import { Notice, StatusBadge, DataTable, KvRow, KvTable, Time, sansText } from './components.tsx';
 import { Csrf } from './layout.tsx';
 import { colonHex } from './certificate-list.tsx';
 
@@ -135,101 +135,53 @@ export function CertificateDetailPage(p: CertificateDetailProps) {
       </p>
 
       <h2>Fields</h2>
-      <TableRegion label="Certificate fields">
-        <table class="kv">
-          <tbody>
-            <tr>
-              <th scope="row">Subject</th>
-              <td class="mono">{p.info.subject || '(empty)'}</td>
-            </tr>
-            <tr>
-              <th scope="row">Names (SAN)</th>
-              <td class="mono">{sansText(p.info.sans) || 'none'}</td>
-            </tr>
-            <tr>
-              <th scope="row">Profile</th>
-              <td>{r.profile}</td>
-            </tr>
-            <tr>
-              <th scope="row">Key usage</th>
-              <td>{words(p.info.keyUsage, KEY_USAGE_WORDS)}</td>
-            </tr>
-            <tr>
-              <th scope="row">Extended key usage</th>
-              <td>{words(p.info.extendedKeyUsage, EKU_WORDS)}</td>
-            </tr>
-            <tr>
-              <th scope="row">Basic constraints</th>
-              <td>{p.basicConstraints}</td>
-            </tr>
-            <tr>
-              <th scope="row">Valid from</th>
-              <td>
-                <Time at={r.notBefore} />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Valid until</th>
-              <td>
-                <Time at={r.notAfter} relative />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Serial</th>
-              <td class="mono">
-                {r.serial}
-                <div class="muted">{colonHex(r.serial)}</div>
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">SHA-256 fingerprint</th>
-              <td class="mono">{colonHex(p.info.fingerprintSha256)}</td>
-            </tr>
-            <tr>
-              <th scope="row">SHA-1 fingerprint</th>
-              <td class="mono">{p.fingerprintSha1}</td>
-            </tr>
-            <tr>
-              <th scope="row">Key algorithm</th>
-              <td>{p.keyAlgorithm}</td>
-            </tr>
-            <tr>
-              <th scope="row">Issuer</th>
-              <td class="mono">{p.info.issuer}</td>
-            </tr>
-            <tr>
-              <th scope="row">CRL distribution points</th>
-              <td>
-                <Urls urls={p.crlUrls} />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">OCSP responders</th>
-              <td>
-                <Urls urls={p.ocspUrls} />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">CA issuers (AIA)</th>
-              <td>
-                <Urls urls={p.caIssuerUrls} />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Requested by</th>
-              <td>{r.requestedBy ?? <span class="muted">unknown</span>}</td>
-            </tr>
-            {r.supersededBy ? (
-              <tr>
-                <th scope="row">Renewed by</th>
-                <td>
-                  <a href={`/certificates/${r.supersededBy}`}>the newer certificate</a>
-                </td>
-              </tr>
-            ) : null}
-          </tbody>
-        </table>
-      </TableRegion>
+      <KvTable label="Certificate fields">
+        <KvRow label="Subject" class="mono">
+          {p.info.subject || '(empty)'}
+        </KvRow>
+        <KvRow label="Names (SAN)" class="mono">
+          {sansText(p.info.sans) || 'none'}
+        </KvRow>
+        <KvRow label="Profile">{r.profile}</KvRow>
+        <KvRow label="Key usage">{words(p.info.keyUsage, KEY_USAGE_WORDS)}</KvRow>
+        <KvRow label="Extended key usage">{words(p.info.extendedKeyUsage, EKU_WORDS)}</KvRow>
+        <KvRow label="Basic constraints">{p.basicConstraints}</KvRow>
+        <KvRow label="Valid from">
+          <Time at={r.notBefore} />
+        </KvRow>
+        <KvRow label="Valid until">
+          <Time at={r.notAfter} relative />
+        </KvRow>
+        <KvRow label="Serial" class="mono">
+          {r.serial}
+          <div class="muted">{colonHex(r.serial)}</div>
+        </KvRow>
+        <KvRow label="SHA-256 fingerprint" class="mono">
+          {colonHex(p.info.fingerprintSha256)}
+        </KvRow>
+        <KvRow label="SHA-1 fingerprint" class="mono">
+          {p.fingerprintSha1}
+        </KvRow>
+        <KvRow label="Key algorithm">{p.keyAlgorithm}</KvRow>
+        <KvRow label="Issuer" class="mono">
+          {p.info.issuer}
+        </KvRow>
+        <KvRow label="CRL distribution points">
+          <Urls urls={p.crlUrls} />
+        </KvRow>
+        <KvRow label="OCSP responders">
+          <Urls urls={p.ocspUrls} />
+        </KvRow>
+        <KvRow label="CA issuers (AIA)">
+          <Urls urls={p.caIssuerUrls} />
+        </KvRow>
+        <KvRow label="Requested by">{r.requestedBy ?? <span class="muted">unknown</span>}</KvRow>
+        {r.supersededBy ? (
+          <KvRow label="Renewed by">
+            <a href={`/certificates/${r.supersededBy}`}>the newer certificate</a>
+          </KvRow>
+        ) : null}
+      </KvTable>
 
       <h2>Live OCSP status</h2>
       <p>
@@ -286,32 +238,19 @@ export function CertificateDetailPage(p: CertificateDetailProps) {
       {p.audit.length === 0 ? (
         <p class="muted">No audit entry names this certificate.</p>
       ) : (
-        <TableRegion label="Audit history of this certificate">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">What</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {p.audit.map((a) => (
-                <tr>
-                  <td>
-                    <Time at={a.at} />
-                  </td>
-                  <td>{a.actor}</td>
-                  <td>{a.action}</td>
-                  <td>{a.outcome}</td>
-                  <td class="mono">{a.details ? JSON.stringify(a.details) : ''}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableRegion>
+        <DataTable label="Audit history of this certificate" columns={['When', 'Who', 'What', 'Outcome', 'Details']}>
+          {p.audit.map((a) => (
+            <tr>
+              <td>
+                <Time at={a.at} />
+              </td>
+              <td>{a.actor}</td>
+              <td>{a.action}</td>
+              <td>{a.outcome}</td>
+              <td class="mono">{a.details ? JSON.stringify(a.details) : ''}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </>
   );

@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The certificate list page: the search and filter form, the table (with selection for revocation when allowed) and the pager. */
 import type { CertificateRecord } from '@anvil/ca';
-import { Field, FormError, Pager, Select, StatusBadge, TableRegion, Time, sansText, type FieldErrors } from './components.tsx';
+import { binder, DataTable, Field, FormError, Pager, Select, StatusBadge, Time, sansText, type FieldErrors } from './components.tsx';
 import { Csrf } from './layout.tsx';
 
 /** The list's filters exactly as the user wrote them (kept when one is wrong). */
@@ -46,77 +46,52 @@ export function colonHex(hex: string): string {
   return (hex.toUpperCase().match(/../g) ?? [hex]).join(':');
 }
 
-/** Options of a select, plus the written value when it is not among them (so a wrong value is shown again). */
-function withValue(options: Array<{ value: string; label: string }>, value: string) {
-  return value && !options.some((o) => o.value === value) ? [...options, { value, label: `${value} (unknown)` }] : options;
+type Option = { value: string; label: string };
+
+const STATUS_OPTIONS: Option[] = [
+  { value: '', label: 'Any status' },
+  { value: 'active', label: 'Active' },
+  { value: 'revoked', label: 'Revoked' },
+];
+
+const SORT_OPTIONS: Option[] = [
+  { value: '', label: 'Newest first' },
+  { value: 'expiry', label: 'Soonest expiry first' },
+];
+
+/** "Any …" first, then each name as itself. */
+function anyOf(any: string, names: string[]): Option[] {
+  return [{ value: '', label: any }, ...names.map((n) => ({ value: n, label: n }))];
+}
+
+/** A filter's select: its options, plus the written value when it is not among them (so a wrong value is shown again). */
+function FilterSelect(props: { name: keyof CertificateFilterValues; label: string; options: Option[]; list: CertificateListProps }) {
+  const value = props.list.filters[props.name];
+  const known = !value || props.options.some((o) => o.value === value);
+  const options = known ? props.options : [...props.options, { value, label: `${value} (unknown)` }];
+  return <Select name={props.name} label={props.label} value={value} errors={props.list.errors} options={options} />;
 }
 
 function Filters(props: CertificateListProps) {
-  const f = props.filters;
+  const bind = binder(props.filters, props.errors);
   return (
     <form method="get" action="/certificates" class="panel" aria-label="Search certificates">
       <FormError message={props.message} />
       <div class="filters">
         <div class="wide">
           <Field
-            name="q"
+            {...bind('q')}
             label="Search"
             type="search"
-            value={f.q}
-            errors={props.errors}
             inputmode="search"
             help="Common name, organisation, DNS name or other SAN, serial (with or without colons) or SHA-256 fingerprint."
           />
         </div>
-        <Select
-          name="status"
-          label="Status"
-          value={f.status}
-          errors={props.errors}
-          options={withValue(
-            [
-              { value: '', label: 'Any status' },
-              { value: 'active', label: 'Active' },
-              { value: 'revoked', label: 'Revoked' },
-            ],
-            f.status,
-          )}
-        />
-        <Select
-          name="profile"
-          label="Profile"
-          value={f.profile}
-          errors={props.errors}
-          options={withValue([{ value: '', label: 'Any profile' }, ...props.profiles.map((p) => ({ value: p, label: p }))], f.profile)}
-        />
-        <Select
-          name="issuer"
-          label="Issuer"
-          value={f.issuer}
-          errors={props.errors}
-          options={withValue([{ value: '', label: 'Any issuer' }, ...props.issuers.map((i) => ({ value: i, label: i }))], f.issuer)}
-        />
-        <Field
-          name="expiresBefore"
-          label="Expires before"
-          type="date"
-          value={f.expiresBefore}
-          errors={props.errors}
-          help="YYYY-MM-DD (UTC)"
-        />
-        <Select
-          name="sort"
-          label="Order"
-          value={f.sort}
-          errors={props.errors}
-          options={withValue(
-            [
-              { value: '', label: 'Newest first' },
-              { value: 'expiry', label: 'Soonest expiry first' },
-            ],
-            f.sort,
-          )}
-        />
+        <FilterSelect list={props} name="status" label="Status" options={STATUS_OPTIONS} />
+        <FilterSelect list={props} name="profile" label="Profile" options={anyOf('Any profile', props.profiles)} />
+        <FilterSelect list={props} name="issuer" label="Issuer" options={anyOf('Any issuer', props.issuers)} />
+        <Field {...bind('expiresBefore')} label="Expires before" type="date" help="YYYY-MM-DD (UTC)" />
+        <FilterSelect list={props} name="sort" label="Order" options={SORT_OPTIONS} />
         <div>
           <button type="submit">Search</button>
         </div>
@@ -127,59 +102,46 @@ function Filters(props: CertificateListProps) {
 
 function Table(props: CertificateListProps & { rows: CertificateRow[] }) {
   return (
-    <TableRegion label="Certificates found">
-      <table>
-        <caption class="sr-only">Certificates{props.canRevoke ? ', with a checkbox to select each active one for revocation' : ''}</caption>
-        <thead>
+    <DataTable
+      label="Certificates found"
+      caption={`Certificates${props.canRevoke ? ', with a checkbox to select each active one for revocation' : ''}`}
+      columns={[props.canRevoke ? 'Select' : null, 'Subject', 'Names (SAN)', 'Profile', 'Issuer', 'Serial', 'Status', 'Expires']}
+    >
+      {props.rows.map(({ record: r, issuerName }) => {
+        const cn = r.commonName ?? '(no common name)';
+        const o = organisationOf(r.subject);
+        return (
           <tr>
-            {props.canRevoke ? <th scope="col">Select</th> : null}
-            <th scope="col">Subject</th>
-            <th scope="col">Names (SAN)</th>
-            <th scope="col">Profile</th>
-            <th scope="col">Issuer</th>
-            <th scope="col">Serial</th>
-            <th scope="col">Status</th>
-            <th scope="col">Expires</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.rows.map(({ record: r, issuerName }) => {
-            const cn = r.commonName ?? '(no common name)';
-            const o = organisationOf(r.subject);
-            return (
-              <tr>
-                {props.canRevoke ? (
-                  <td>
-                    {r.status === 'active' ? (
-                      <>
-                        <input type="checkbox" name="id" value={r.id} id={`sel-${r.id}`} />
-                        <label for={`sel-${r.id}`} class="sr-only">
-                          Select {cn} {r.serial}
-                        </label>
-                      </>
-                    ) : null}
-                  </td>
+            {props.canRevoke ? (
+              <td>
+                {r.status === 'active' ? (
+                  <>
+                    <input type="checkbox" name="id" value={r.id} id={`sel-${r.id}`} />
+                    <label for={`sel-${r.id}`} class="sr-only">
+                      Select {cn} {r.serial}
+                    </label>
+                  </>
                 ) : null}
-                <td>
-                  <a href={`/certificates/${r.id}`}>{cn}</a>
-                  {o ? <div class="muted">{o}</div> : null}
-                </td>
-                <td class="mono">{sansText(r.sans) || <span class="muted">none</span>}</td>
-                <td>{r.profile}</td>
-                <td>{issuerName}</td>
-                <td class="mono">{r.serial}</td>
-                <td>
-                  <StatusBadge status={r.status} reason={r.revocationReason} notAfter={r.notAfter} now={props.now} />
-                </td>
-                <td>
-                  <Time at={r.notAfter} relative />
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </TableRegion>
+              </td>
+            ) : null}
+            <td>
+              <a href={`/certificates/${r.id}`}>{cn}</a>
+              {o ? <div class="muted">{o}</div> : null}
+            </td>
+            <td class="mono">{sansText(r.sans) || <span class="muted">none</span>}</td>
+            <td>{r.profile}</td>
+            <td>{issuerName}</td>
+            <td class="mono">{r.serial}</td>
+            <td>
+              <StatusBadge status={r.status} reason={r.revocationReason} notAfter={r.notAfter} now={props.now} />
+            </td>
+            <td>
+              <Time at={r.notAfter} relative />
+            </td>
+          </tr>
+        );
+      })}
+    </DataTable>
   );
 }
 

@@ -2,7 +2,7 @@
 /** The revocation flow's pages: the confirmation listing exactly what will be revoked with the reason chooser, and the result with the CRLs. */
 import { REVOKE_REASONS, type RevokeReason } from '@anvil/pki';
 import type { CertificateRecord } from '@anvil/ca';
-import { FormError, Notice, StatusBadge, TableRegion, Time, type FieldErrors } from './components.tsx';
+import { FormError, Notice, StatusBadge, DataTable, Time, type FieldErrors } from './components.tsx';
 import { Csrf } from './layout.tsx';
 
 /** Each reason Anvil accepts, in plain words. */
@@ -36,41 +36,37 @@ export interface RevocationItem {
 
 function ItemTable(props: { items: RevocationItem[]; label: string; now: Date; withStatus?: boolean; changedIds?: Set<string> }) {
   return (
-    <TableRegion label={props.label}>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Subject</th>
-            <th scope="col">Serial</th>
-            <th scope="col">Issuer</th>
-            <th scope="col">Expires</th>
-            {props.withStatus ? <th scope="col">Status</th> : null}
-            {props.changedIds ? <th scope="col">This confirmation</th> : null}
-          </tr>
-        </thead>
-        <tbody>
-          {props.items.map(({ record: r, issuerName }) => (
-            <tr>
-              <td>
-                <a href={`/certificates/${r.id}`}>{r.commonName ?? '(no common name)'}</a>
-                <div class="muted mono">{r.subject}</div>
-              </td>
-              <td class="mono">{r.serial}</td>
-              <td>{issuerName}</td>
-              <td>
-                <Time at={r.notAfter} relative />
-              </td>
-              {props.withStatus ? (
-                <td>
-                  <StatusBadge status={r.status} reason={r.revocationReason} notAfter={r.notAfter} now={props.now} />
-                </td>
-              ) : null}
-              {props.changedIds ? <td>{props.changedIds.has(r.id) ? 'revoked now' : 'was already revoked: changed nothing'}</td> : null}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </TableRegion>
+    <DataTable
+      label={props.label}
+      columns={[
+        'Subject',
+        'Serial',
+        'Issuer',
+        'Expires',
+        props.withStatus ? 'Status' : null,
+        props.changedIds ? 'This confirmation' : null,
+      ]}
+    >
+      {props.items.map(({ record: r, issuerName }) => (
+        <tr>
+          <td>
+            <a href={`/certificates/${r.id}`}>{r.commonName ?? '(no common name)'}</a>
+            <div class="muted mono">{r.subject}</div>
+          </td>
+          <td class="mono">{r.serial}</td>
+          <td>{issuerName}</td>
+          <td>
+            <Time at={r.notAfter} relative />
+          </td>
+          {props.withStatus ? (
+            <td>
+              <StatusBadge status={r.status} reason={r.revocationReason} notAfter={r.notAfter} now={props.now} />
+            </td>
+          ) : null}
+          {props.changedIds ? <td>{props.changedIds.has(r.id) ? 'revoked now' : 'was already revoked: changed nothing'}</td> : null}
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 

@@ -9,7 +9,7 @@ import type { Child } from 'hono/jsx';
 export type FieldErrors = Record<string, string | undefined>;
 
 /** The id of a field's input, its error, and the ids of its help and error texts (aria-describedby). */
-function fieldIds(props: { name: string; help?: string; errors?: FieldErrors }) {
+export function fieldIds(props: { name: string; help?: string; errors?: FieldErrors }) {
   const id = `f-${props.name}`;
   const error = props.errors?.[props.name];
   const described = [props.help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
@@ -17,7 +17,7 @@ function fieldIds(props: { name: string; help?: string; errors?: FieldErrors }) 
 }
 
 /** The help and error texts under a field, with the ids its input's aria-describedby names. */
-function FieldNotes(props: { id: string; help?: string; error?: string }) {
+export function FieldNotes(props: { id: string; help?: string; error?: string }) {
   return (
     <>
       {props.help ? (
@@ -34,89 +34,100 @@ function FieldNotes(props: { id: string; help?: string; error?: string }) {
   );
 }
 
-export function Field(props: {
+/** What every labelled field shares: its name, label, help and error. */
+interface FieldBase {
   name: string;
   label: string;
-  value?: string;
-  type?: string;
   help?: string;
   errors?: FieldErrors;
-  required?: boolean;
-  autocomplete?: string;
-  placeholder?: string;
-  inputmode?: 'search' | 'email' | 'none' | 'url' | 'text' | 'tel' | 'numeric' | 'decimal';
-}) {
+}
+
+/**
+ * A field's frame: the label tied to its control, the control, then its help and error texts.
+ * `control` gets the attributes that tie the control to the label and the texts (id, name, aria-invalid, aria-describedby).
+ */
+function FieldFrame(props: FieldBase & { control: (tie: ControlTie) => Child }) {
   const { id, error, described } = fieldIds(props);
   return (
     <div class="field">
       <label for={id}>{props.label}</label>
-      <input
-        id={id}
-        name={props.name}
-        type={props.type ?? 'text'}
-        value={props.value ?? ''}
-        required={props.required}
-        autocomplete={props.autocomplete}
-        placeholder={props.placeholder}
-        inputmode={props.inputmode}
-        aria-invalid={error ? 'true' : undefined}
-        aria-describedby={described}
-      />
+      {props.control({ id, name: props.name, 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': described })}
       <FieldNotes id={id} help={props.help} error={error} />
     </div>
   );
 }
 
-export function TextArea(props: {
+interface ControlTie {
+  id: string;
   name: string;
-  label: string;
-  value?: string;
-  help?: string;
-  errors?: FieldErrors;
-  rows?: number;
-  required?: boolean;
-}) {
-  const { id, error, described } = fieldIds(props);
+  'aria-invalid': 'true' | undefined;
+  'aria-describedby': string | undefined;
+}
+
+/** The name, value and errors of a form's field, for `<Field {...bind('name')} …/>`: each use states only the label and what differs. */
+export function binder<T extends object>(values: T, errors?: FieldErrors) {
+  return (name: { [K in keyof T]: T[K] extends string ? K : never }[keyof T] & string) => ({
+    name,
+    value: values[name] as string,
+    errors,
+  });
+}
+
+export function Field(
+  props: FieldBase & {
+    value?: string;
+    type?: string;
+    required?: boolean;
+    autocomplete?: string;
+    placeholder?: string;
+    inputmode?: 'search' | 'email' | 'none' | 'url' | 'text' | 'tel' | 'numeric' | 'decimal';
+  },
+) {
   return (
-    <div class="field">
-      <label for={id}>{props.label}</label>
-      <textarea
-        id={id}
-        name={props.name}
-        rows={props.rows ?? 6}
-        required={props.required}
-        aria-invalid={error ? 'true' : undefined}
-        aria-describedby={described}
-        spellcheck={false}
-      >
-        {props.value ?? ''}
-      </textarea>
-      <FieldNotes id={id} help={props.help} error={error} />
-    </div>
+    <FieldFrame
+      {...props}
+      control={(tie) => (
+        <input
+          {...tie}
+          type={props.type ?? 'text'}
+          value={props.value ?? ''}
+          required={props.required}
+          autocomplete={props.autocomplete}
+          placeholder={props.placeholder}
+          inputmode={props.inputmode}
+        />
+      )}
+    />
   );
 }
 
-export function Select(props: {
-  name: string;
-  label: string;
-  options: Array<{ value: string; label: string }>;
-  value?: string;
-  help?: string;
-  errors?: FieldErrors;
-}) {
-  const { id, error, described } = fieldIds(props);
+export function TextArea(props: FieldBase & { value?: string; rows?: number; required?: boolean }) {
   return (
-    <div class="field">
-      <label for={id}>{props.label}</label>
-      <select id={id} name={props.name} aria-invalid={error ? 'true' : undefined} aria-describedby={described}>
-        {props.options.map((o) => (
-          <option value={o.value} selected={o.value === props.value}>
-            {o.label}
-          </option>
-        ))}
-      </select>
-      <FieldNotes id={id} help={props.help} error={error} />
-    </div>
+    <FieldFrame
+      {...props}
+      control={(tie) => (
+        <textarea {...tie} rows={props.rows ?? 6} required={props.required} spellcheck={false}>
+          {props.value ?? ''}
+        </textarea>
+      )}
+    />
+  );
+}
+
+export function Select(props: FieldBase & { options: Array<{ value: string; label: string }>; value?: string }) {
+  return (
+    <FieldFrame
+      {...props}
+      control={(tie) => (
+        <select {...tie}>
+          {props.options.map((o) => (
+            <option value={o.value} selected={o.value === props.value}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      )}
+    />
   );
 }
 
@@ -145,6 +156,25 @@ export function FileField(props: {
       {props.help ? <span class="help">{props.help}</span> : null}
       {error ? <span class="error">{error}</span> : null}
     </div>
+  );
+}
+
+/**
+ * A paste box with a file input under it (CSR, chain, CRLs): either may be used.
+ * The file input's errors come from the same `errors` (no form names one today).
+ */
+export function PasteOrUpload(
+  props: FieldBase & {
+    value?: string;
+    rows?: number;
+    upload: { name: string; label: string; accept: string; multiple?: boolean };
+  },
+) {
+  return (
+    <>
+      <TextArea name={props.name} label={props.label} value={props.value} help={props.help} errors={props.errors} rows={props.rows} />
+      <FileField {...props.upload} errors={props.errors} />
+    </>
   );
 }
 
@@ -209,6 +239,45 @@ export function TableRegion(props: { label: string; children?: Child }) {
     <section class="table-wrap" aria-label={props.label} tabindex={0}>
       {props.children}
     </section>
+  );
+}
+
+/**
+ * A data table in its own region: an optional caption, one header cell a column (scope=col), then the rows.
+ * A column given as null (a column shown only to some) is left out.
+ */
+export function DataTable(props: { label: string; columns: Array<string | null>; caption?: Child; class?: string; children?: Child }) {
+  return (
+    <TableRegion label={props.label}>
+      <table class={props.class}>
+        {props.caption ? <caption class="sr-only">{props.caption}</caption> : null}
+        <thead>
+          <tr>{props.columns.map((c) => (c === null ? null : <th scope="col">{c}</th>))}</tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </TableRegion>
+  );
+}
+
+/** A key–value table (class kv) in its own region; its rows are KvRows. */
+export function KvTable(props: { label: string; children?: Child }) {
+  return (
+    <TableRegion label={props.label}>
+      <table class="kv">
+        <tbody>{props.children}</tbody>
+      </table>
+    </TableRegion>
+  );
+}
+
+/** One row of a key–value table: the key as a row header (scope=row), the value beside it. */
+export function KvRow(props: { label: Child; class?: string; children?: Child }) {
+  return (
+    <tr>
+      <th scope="row">{props.label}</th>
+      <td class={props.class}>{props.children}</td>
+    </tr>
   );
 }
 

@@ -1,7 +1,19 @@
 /** @jsxImportSource hono/jsx */
 /** The console's issue form and its result page (the generated key, .p12 and Secret offered once, as data: downloads). */
 import { KEY_ALGORITHMS } from '@anvil/pki';
-import { Field, FileField, FormError, Notice, Select, TextArea, Time, TableRegion, sansText, type FieldErrors } from './components.tsx';
+import {
+  binder,
+  Field,
+  FormError,
+  KvRow,
+  KvTable,
+  Notice,
+  PasteOrUpload,
+  Select,
+  Time,
+  sansText,
+  type FieldErrors,
+} from './components.tsx';
 import { Csrf } from './layout.tsx';
 
 /** What the issue form holds, as typed (shown again, kept, when the form is refused). */
@@ -34,6 +46,7 @@ export function IssueForm(props: {
 }) {
   const v = props.values;
   const errors = props.errors;
+  const bind = binder(v, errors);
   return (
     <>
       <h1>Issue a certificate</h1>
@@ -42,12 +55,10 @@ export function IssueForm(props: {
         <Csrf token={props.csrf} />
         <input type="hidden" name="nonce" value={v.nonce} />
         <Select
-          name="profile"
+          {...bind('profile')}
           label="Profile"
-          value={v.profile}
           options={props.profiles.map((p) => ({ value: p.name, label: `${p.name} (${p.kind})` }))}
           help="What the certificate is for: its key usages and the names it may carry."
-          errors={errors}
         />
 
         <fieldset class="field">
@@ -72,42 +83,36 @@ export function IssueForm(props: {
           options={KEY_ALGORITHMS.map((a) => ({ value: a, label: a === 'EC-P256' ? `${a} (default)` : a }))}
           errors={errors}
         />
-        <TextArea
-          name="csr"
+        <PasteOrUpload
+          {...bind('csr')}
           label="Certificate signing request (PEM)"
-          value={v.csr}
           help="Paste it here, or upload it below (PEM or DER), e.g. from: openssl req -new -key key.pem -subj /CN=name"
-          errors={errors}
           rows={6}
+          upload={{ name: 'csrFile', label: 'or upload the CSR file', accept: '.csr,.pem,.der,.req' }}
         />
-        <FileField name="csrFile" label="or upload the CSR file" accept=".csr,.pem,.der,.req" />
 
         <h2>Names</h2>
         <p class="muted">With a CSR, leave the names empty to take the CSR's. Separate several names with commas or spaces.</p>
-        <Field name="CN" label="Common name (CN)" value={v.CN} errors={errors} />
-        <Field name="O" label="Organization (O)" value={v.O} errors={errors} />
-        <Field name="dns" label="DNS names" value={v.dns} placeholder="api.example.com, www.example.com" errors={errors} />
-        <Field name="ip" label="IP addresses" value={v.ip} placeholder="10.0.0.1" errors={errors} />
-        <Field name="uri" label="URIs" value={v.uri} placeholder="spiffe://prod.example/svc" errors={errors} />
-        <Field name="email" label="Email addresses" value={v.email} inputmode="email" errors={errors} />
+        <Field {...bind('CN')} label="Common name (CN)" />
+        <Field {...bind('O')} label="Organization (O)" />
+        <Field {...bind('dns')} label="DNS names" placeholder="api.example.com, www.example.com" />
+        <Field {...bind('ip')} label="IP addresses" placeholder="10.0.0.1" />
+        <Field {...bind('uri')} label="URIs" placeholder="spiffe://prod.example/svc" />
+        <Field {...bind('email')} label="Email addresses" inputmode="email" />
 
         <h2>Validity and issuer</h2>
         <Field
-          name="ttl"
+          {...bind('ttl')}
           label="Lifetime"
-          value={v.ttl}
           help="Days (e.g. 90), or a duration such as 90d, 720h, 30m. Empty: the profile's default."
-          errors={errors}
         />
         <Select
-          name="issuer"
+          {...bind('issuer')}
           label="Issuer"
-          value={v.issuer}
           options={[
             { value: '', label: "The profile's (or Anvil's default)" },
             ...props.issuers.map((i) => ({ value: i.name, label: i.name })),
           ]}
-          errors={errors}
         />
 
         <h2>Bundles (generated key only)</h2>
@@ -119,8 +124,8 @@ export function IssueForm(props: {
           help="Given: a .p12 file (AES-256) with the key, the certificate and its intermediates. Never kept; type it again if the form comes back."
           errors={errors}
         />
-        <Field name="secretName" label="Kubernetes Secret name (optional)" value={v.secretName} errors={errors} />
-        <Field name="secretNamespace" label="Kubernetes Secret namespace (optional)" value={v.secretNamespace} errors={errors} />
+        <Field {...bind('secretName')} label="Kubernetes Secret name (optional)" />
+        <Field {...bind('secretNamespace')} label="Kubernetes Secret namespace (optional)" />
         <div>
           <button type="submit">Issue</button>
         </div>
@@ -177,46 +182,27 @@ export function IssueResult(props: {
       ) : (
         <Notice kind="ok">The certificate was issued for the key of your CSR.</Notice>
       )}
-      <TableRegion label="Certificate">
-        <table class="kv">
-          <tbody>
-            <tr>
-              <th scope="row">Subject</th>
-              <td class="mono">{c.subject || '—'}</td>
-            </tr>
-            <tr>
-              <th scope="row">Names</th>
-              <td class="mono">{sansText(c.sans) || '—'}</td>
-            </tr>
-            <tr>
-              <th scope="row">Serial</th>
-              <td class="mono">{c.serial}</td>
-            </tr>
-            <tr>
-              <th scope="row">Profile</th>
-              <td>{c.profile}</td>
-            </tr>
-            <tr>
-              <th scope="row">Issuer</th>
-              <td>
-                <a href={`/issuers/${encodeURIComponent(c.issuer)}`}>{c.issuer}</a>
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Valid from</th>
-              <td>
-                <Time at={c.notBefore} />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Valid until</th>
-              <td>
-                <Time at={c.notAfter} relative />
-              </td>
-            </tr>
-          </tbody>
-        </table>
-      </TableRegion>
+      <KvTable label="Certificate">
+        <KvRow label="Subject" class="mono">
+          {c.subject || '—'}
+        </KvRow>
+        <KvRow label="Names" class="mono">
+          {sansText(c.sans) || '—'}
+        </KvRow>
+        <KvRow label="Serial" class="mono">
+          {c.serial}
+        </KvRow>
+        <KvRow label="Profile">{c.profile}</KvRow>
+        <KvRow label="Issuer">
+          <a href={`/issuers/${encodeURIComponent(c.issuer)}`}>{c.issuer}</a>
+        </KvRow>
+        <KvRow label="Valid from">
+          <Time at={c.notBefore} />
+        </KvRow>
+        <KvRow label="Valid until">
+          <Time at={c.notAfter} relative />
+        </KvRow>
+      </KvTable>
       <p>
         <a href={`/certificates/${c.id}`}>Open the certificate's page</a> (downloads, revocation) · <a href="/issue">Issue another</a>
       </p>

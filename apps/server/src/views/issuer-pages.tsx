@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /** The console's issuer pages: the hierarchy with each CRL's state, and one issuer's details, chain, downloads and CRL re-signing. */
-import { Notice, Time, TableRegion } from './components.tsx';
+import { DataTable, KvRow, KvTable, Notice, Time } from './components.tsx';
 import { Csrf } from './layout.tsx';
 
 export interface CrlState {
@@ -32,7 +32,25 @@ function CrlBadge(props: { crl: CrlState | null }) {
   return <span class="badge ok">fresh</span>;
 }
 
+/** An issuer that is not active says so (revoked, retired), after a space. */
+function IssuerStatus(props: { status: string }) {
+  return props.status === 'active' ? null : (
+    <>
+      {' '}
+      <span class="badge bad">{props.status}</span>
+    </>
+  );
+}
+
 const issuerHref = (name: string) => `/issuers/${encodeURIComponent(name)}`;
+
+/** The files of an issuer, each as a download button. */
+const DOWNLOADS = [
+  { path: (n: string) => `/pki/issuers/${n}.crt`, label: 'Certificate (DER)' },
+  { path: (n: string) => `/pki/issuers/${n}.pem`, label: 'Certificate (PEM)' },
+  { path: (n: string) => `/pki/issuers/${n}/chain.pem`, label: 'Chain (PEM)' },
+  { path: (n: string) => `/pki/crl/${n}.crl`, label: 'CRL (DER)' },
+];
 
 export function IssuerList(props: { issuers: IssuerSummary[] }) {
   return (
@@ -41,51 +59,31 @@ export function IssuerList(props: { issuers: IssuerSummary[] }) {
       <p class="muted">
         The certificate authorities of this Anvil. Clients trust the roots (<a href="/pki/trust-bundle.pem">trust-bundle.pem</a>).
       </p>
-      <TableRegion label="Issuers">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Subject</th>
-              <th scope="col">Key</th>
-              <th scope="col">Valid until</th>
-              <th scope="col">Parent</th>
-              <th scope="col">CRL</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.issuers.map((i) => (
-              <tr>
-                <td>
-                  <a href={issuerHref(i.name)}>{i.name}</a>
-                  {i.status !== 'active' ? (
-                    <>
-                      {' '}
-                      <span class="badge bad">{i.status}</span>
-                    </>
-                  ) : null}
-                </td>
-                <td>{i.kind}</td>
-                <td class="mono">{i.subject}</td>
-                <td>{i.keyAlgorithm}</td>
-                <td>
-                  <Time at={i.notAfter} relative />
-                </td>
-                <td>{i.parent ? <a href={issuerHref(i.parent)}>{i.parent}</a> : <span class="muted">—</span>}</td>
-                <td>
-                  {i.crl ? (
-                    <>
-                      number <span class="mono">{i.crl.number}</span>, next update <Time at={i.crl.nextUpdate} relative />{' '}
-                    </>
-                  ) : null}
-                  <CrlBadge crl={i.crl} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableRegion>
+      <DataTable label="Issuers" columns={['Name', 'Kind', 'Subject', 'Key', 'Valid until', 'Parent', 'CRL']}>
+        {props.issuers.map((i) => (
+          <tr>
+            <td>
+              <a href={issuerHref(i.name)}>{i.name}</a>
+              <IssuerStatus status={i.status} />
+            </td>
+            <td>{i.kind}</td>
+            <td class="mono">{i.subject}</td>
+            <td>{i.keyAlgorithm}</td>
+            <td>
+              <Time at={i.notAfter} relative />
+            </td>
+            <td>{i.parent ? <a href={issuerHref(i.parent)}>{i.parent}</a> : <span class="muted">—</span>}</td>
+            <td>
+              {i.crl ? (
+                <>
+                  number <span class="mono">{i.crl.number}</span>, next update <Time at={i.crl.nextUpdate} relative />{' '}
+                </>
+              ) : null}
+              <CrlBadge crl={i.crl} />
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </>
   );
 }
@@ -106,52 +104,26 @@ export function IssuerDetail(props: {
     <>
       <h1>Issuer {i.name}</h1>
       {props.resigned ? <Notice kind="ok">The CRL was re-signed: CRL number {props.resigned}.</Notice> : null}
-      <TableRegion label="Issuer">
-        <table class="kv">
-          <tbody>
-            <tr>
-              <th scope="row">Kind</th>
-              <td>
-                {i.kind}
-                {i.status !== 'active' ? (
-                  <>
-                    {' '}
-                    <span class="badge bad">{i.status}</span>
-                  </>
-                ) : null}
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Subject</th>
-              <td class="mono">{i.subject}</td>
-            </tr>
-            <tr>
-              <th scope="row">Key algorithm</th>
-              <td>{i.keyAlgorithm}</td>
-            </tr>
-            <tr>
-              <th scope="row">Serial</th>
-              <td class="mono">{i.serial}</td>
-            </tr>
-            <tr>
-              <th scope="row">Valid from</th>
-              <td>
-                <Time at={i.notBefore} />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Valid until</th>
-              <td>
-                <Time at={i.notAfter} relative />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Parent</th>
-              <td>{i.parent ? <a href={issuerHref(i.parent)}>{i.parent}</a> : 'none (a root)'}</td>
-            </tr>
-          </tbody>
-        </table>
-      </TableRegion>
+      <KvTable label="Issuer">
+        <KvRow label="Kind">
+          {i.kind}
+          <IssuerStatus status={i.status} />
+        </KvRow>
+        <KvRow label="Subject" class="mono">
+          {i.subject}
+        </KvRow>
+        <KvRow label="Key algorithm">{i.keyAlgorithm}</KvRow>
+        <KvRow label="Serial" class="mono">
+          {i.serial}
+        </KvRow>
+        <KvRow label="Valid from">
+          <Time at={i.notBefore} />
+        </KvRow>
+        <KvRow label="Valid until">
+          <Time at={i.notAfter} relative />
+        </KvRow>
+        <KvRow label="Parent">{i.parent ? <a href={issuerHref(i.parent)}>{i.parent}</a> : 'none (a root)'}</KvRow>
+      </KvTable>
 
       <h2>Chain</h2>
       <ol class="chain">
@@ -164,57 +136,30 @@ export function IssuerDetail(props: {
 
       <h2>Downloads</h2>
       <ul class="downloads">
-        <li>
-          <a class="button secondary" href={`/pki/issuers/${name}.crt`}>
-            Certificate (DER)
-          </a>
-        </li>
-        <li>
-          <a class="button secondary" href={`/pki/issuers/${name}.pem`}>
-            Certificate (PEM)
-          </a>
-        </li>
-        <li>
-          <a class="button secondary" href={`/pki/issuers/${name}/chain.pem`}>
-            Chain (PEM)
-          </a>
-        </li>
-        <li>
-          <a class="button secondary" href={`/pki/crl/${name}.crl`}>
-            CRL (DER)
-          </a>
-        </li>
+        {DOWNLOADS.map((d) => (
+          <li>
+            <a class="button secondary" href={d.path(name)}>
+              {d.label}
+            </a>
+          </li>
+        ))}
       </ul>
 
       <h2>Certificate revocation list</h2>
-      <TableRegion label="CRL">
-        <table class="kv">
-          <tbody>
-            <tr>
-              <th scope="row">State</th>
-              <td>
-                <CrlBadge crl={i.crl} />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">CRL number</th>
-              <td class="mono">{i.crl?.number ?? '—'}</td>
-            </tr>
-            <tr>
-              <th scope="row">This update</th>
-              <td>
-                <Time at={i.crl?.thisUpdate} relative />
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">Next update</th>
-              <td>
-                <Time at={i.crl?.nextUpdate} relative />
-              </td>
-            </tr>
-          </tbody>
-        </table>
-      </TableRegion>
+      <KvTable label="CRL">
+        <KvRow label="State">
+          <CrlBadge crl={i.crl} />
+        </KvRow>
+        <KvRow label="CRL number" class="mono">
+          {i.crl?.number ?? '—'}
+        </KvRow>
+        <KvRow label="This update">
+          <Time at={i.crl?.thisUpdate} relative />
+        </KvRow>
+        <KvRow label="Next update">
+          <Time at={i.crl?.nextUpdate} relative />
+        </KvRow>
+      </KvTable>
       <p class="muted">Anvil re-signs each CRL once half its validity has passed, and after every revocation.</p>
       {props.canResign ? (
         <form method="post" action={`/issuers/${name}/crl`} class="inline">

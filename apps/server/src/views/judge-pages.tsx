@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The console's judge form (chain, CRLs, purpose, trust, expected name) and the verdict shown below it. */
 import type { Verdict } from '@anvil/pki';
-import { Field, FileField, FormError, TextArea, type FieldErrors } from './components.tsx';
+import { binder, Field, FormError, PasteOrUpload, TextArea, type FieldErrors } from './components.tsx';
 import { Csrf } from './layout.tsx';
 import { VerdictBody } from './verdict-page.tsx';
 
@@ -33,6 +33,7 @@ function headline(v: Verdict): string {
 export function JudgePage(props: { csrf: string; values: JudgeFormValues; verdict?: Verdict; errors?: FieldErrors; message?: string }) {
   const v = props.values;
   const errors = props.errors;
+  const bind = binder(v, errors);
   return (
     <>
       <h1>{props.verdict ? headline(props.verdict) : 'Judge a certificate chain'}</h1>
@@ -53,23 +54,25 @@ export function JudgePage(props: { csrf: string; values: JudgeFormValues; verdic
       <FormError message={props.message} />
       <form method="post" action="/judge" enctype="multipart/form-data" class="stack">
         <Csrf token={props.csrf} />
-        <TextArea
-          name="chain"
+        <PasteOrUpload
+          {...bind('chain')}
           label="Chain (PEM, leaf first)"
-          value={v.chain}
           help="Empty: judged as a client that sends no certificate."
-          errors={errors}
           rows={8}
+          upload={{
+            name: 'chainFile',
+            label: 'or upload the chain (PEM, or DER: one certificate per file)',
+            accept: '.pem,.crt,.cer,.der',
+            multiple: true,
+          }}
         />
-        <FileField
-          name="chainFile"
-          label="or upload the chain (PEM, or DER: one certificate per file)"
-          accept=".pem,.crt,.cer,.der"
-          multiple
-          errors={errors}
+        <PasteOrUpload
+          {...bind('crls')}
+          label="CRLs (PEM, optional)"
+          help="As nginx's ssl_crl."
+          rows={4}
+          upload={{ name: 'crlFiles', label: 'or upload CRL files (PEM or DER, several)', accept: '.crl,.pem,.der', multiple: true }}
         />
-        <TextArea name="crls" label="CRLs (PEM, optional)" value={v.crls} help="As nginx's ssl_crl." errors={errors} rows={4} />
-        <FileField name="crlFiles" label="or upload CRL files (PEM or DER, several)" accept=".crl,.pem,.der" multiple errors={errors} />
 
         <fieldset class="field">
           <legend>Purpose</legend>
@@ -96,14 +99,12 @@ export function JudgePage(props: { csrf: string; values: JudgeFormValues; verdic
             </label>
           </div>
         </fieldset>
-        <TextArea name="trustAnchors" label="Trust anchors (PEM)" value={v.trustAnchors} errors={errors} rows={4} />
+        <TextArea {...bind('trustAnchors')} label="Trust anchors (PEM)" rows={4} />
         <Field
-          name="expectName"
+          {...bind('expectName')}
           label="Expected name (optional)"
-          value={v.expectName}
           placeholder="dns:api.example.com"
           help="type:value, with type dns, ip, uri or email."
-          errors={errors}
         />
         <div>
           <button type="submit">Judge</button>

@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The console's profile views: a policy in plain words, and the create/edit form (data in, markup out). */
 import { PROFILE_KINDS, type Profile } from '@anvil/ca';
-import { Field, FormError, Select, TextArea, type FieldErrors } from './components.tsx';
+import { binder, Field, FieldNotes, FormError, fieldIds, KvRow, Select, TextArea, type FieldErrors } from './components.tsx';
 import { Csrf } from './layout.tsx';
 
 /** A profile form as typed: strings and checked boxes, kept as they were when the save is refused. */
@@ -137,94 +137,57 @@ export function PolicyTable(props: { profile: Profile }) {
   return (
     <table class="kv">
       <tbody>
-        <tr>
-          <th scope="row">Kind</th>
-          <td>
-            {kind.label}
-            {profile.builtin ? <span class="badge plain">built-in</span> : null}
-          </td>
-        </tr>
-        <tr>
-          <th scope="row">Key usage (critical)</th>
-          <td>
-            <Words items={kind.keyUsage.map((u) => USAGE_WORDS[u] ?? u)} />
-            {kind.rsaKeyUsage.length ? ` (+ ${kind.rsaKeyUsage.map((u) => USAGE_WORDS[u] ?? u).join(', ')} for RSA keys)` : ''}
-          </td>
-        </tr>
-        <tr>
-          <th scope="row">Extended key usage</th>
-          <td>
-            <Words items={kind.extKeyUsage.map((u) => USAGE_WORDS[u] ?? u)} />
-          </td>
-        </tr>
-        <tr>
-          <th scope="row">Basic constraints</th>
-          <td>{kind.basicConstraints?.ca ? 'CA:TRUE' : 'CA:FALSE'}, critical</td>
-        </tr>
-        <tr>
-          <th scope="row">Subject</th>
-          <td>
-            {subject.cnRequired ? `CN required (${subject.cnRequired})` : 'CN optional'}
-            {subject.cnMustBeSan ? '; if present, it must be one of the SANs' : ''}
-          </td>
-        </tr>
-        <tr>
-          <th scope="row">SAN types allowed</th>
-          <td>
-            <Words items={p.sanTypes.map((t) => SAN_WORDS[t] ?? t)} />
-            {subject.sans === 'required' ? <span class="muted"> (at least one SAN required)</span> : null}
-          </td>
-        </tr>
+        <KvRow label="Kind">
+          {kind.label}
+          {profile.builtin ? <span class="badge plain">built-in</span> : null}
+        </KvRow>
+        <KvRow label="Key usage (critical)">
+          <Words items={kind.keyUsage.map((u) => USAGE_WORDS[u] ?? u)} />
+          {kind.rsaKeyUsage.length ? ` (+ ${kind.rsaKeyUsage.map((u) => USAGE_WORDS[u] ?? u).join(', ')} for RSA keys)` : ''}
+        </KvRow>
+        <KvRow label="Extended key usage">
+          <Words items={kind.extKeyUsage.map((u) => USAGE_WORDS[u] ?? u)} />
+        </KvRow>
+        <KvRow label="Basic constraints">{kind.basicConstraints?.ca ? 'CA:TRUE' : 'CA:FALSE'}, critical</KvRow>
+        <KvRow label="Subject">
+          {subject.cnRequired ? `CN required (${subject.cnRequired})` : 'CN optional'}
+          {subject.cnMustBeSan ? '; if present, it must be one of the SANs' : ''}
+        </KvRow>
+        <KvRow label="SAN types allowed">
+          <Words items={p.sanTypes.map((t) => SAN_WORDS[t] ?? t)} />
+          {subject.sans === 'required' ? <span class="muted"> (at least one SAN required)</span> : null}
+        </KvRow>
         {p.sanTypes.includes('dns') ? (
-          <tr>
-            <th scope="row">DNS names</th>
-            <td>
-              <Restriction values={p.dnsSuffixes} any="any well-formed name" only="only these domains and names below them:" />
-              {p.allowWildcards ? '; wildcards (*.) allowed' : '; no wildcards'}
-            </td>
-          </tr>
+          <KvRow label="DNS names">
+            <Restriction values={p.dnsSuffixes} any="any well-formed name" only="only these domains and names below them:" />
+            {p.allowWildcards ? '; wildcards (*.) allowed' : '; no wildcards'}
+          </KvRow>
         ) : null}
         {p.sanTypes.includes('ip') ? (
-          <tr>
-            <th scope="row">IP addresses</th>
-            <td>
-              <Restriction values={p.ipCidrs} any="any address" only="only within" />
-            </td>
-          </tr>
+          <KvRow label="IP addresses">
+            <Restriction values={p.ipCidrs} any="any address" only="only within" />
+          </KvRow>
         ) : null}
         {p.sanTypes.includes('uri') ? (
-          <tr>
-            <th scope="row">URIs</th>
-            <td>
-              <Restriction values={p.uriPrefixes} any="any well-formed URI" only="only starting with" />
-            </td>
-          </tr>
+          <KvRow label="URIs">
+            <Restriction values={p.uriPrefixes} any="any well-formed URI" only="only starting with" />
+          </KvRow>
         ) : null}
         {p.sanTypes.includes('email') ? (
-          <tr>
-            <th scope="row">Email addresses</th>
-            <td>
-              <Restriction values={p.emailDomains} any="any well-formed address" only="only at" />
-            </td>
-          </tr>
+          <KvRow label="Email addresses">
+            <Restriction values={p.emailDomains} any="any well-formed address" only="only at" />
+          </KvRow>
         ) : null}
-        <tr>
-          <th scope="row">Key algorithms</th>
-          <td>
-            <Words items={p.keyAlgorithms} />
-            {p.keyAlgorithms.includes('RSA') ? `; RSA keys of at least ${p.minRsaBits} bits` : ''}
-          </td>
-        </tr>
-        <tr>
-          <th scope="row">Lifetime</th>
-          <td>
-            {ttlWords(p.defaultTtl)} by default, at most {ttlWords(p.maxTtl)}
-          </td>
-        </tr>
-        <tr>
-          <th scope="row">Issuer</th>
-          <td>{p.issuer ? <a href={`/issuers/${encodeURIComponent(p.issuer)}`}>{p.issuer}</a> : 'the default issuing CA'}</td>
-        </tr>
+        <KvRow label="Key algorithms">
+          <Words items={p.keyAlgorithms} />
+          {p.keyAlgorithms.includes('RSA') ? `; RSA keys of at least ${p.minRsaBits} bits` : ''}
+        </KvRow>
+        <KvRow label="Lifetime">
+          {ttlWords(p.defaultTtl)} by default, at most {ttlWords(p.maxTtl)}
+        </KvRow>
+        <KvRow label="Issuer">
+          {p.issuer ? <a href={`/issuers/${encodeURIComponent(p.issuer)}`}>{p.issuer}</a> : 'the default issuing CA'}
+        </KvRow>
       </tbody>
     </table>
   );
@@ -239,9 +202,7 @@ export function CheckGroup(props: {
   errors?: FieldErrors;
   help?: string;
 }) {
-  const id = `f-${props.name}`;
-  const error = props.errors?.[props.name];
-  const described = [props.help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined;
+  const { id, error, described } = fieldIds(props);
   return (
     <fieldset class="field" id={id} aria-describedby={described}>
       <legend>{props.legend}</legend>
@@ -252,16 +213,7 @@ export function CheckGroup(props: {
           </label>
         ))}
       </div>
-      {props.help ? (
-        <span class="help" id={`${id}-help`}>
-          {props.help}
-        </span>
-      ) : null}
-      {error ? (
-        <span class="error" id={`${id}-error`}>
-          {error}
-        </span>
-      ) : null}
+      <FieldNotes id={id} help={props.help} error={error} />
     </fieldset>
   );
 }
@@ -276,6 +228,7 @@ export function ProfileFormView(props: {
   builtin?: boolean;
 }) {
   const { form, errors, mode } = props;
+  const bind = binder(form, errors);
   const action = mode === 'create' ? '/profiles' : `/profiles/${encodeURIComponent(form.name)}`;
   return (
     <>
@@ -285,19 +238,15 @@ export function ProfileFormView(props: {
         {mode === 'create' ? (
           <>
             <Field
-              name="name"
+              {...bind('name')}
               label="Name"
-              value={form.name}
-              errors={errors}
               required
               help="Lower-case letters, digits and hyphens; it appears in URLs and in issuance requests."
             />
             <Select
-              name="kind"
+              {...bind('kind')}
               label="Kind"
               options={KINDS}
-              value={form.kind}
-              errors={errors}
               help="Decides key usage, extended key usage and subject rules; it cannot be changed later."
             />
           </>
@@ -309,10 +258,8 @@ export function ProfileFormView(props: {
         )}
         <CheckGroup name="sanTypes" legend="SAN types allowed" options={SAN_TYPES} values={form.sanTypes} errors={errors} />
         <TextArea
-          name="dnsSuffixes"
+          {...bind('dnsSuffixes')}
           label="DNS suffixes (one per line)"
-          value={form.dnsSuffixes}
-          errors={errors}
           rows={3}
           help="Empty: any DNS name. Otherwise a name must equal a suffix or end in “.” plus one."
         />
@@ -321,30 +268,9 @@ export function ProfileFormView(props: {
             <input type="checkbox" name="allowWildcards" value="1" checked={form.allowWildcards} /> Allow wildcard DNS names (*.example.com)
           </label>
         </div>
-        <TextArea
-          name="ipCidrs"
-          label="IP ranges (CIDR, one per line)"
-          value={form.ipCidrs}
-          errors={errors}
-          rows={3}
-          help="Empty: any address."
-        />
-        <TextArea
-          name="uriPrefixes"
-          label="URI prefixes (one per line)"
-          value={form.uriPrefixes}
-          errors={errors}
-          rows={3}
-          help="Empty: any URI."
-        />
-        <TextArea
-          name="emailDomains"
-          label="Email domains (one per line)"
-          value={form.emailDomains}
-          errors={errors}
-          rows={3}
-          help="Empty: any address."
-        />
+        <TextArea {...bind('ipCidrs')} label="IP ranges (CIDR, one per line)" rows={3} help="Empty: any address." />
+        <TextArea {...bind('uriPrefixes')} label="URI prefixes (one per line)" rows={3} help="Empty: any URI." />
+        <TextArea {...bind('emailDomains')} label="Email domains (one per line)" rows={3} help="Empty: any address." />
         <CheckGroup
           name="keyAlgorithms"
           legend="Key algorithms allowed"
@@ -352,28 +278,13 @@ export function ProfileFormView(props: {
           values={form.keyAlgorithms}
           errors={errors}
         />
-        <Field
-          name="minRsaBits"
-          label="Smallest RSA key (bits)"
-          value={form.minRsaBits}
-          errors={errors}
-          inputmode="numeric"
-          help="2048 to 8192."
-        />
-        <Field
-          name="defaultTtl"
-          label="Default lifetime"
-          value={form.defaultTtl}
-          errors={errors}
-          help="Such as 90d, 720h, 30m, or seconds."
-        />
-        <Field name="maxTtl" label="Longest lifetime" value={form.maxTtl} errors={errors} help="Such as 397d; at least the default." />
+        <Field {...bind('minRsaBits')} label="Smallest RSA key (bits)" inputmode="numeric" help="2048 to 8192." />
+        <Field {...bind('defaultTtl')} label="Default lifetime" help="Such as 90d, 720h, 30m, or seconds." />
+        <Field {...bind('maxTtl')} label="Longest lifetime" help="Such as 397d; at least the default." />
         <Select
-          name="issuer"
+          {...bind('issuer')}
           label="Issuer"
           options={[{ value: '', label: 'The default issuing CA' }, ...props.issuers.map((n) => ({ value: n, label: n }))]}
-          value={form.issuer}
-          errors={errors}
         />
         <div class="actions">
           <button type="submit">{mode === 'create' ? 'Create profile' : 'Save changes'}</button>

@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import type { AuditQuery, AuditRecord } from '@anvil/ca';
 import type { UiEnv } from '../../middleware/session.ts';
 import { AuditTable } from '../../views/audit-table.tsx';
-import { Field, FormError, Pager, type FieldErrors } from '../../views/components.tsx';
+import { binder, Field, FormError, Pager, type FieldErrors } from '../../views/components.tsx';
 import type { UiDeps } from './index.ts';
 import { page } from './render.tsx';
 
@@ -68,6 +68,7 @@ export function auditQueryOf(filters: AuditFilters, cursor: string): { query: Om
 
 function AuditPage(props: { filters: AuditFilters; errors?: FieldErrors; rows: AuditRecord[]; next: string | null; first: boolean }) {
   const { filters, errors } = props;
+  const bind = binder(filters, errors);
   const failed = errors && Object.values(errors).some(Boolean);
   return (
     <>
@@ -76,18 +77,11 @@ function AuditPage(props: { filters: AuditFilters; errors?: FieldErrors; rows: A
       <FormError message={failed ? (errors.cursor ?? 'Some filters could not be read: see beside each field.') : undefined} />
       <form method="get" action="/audit" class="panel">
         <div class="filters">
-          <Field name="actor" label="Actor contains" value={filters.actor} errors={errors} placeholder="user:alice" />
-          <Field
-            name="action"
-            label="Action"
-            value={filters.action}
-            errors={errors}
-            placeholder="certificate."
-            help="Exact, or a prefix ending in “.”"
-          />
-          <Field name="target" label="Target (exact)" value={filters.target} errors={errors} />
-          <Field name="from" label="From (UTC)" value={filters.from} errors={errors} placeholder="2025-03-01" />
-          <Field name="to" label="To (UTC, inclusive)" value={filters.to} errors={errors} placeholder="2025-03-31T18:00" />
+          <Field {...bind('actor')} label="Actor contains" placeholder="user:alice" />
+          <Field {...bind('action')} label="Action" placeholder="certificate." help="Exact, or a prefix ending in “.”" />
+          <Field {...bind('target')} label="Target (exact)" />
+          <Field {...bind('from')} label="From (UTC)" placeholder="2025-03-01" />
+          <Field {...bind('to')} label="To (UTC, inclusive)" placeholder="2025-03-31T18:00" />
           <div class="actions">
             <button type="submit">Filter</button>
             <a href="/audit">Clear</a>

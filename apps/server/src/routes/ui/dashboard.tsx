@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import type { AuditRecord, CertificateRecord, LoadedIssuer, StoredCrl } from '@anvil/ca';
 import type { UiEnv } from '../../middleware/session.ts';
 import { AuditTable } from '../../views/audit-table.tsx';
-import { relative, sansText, StatusBadge, TableRegion, Time } from '../../views/components.tsx';
+import { relative, sansText, StatusBadge, DataTable, Time } from '../../views/components.tsx';
 import type { UiDeps } from './index.ts';
 import { page } from './render.tsx';
 
@@ -43,45 +43,32 @@ function issuerState(issuer: LoadedIssuer, now: Date): { kind: 'ok' | 'warn' | '
 function IssuersTable(props: { rows: Array<{ issuer: LoadedIssuer; crl: Omit<StoredCrl, 'der'> | null }>; now: Date }) {
   const { now } = props;
   return (
-    <TableRegion label="Issuers and their CRLs">
-      <table>
-        <thead>
+    <DataTable label="Issuers and their CRLs" columns={['Issuer', 'Valid', 'CRL number', 'This update', 'Next update']}>
+      {props.rows.map(({ issuer, crl }) => {
+        const state = issuerState(issuer, now);
+        const fresh = crlFreshness(crl, now);
+        return (
           <tr>
-            <th scope="col">Issuer</th>
-            <th scope="col">Valid</th>
-            <th scope="col">CRL number</th>
-            <th scope="col">This update</th>
-            <th scope="col">Next update</th>
+            <th scope="row">
+              <a href={`/issuers/${encodeURIComponent(issuer.record.name)}`}>{issuer.record.name}</a>{' '}
+              <span class="muted">({issuer.record.kind === 'root' ? 'root' : 'intermediate'})</span>
+            </th>
+            <td>
+              <span class={`badge ${state.kind}`}>{state.label}</span> <Time at={issuer.record.notBefore} /> to{' '}
+              <Time at={issuer.record.notAfter} />
+            </td>
+            <td class="mono">{crl ? crl.number.toString() : '—'}</td>
+            <td>
+              <Time at={crl?.thisUpdate} />
+            </td>
+            <td>
+              <Time at={crl?.nextUpdate} /> <span class={`badge ${fresh.kind}`}>{fresh.label}</span>{' '}
+              <span class={fresh.kind === 'ok' ? 'muted' : fresh.kind}>{fresh.words}</span>
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {props.rows.map(({ issuer, crl }) => {
-            const state = issuerState(issuer, now);
-            const fresh = crlFreshness(crl, now);
-            return (
-              <tr>
-                <th scope="row">
-                  <a href={`/issuers/${encodeURIComponent(issuer.record.name)}`}>{issuer.record.name}</a>{' '}
-                  <span class="muted">({issuer.record.kind === 'root' ? 'root' : 'intermediate'})</span>
-                </th>
-                <td>
-                  <span class={`badge ${state.kind}`}>{state.label}</span> <Time at={issuer.record.notBefore} /> to{' '}
-                  <Time at={issuer.record.notAfter} />
-                </td>
-                <td class="mono">{crl ? crl.number.toString() : '—'}</td>
-                <td>
-                  <Time at={crl?.thisUpdate} />
-                </td>
-                <td>
-                  <Time at={crl?.nextUpdate} /> <span class={`badge ${fresh.kind}`}>{fresh.label}</span>{' '}
-                  <span class={fresh.kind === 'ok' ? 'muted' : fresh.kind}>{fresh.words}</span>
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </TableRegion>
+        );
+      })}
+    </DataTable>
   );
 }
 
@@ -100,71 +87,48 @@ function CountsTable(props: { counts: Array<{ status: string; profile: string; c
   }
   if (byProfile.size === 0) return <p class="muted">No certificates have been issued yet.</p>;
   return (
-    <TableRegion label="Certificates by profile and status">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Profile</th>
-            <th scope="col">Active</th>
-            <th scope="col">Revoked</th>
-            <th scope="col">All</th>
-          </tr>
-        </thead>
-        <tbody>
-          {[...byProfile].map(([profile, e]) => (
-            <tr>
-              <th scope="row">
-                <a href={`/certificates?profile=${encodeURIComponent(profile)}`}>{profile}</a>
-              </th>
-              <td>
-                <a href={`/certificates?profile=${encodeURIComponent(profile)}&status=active`}>{e.active}</a>
-              </td>
-              <td>
-                <a href={`/certificates?profile=${encodeURIComponent(profile)}&status=revoked`}>{e.revoked}</a>
-              </td>
-              <td>{e.active + e.revoked}</td>
-            </tr>
-          ))}
-          <tr>
-            <th scope="row">All profiles</th>
-            <td>{total.active}</td>
-            <td>{total.revoked}</td>
-            <td>{total.active + total.revoked}</td>
-          </tr>
-        </tbody>
-      </table>
-    </TableRegion>
+    <DataTable label="Certificates by profile and status" columns={['Profile', 'Active', 'Revoked', 'All']}>
+      {[...byProfile].map(([profile, e]) => (
+        <tr>
+          <th scope="row">
+            <a href={`/certificates?profile=${encodeURIComponent(profile)}`}>{profile}</a>
+          </th>
+          <td>
+            <a href={`/certificates?profile=${encodeURIComponent(profile)}&status=active`}>{e.active}</a>
+          </td>
+          <td>
+            <a href={`/certificates?profile=${encodeURIComponent(profile)}&status=revoked`}>{e.revoked}</a>
+          </td>
+          <td>{e.active + e.revoked}</td>
+        </tr>
+      ))}
+      <tr>
+        <th scope="row">All profiles</th>
+        <td>{total.active}</td>
+        <td>{total.revoked}</td>
+        <td>{total.active + total.revoked}</td>
+      </tr>
+    </DataTable>
   );
 }
 
 function ExpiringTable(props: { items: CertificateRecord[]; now: Date }) {
   if (props.items.length === 0) return <p class="muted">No active certificate expires within 30 days.</p>;
   return (
-    <TableRegion label="Certificates expiring within 30 days">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Certificate</th>
-            <th scope="col">Profile</th>
-            <th scope="col">Expires</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.items.map((cert) => (
-            <tr>
-              <td>
-                <a href={`/certificates/${encodeURIComponent(cert.id)}`}>{cert.commonName ?? (sansText(cert.sans) || cert.serial)}</a>
-              </td>
-              <td>{cert.profile}</td>
-              <td>
-                <Time at={cert.notAfter} /> <span class="muted">({relative(cert.notAfter, props.now)})</span>{' '}
-                {cert.notAfter <= props.now ? <StatusBadge status={cert.status} notAfter={cert.notAfter} now={props.now} /> : null}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </TableRegion>
+    <DataTable label="Certificates expiring within 30 days" columns={['Certificate', 'Profile', 'Expires']}>
+      {props.items.map((cert) => (
+        <tr>
+          <td>
+            <a href={`/certificates/${encodeURIComponent(cert.id)}`}>{cert.commonName ?? (sansText(cert.sans) || cert.serial)}</a>
+          </td>
+          <td>{cert.profile}</td>
+          <td>
+            <Time at={cert.notAfter} /> <span class="muted">({relative(cert.notAfter, props.now)})</span>{' '}
+            {cert.notAfter <= props.now ? <StatusBadge status={cert.status} notAfter={cert.notAfter} now={props.now} /> : null}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 

@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { CaError, can, parseTtl, userActor, type Profile, type ProfilePolicy } from '@anvil/ca';
 import { requirePermission, type UiEnv } from '../../middleware/session.ts';
-import { Notice, TableRegion, type FieldErrors } from '../../views/components.tsx';
+import { Notice, DataTable, type FieldErrors } from '../../views/components.tsx';
 import { EMPTY_PROFILE_FORM, formOfProfile, PolicyTable, ProfileFormView, ttlWords, type ProfileForm } from '../../views/profile-parts.tsx';
 import { PolicySchema, ProfileSchema } from '../api/schemas.ts';
 import type { UiDeps } from './index.ts';
@@ -159,35 +159,21 @@ function ProfileList(props: { profiles: Profile[]; canEdit: boolean; saved?: str
           </a>
         </p>
       ) : null}
-      <TableRegion label="Profiles">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">SAN types</th>
-              <th scope="col">Keys</th>
-              <th scope="col">Longest lifetime</th>
-              <th scope="col">Issuer</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.profiles.map((p) => (
-              <tr>
-                <th scope="row">
-                  <a href={`/profiles/${encodeURIComponent(p.name)}`}>{p.name}</a>{' '}
-                  {p.builtin ? <span class="badge plain">built-in</span> : null}
-                </th>
-                <td>{p.kind}</td>
-                <td>{p.policy.sanTypes.join(', ')}</td>
-                <td>{p.policy.keyAlgorithms.join(', ')}</td>
-                <td>{ttlWords(p.policy.maxTtl)}</td>
-                <td>{p.policy.issuer ?? <span class="muted">default</span>}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableRegion>
+      <DataTable label="Profiles" columns={['Name', 'Kind', 'SAN types', 'Keys', 'Longest lifetime', 'Issuer']}>
+        {props.profiles.map((p) => (
+          <tr>
+            <th scope="row">
+              <a href={`/profiles/${encodeURIComponent(p.name)}`}>{p.name}</a>{' '}
+              {p.builtin ? <span class="badge plain">built-in</span> : null}
+            </th>
+            <td>{p.kind}</td>
+            <td>{p.policy.sanTypes.join(', ')}</td>
+            <td>{p.policy.keyAlgorithms.join(', ')}</td>
+            <td>{ttlWords(p.policy.maxTtl)}</td>
+            <td>{p.policy.issuer ?? <span class="muted">default</span>}</td>
+          </tr>
+        ))}
+      </DataTable>
     </>
   );
 }

@@ -7,7 +7,7 @@
 import { Hono } from 'hono';
 import { CaError, USER_ROLES, isUserRole, userActor, type UserRecord, type UserRole } from '@anvil/ca';
 import { requirePermission, type UiEnv } from '../../middleware/session.ts';
-import { Field, FormError, Notice, Select, TableRegion, Time, type FieldErrors } from '../../views/components.tsx';
+import { Field, FormError, Notice, Select, DataTable, Time, type FieldErrors } from '../../views/components.tsx';
 import { Csrf } from '../../views/layout.tsx';
 import type { UiDeps } from './index.ts';
 import { forbiddenPage, formText, notFoundPage, page, type UiContext } from './render.tsx';
@@ -103,39 +103,26 @@ function UsersPage(props: {
       <h1>Users</h1>
       {props.notice ? <Notice kind="ok">{props.notice}</Notice> : null}
       <FormError message={props.message} />
-      <TableRegion label="Console users">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Username</th>
-              <th scope="col">Role</th>
-              <th scope="col">Status</th>
-              <th scope="col">Created</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.users.map((u) => (
-              <tr>
-                <th scope="row">
-                  {u.username}
-                  {u.id === props.me.id ? <span class="muted"> (you)</span> : null}
-                </th>
-                <td>{u.role}</td>
-                <td>
-                  <UserStatus user={u} />
-                </td>
-                <td>
-                  <Time at={u.createdAt} />
-                </td>
-                <td>
-                  <UserActions user={u} csrf={props.csrf} self={u.id === props.me.id} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableRegion>
+      <DataTable label="Console users" columns={['Username', 'Role', 'Status', 'Created', 'Actions']}>
+        {props.users.map((u) => (
+          <tr>
+            <th scope="row">
+              {u.username}
+              {u.id === props.me.id ? <span class="muted"> (you)</span> : null}
+            </th>
+            <td>{u.role}</td>
+            <td>
+              <UserStatus user={u} />
+            </td>
+            <td>
+              <Time at={u.createdAt} />
+            </td>
+            <td>
+              <UserActions user={u} csrf={props.csrf} self={u.id === props.me.id} />
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       <section class="panel" aria-labelledby="new-user-h">
         <h2 id="new-user-h">New user</h2>
         <form method="post" action="/users" class="stack">
