@@ -60,12 +60,15 @@ export function booleanValue(t: Tlv, what: string): boolean {
  */
 export function readExtensionList(list: Tlv, what: string): RawExtension[] {
   field(list, TAG.SEQUENCE, `${what} extensions`);
+  // Messages are built only on failure: this loop runs for every extension of every certificate judged.
   return children(list).map((e) => {
-    const [id, second, third, ...rest] = children(field(e, TAG.SEQUENCE, `${what} extension`));
-    const oid = oidOf(field(id, TAG.OID, `${what} extnID`));
+    const parts = children(e.tag === TAG.SEQUENCE ? e : field(e, TAG.SEQUENCE, `${what} extension`));
+    const [id, second, third] = parts;
+    const oid = oidOf(id?.tag === TAG.OID ? id : field(id, TAG.OID, `${what} extnID`));
     const flag = second?.tag === TAG.BOOLEAN ? second : undefined;
-    const value = field(flag ? third : second, TAG.OCTET_STRING, `${what} extnValue of ${oid}`);
-    if (rest.length || (!flag && third)) throw new DerError(`${what} extension ${oid}: unexpected trailing field`);
+    const candidate = flag ? third : second;
+    const value = candidate?.tag === TAG.OCTET_STRING ? candidate : field(candidate, TAG.OCTET_STRING, `${what} extnValue of ${oid}`);
+    if (parts.length > (flag ? 3 : 2)) throw new DerError(`${what} extension ${oid}: unexpected trailing field`);
     return { oid, critical: flag ? booleanValue(flag, `${what} critical of ${oid}`) : false, value };
   });
 }
@@ -106,10 +109,10 @@ export function readTbsFields(tbs: Tlv): TbsCertificateFields {
   let versionNumber = 0;
   if (f[0]?.tag === 0xa0) {
     version = f[i++];
-    const [v, ...rest] = children(version);
-    if (rest.length) throw new DerError('version: unexpected trailing field');
+    const v = children(version);
+    if (v.length > 1) throw new DerError('version: unexpected trailing field');
     // Any INTEGER: the views judge the number (lint wants v3; OpenSSL flags v1 only).
-    versionNumber = Number(integerValue(content(field(v, TAG.INTEGER, 'version'))));
+    versionNumber = Number(integerValue(content(field(v[0], TAG.INTEGER, 'version'))));
   }
   const serial = field(f[i++], TAG.INTEGER, 'serialNumber');
   const signature = field(f[i++], TAG.SEQUENCE, 'signature');
@@ -117,23 +120,23 @@ export function readTbsFields(tbs: Tlv): TbsCertificateFields {
   const validity = field(f[i++], TAG.SEQUENCE, 'validity');
   const subject = field(f[i++], TAG.SEQUENCE, 'subject');
   const spki = field(f[i++], TAG.SEQUENCE, 'subjectPublicKeyInfo');
-  const [nb, na, ...extraTimes] = children(validity);
-  const notBefore = timeField(nb, 'notBefore');
-  const notAfter = timeField(na, 'notAfter');
-  if (extraTimes.length) throw new DerError('validity: unexpected trailing field');
+  const times = children(validity);
+  const notBefore = timeField(times[0], 'notBefore');
+  const notAfter = timeField(times[1], 'notAfter');
+  if (times.length > 2) throw new DerError('validity: unexpected trailing field');
   // issuerUniqueID [1] and subjectUniqueID [2] (IMPLICIT BIT STRING) are skipped; extensions [3].
   if (f[i]?.tag === 0x81) i++;
   if (f[i]?.tag === 0x82) i++;
   let extensions: RawExtension[] = [];
   if (f[i]?.tag === 0xa3) {
-    const [list, ...rest] = children(f[i++]);
-    if (rest.length) throw new DerError('extensions: unexpected trailing field');
-    extensions = readExtensionList(field(list, TAG.SEQUENCE, 'extensions'), 'certificate');
+    const wrapper = children(f[i++]);
+    if (wrapper.length > 1) throw new DerError('extensions: unexpected trailing field');
+    extensions = readExtensionList(field(wrapper[0], TAG.SEQUENCE, 'extensions'), 'certificate');
   }
   if (i !== f.length) throw new DerError('tbsCertificate: unexpected trailing field');
   return {
     tbs,
-    ...(version ? { version } : {}),
+    version,
     versionNumber,
     serial,
     signature,
@@ -156,12 +159,14 @@ export interface ReadCertificateParams {
 /** The walk itself: throws DerError (MissingFieldError for an absent field). */
 export function walkCertificate(p: ReadCertificateParams): CertificateFields {
   const certificate = readOne(p.der, options(p.mode ?? 'strict'), TAG.SEQUENCE);
-  const [tbs, signatureAlgorithm, signatureValue, ...rest] = children(certificate);
-  const fields = readTbsFields(field(tbs, TAG.SEQUENCE, 'tbsCertificate'));
-  field(signatureAlgorithm, TAG.SEQUENCE, 'signatureAlgorithm');
-  field(signatureValue, TAG.BIT_STRING, 'signatureValue');
-  if (rest.length) throw new DerError('Certificate: unexpected trailing field');
-  return { ...fields, der: p.der, signatureAlgorithm, signatureValue };
+  // No rest patterns or object spreads here: the judge walks every presented certificate (bench:judge-engine).
+  const top = children(certificate);
+  const fields = readTbsFields(field(top[0], TAG.SEQUENCE, 'tbsCertificate')) as CertificateFields;
+  fields.signatureAlgorithm = field(top[1], TAG.SEQUENCE, 'signatureAlgorithm');
+  fields.signatureValue = field(top[2], TAG.BIT_STRING, 'signatureValue');
+  if (top.length > 3) throw new DerError('Certificate: unexpected trailing field');
+  fields.der = p.der;
+  return fields;
 }
 
 /** Reads one certificate; throws CertificateParseError on anything that is not one. */

@@ -96,10 +96,13 @@ export function walkCrl(p: ReadCrlParams): CrlFields {
 
 /** One revokedCertificates entry: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL }. */
 export function readCrlEntry(entry: Tlv, what: string): CrlEntryFields {
-  const [serial, date, exts, ...rest] = children(field(entry, TAG.SEQUENCE, what));
-  field(serial, TAG.INTEGER, `${what}.userCertificate`);
-  const revocationDate = timeField(date, `${what}.revocationDate`);
-  if (rest.length) throw new DerError(`${what}: unexpected trailing field`);
+  // Runs once per entry of a CRL that may hold a million: no rest pattern, messages only on failure.
+  const parts = children(entry.tag === TAG.SEQUENCE ? entry : field(entry, TAG.SEQUENCE, what));
+  const [serial, date, exts] = parts;
+  if (serial?.tag !== TAG.INTEGER) field(serial, TAG.INTEGER, `${what}.userCertificate`);
+  const revocationDate =
+    date && (date.tag === TAG.UTC_TIME || date.tag === TAG.GENERALIZED_TIME) ? date : timeField(date, `${what}.revocationDate`);
+  if (parts.length > 3) throw new DerError(`${what}: unexpected trailing field`);
   return { serial, revocationDate, extensions: exts ? readExtensionList(exts, what) : [] };
 }
 

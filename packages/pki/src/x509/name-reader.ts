@@ -46,8 +46,9 @@ export function decodeDirectoryString(tag: number, value: Uint8Array): string {
 /** AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }. */
 export function readAttribute(t: Tlv): NameAttribute {
   if (t.tag !== TAG.SEQUENCE) throw new DerError('AttributeTypeAndValue is not a SEQUENCE');
-  const [type, value, ...rest] = children(t);
-  if (!type || !value || rest.length) throw new DerError('malformed AttributeTypeAndValue');
+  const parts = children(t);
+  const [type, value] = parts;
+  if (!type || !value || parts.length > 2) throw new DerError('malformed AttributeTypeAndValue');
   return { oid: oidOf(type), tag: value.tag, value: decodeDirectoryString(value.tag, content(value)), valueDer: raw(value) };
 }
 
