@@ -444,7 +444,6 @@ export interface CertModel {
 }
 
 /** The judge's decode failure is the engine's one certificate parse error (kept under its old name). */
-export { CertificateParseError as CertificateDecodeError };
 
 export function sha256Hex(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
@@ -659,7 +658,6 @@ export interface CrlModel {
 }
 
 /** The judge's CRL decode failure is the engine's one CRL parse error (kept under its old name). */
-export { CrlParseError as CrlDecodeError };
 
 export function parseCrlModel(der: Uint8Array, fingerprint = sha256Hex(der)): CrlModel {
   try {
