@@ -1,3 +1,4 @@
+/** Opens the store: PGlite in the data directory (locked to one process) or PostgreSQL, migrations applied. */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,3 +1,4 @@
+/** The database package: stores over PGlite and PostgreSQL. */
 export * from './client.ts';
 export * from './errors.ts';
 export * from './private-dir.ts';

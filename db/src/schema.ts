@@ -1,3 +1,4 @@
+/** The drizzle schema; db/migrations holds the SQL it generates. */
 import { sql } from 'drizzle-orm';
 import {
   bigint,

@@ -1,3 +1,4 @@
+/** The Store of packages/ca over drizzle, for PGlite and PostgreSQL alike. */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, gt, gte, isNull, lt, ne, sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';

@@ -1,3 +1,4 @@
+/** The `anvil` command tree (commander): connection settings, subcommands, exit codes. */
 import { Command, CommanderError } from 'commander';
 import { crlCommand } from './commands/crl.ts';
 import { downloadCommand } from './commands/download.ts';

@@ -1,3 +1,4 @@
+/** The HTTP application: middleware in order, then the API, /pki, /ocsp, the judge doors and the console. */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';

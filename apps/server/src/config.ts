@@ -1,3 +1,4 @@
+/** Configuration from the environment: one schema, one message naming every bad variable. */
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '@anvil/pki';
 

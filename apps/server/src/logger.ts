@@ -1,3 +1,4 @@
+/** The pino logger: JSON lines, redaction of secrets, pretty output on a terminal. */
 import pino, { type Logger } from 'pino';
 
 /** JSON logs; readable (pino-pretty) when a person watches a terminal in development. */

@@ -1,3 +1,4 @@
+/** The composition root: config, database, authority, HTTP and mTLS listeners, shutdown. */
 import { resolve, join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { Authority, JudgeService, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';

@@ -1,3 +1,4 @@
+/** Errors as HTTP: the one problem+json builder and the one error-to-status mapping. */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';

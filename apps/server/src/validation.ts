@@ -1,3 +1,4 @@
+/** What a request that fails its schema gets: 422 problem+json naming the fields. */
 import type { Context } from 'hono';
 import { problem } from './problem.ts';
 

@@ -1,3 +1,4 @@
+/** The authority package: what callers import. */
 export * from './store.ts';
 export * from './errors.ts';
 export * from './key-custody.ts';

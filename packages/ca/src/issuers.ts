@@ -1,3 +1,4 @@
+/** A CA loaded for signing, its chain, and the URLs written into what it signs. */
 import type * as pkijs from 'pkijs';
 import { parseCertificate, toPem, type Signer } from '@anvil/pki';
 import type { IssuerRecord } from './store.ts';

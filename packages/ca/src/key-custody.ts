@@ -1,3 +1,4 @@
+/** Where CA private keys live: encrypted under the key-encryption key (AES-256-GCM), unwrapped to sign. */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -1,3 +1,4 @@
+/** Certificate profiles: the six kinds' KU, EKU, basic constraints and subject rules, and the name policy. */
 import { isIP } from 'node:net';
 import {
   bytesToIp,

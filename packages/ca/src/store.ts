@@ -1,3 +1,4 @@
+/** The Store interface the authority needs (db/ implements it) and its record types. */
 import { isRevocationReason, type RevocationReason, type Sans } from '@anvil/pki';
 
 /** The store speaks RFC 5280 reason names; implementations (db/) take the type from here. */

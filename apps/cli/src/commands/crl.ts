@@ -1,3 +1,4 @@
+/** `anvil crl`: an issuer's CRL (or a CRL file or URL), its signature checked: number, dates, revoked serials. */
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { contextOf } from '../context.ts';

@@ -1,3 +1,4 @@
+/** `anvil download`: a certificate in the format a stack wants (PEM, DER, PKCS#7, PKCS#12, a Kubernetes Secret). */
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';

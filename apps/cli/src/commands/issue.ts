@@ -1,3 +1,4 @@
+/** `anvil issue`: issue a certificate with a key generated here (it never leaves this machine), and write the files. */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';

@@ -1,3 +1,4 @@
+/** `anvil judge`: present a client certificate to the mTLS listener and show how it was judged. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { contextOf } from '../context.ts';

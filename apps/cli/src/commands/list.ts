@@ -1,3 +1,4 @@
+/** `anvil list`: certificates, newest first, filtered and paged. */
 import { Command, Option } from 'commander';
 import type { CertificatePage as Page } from '@anvil/server';
 import { contextOf, type CertificateView } from '../context.ts';

@@ -1,3 +1,4 @@
+/** `anvil revoke`: revoke certificates by id, with a reason; the CRL and OCSP show it before it returns. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { REVOKE_REASONS as REASONS } from '@anvil/pki';

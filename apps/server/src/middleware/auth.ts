@@ -1,3 +1,4 @@
+/** Bearer-token authentication of the JSON API. */
 import { createMiddleware } from 'hono/factory';
 import type { Actor, Authority, TokenRecord } from '@anvil/ca';
 import { hashToken } from '@anvil/ca';

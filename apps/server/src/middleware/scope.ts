@@ -1,3 +1,4 @@
+/** Scope checks of an API route (the token must carry the scope or admin). */
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env.ts';
 import { problem } from '../problem.ts';

@@ -1,3 +1,4 @@
+/** CRLs: numbered, signed and stored per issuer, re-signed before they go stale. */
 import { buildCrl, truncateToSeconds } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
 import type { RevokedRow, Store, StoredCrl } from '../store.ts';

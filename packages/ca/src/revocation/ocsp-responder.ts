@@ -1,3 +1,4 @@
+/** OCSP answers from the database, signed by a delegated responder, cached until a revocation. */
 import { createHash } from 'node:crypto';
 import {
   buildOcspResponse,

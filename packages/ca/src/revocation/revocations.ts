@@ -1,3 +1,4 @@
+/** Revocation: committed with its audit row, then made visible to CRLs, OCSP and the judge. */
 import { isRevokeReason, REVOKE_REASONS, truncateToSeconds, type RevocationReason } from '@anvil/pki';
 import { audit, type Actor } from '../audit.ts';
 import { conflict, invalid, notFound } from '../errors.ts';

@@ -1,3 +1,4 @@
+/** GET /api/v1/audit: the audit trail, newest first. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority } from '@anvil/ca';
 import type { AppEnv } from '../../env.ts';

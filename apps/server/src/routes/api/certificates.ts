@@ -1,3 +1,4 @@
+/** /api/v1/certificates: issue, list and read certificates. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority } from '@anvil/ca';
 import type { AppEnv } from '../../env.ts';

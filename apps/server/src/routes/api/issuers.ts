@@ -1,3 +1,4 @@
+/** /api/v1/issuers: list, read and create CAs. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority, LoadedIssuer } from '@anvil/ca';
 import { ISSUER_NAME, issuerUrls } from '@anvil/ca';

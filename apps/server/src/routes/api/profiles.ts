@@ -1,3 +1,4 @@
+/** /api/v1/profiles: list, read, create and update certificate profiles. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { parseTtl, type Authority, type Profile, type ProfilePolicy } from '@anvil/ca';
 import type { AppEnv } from '../../env.ts';

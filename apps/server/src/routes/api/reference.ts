@@ -1,3 +1,4 @@
+/** The interactive API reference page (swagger-ui served from this origin). */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

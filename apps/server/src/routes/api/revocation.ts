@@ -1,3 +1,4 @@
+/** Revocation over the API: revoke, release, bulk revoke, and revoking an intermediate. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { REVOCATION_REASONS, REVOKE_REASONS } from '@anvil/pki';
 import { checkReason, type Authority, type CertificateRecord } from '@anvil/ca';

@@ -1,3 +1,4 @@
+/** The API's request and response schemas (zod, also the OpenAPI document and the CLI's types). */
 import { z } from '@hono/zod-openapi';
 import { KEY_ALGORITHMS, REVOCATION_REASONS } from '@anvil/pki';
 import { PROFILE_NAME } from '@anvil/ca';

@@ -1,3 +1,4 @@
+/** How a certificate row is shown over the API. */
 import type { Authority, CertificateRecord } from '@anvil/ca';
 import { privateKeyPem } from '@anvil/pki';
 

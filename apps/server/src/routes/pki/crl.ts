@@ -1,3 +1,4 @@
+/** GET /pki/crl/{name}.crl and .pem: the current CRL of an issuer, public and cacheable. */
 import { Hono } from 'hono';
 import type { Authority } from '@anvil/ca';
 import { toPem } from '@anvil/pki';

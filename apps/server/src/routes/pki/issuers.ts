@@ -1,3 +1,4 @@
+/** Public distribution of CA certificates, chains and the trust bundle. */
 import { Hono } from 'hono';
 import { chainPem, type Authority } from '@anvil/ca';
 import { problem } from '../../problem.ts';

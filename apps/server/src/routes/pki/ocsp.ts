@@ -1,3 +1,4 @@
+/** The OCSP responder over HTTP (RFC 6960 POST and GET). */
 import { Hono } from 'hono';
 import type { Authority } from '@anvil/ca';
 import { isDatabaseUnavailable } from '@anvil/db';
