@@ -5,6 +5,7 @@ import { downloadCommand } from './commands/download.ts';
 import { issueCommand } from './commands/issue.ts';
 import { judgeCommand } from './commands/judge.ts';
 import { listCommand } from './commands/list.ts';
+import { renewCommand } from './commands/renew.ts';
 import { revokeCommand } from './commands/revoke.ts';
 import { configPath, DEFAULT_URL } from './config.ts';
 import { CliError, describeError } from './errors.ts';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   for (const cmd of [issueCommand(), revokeCommand(), listCommand(), downloadCommand(), crlCommand(), judgeCommand()]) {
     program.addCommand(cmd);
   }
+  program.addCommand(renewCommand());
   return program;
 }
 
