@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleClient, textOf } from '../support/console.ts';
-import { createTestAnvil, type TestAnvil } from '../support/harness.ts';
+import { createTestAnvil, TEST_DB, type TestAnvil } from '../support/harness.ts';
 
 let anvil: TestAnvil;
 let clock = Date.now();
@@ -186,5 +186,25 @@ describe('CSRF', () => {
     expect(res.status).toBe(404);
     expect(res.html).toContain('<main');
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
+  });
+});
+
+describe.skipIf(TEST_DB !== 'postgres')('sessions shared by two server processes on one PostgreSQL', () => {
+  it('a session opened on one process works on the other, and signing out on either ends it on both', async () => {
+    const a = await createTestAnvil();
+    const b = await createTestAnvil({ shareDatabase: { url: a.database.url!, kek: a.database.kek } });
+    try {
+      const onA = new ConsoleClient(a);
+      expect((await onA.signIn()).url).toBe('/');
+      const onB = new ConsoleClient(b);
+      onB.setCookie('anvil_session', onA.cookie('anvil_session')!);
+      expect((await onB.get('/certificates')).url).toBe('/certificates');
+      await onB.get('/');
+      await onB.post('/sign-out', {});
+      expect((await onA.get('/')).url).toMatch(/^\/sign-in/);
+    } finally {
+      await b.close();
+      await a.close();
+    }
   });
 });
