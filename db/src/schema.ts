@@ -148,7 +148,10 @@ export const crls = pgTable('crls', {
   der: bytea('der').notNull(),
 });
 
-/** Append-only: a trigger in the migration refuses UPDATE and DELETE. */
+/**
+ * Append-only: a trigger in the migration refuses UPDATE and DELETE. Hash-chained (migration
+ * 0006): a BEFORE INSERT trigger sets seq, prev_hash and hash, whatever the INSERT supplies.
+ */
 export const auditLog = pgTable(
   'audit_log',
   {
@@ -160,9 +163,16 @@ export const auditLog = pgTable(
     target: text('target'),
     outcome: text('outcome').notNull(),
     details: jsonb('details'),
+    /** Position in the one chain (1, 2, ...): the chain's order, not id's. */
+    seq: bigint('seq', { mode: 'bigint' }).notNull(),
+    /** The previous row's hash (hex); null for seq 1. */
+    prevHash: text('prev_hash'),
+    /** SHA-256 (hex) of the canonical encoding documented in migration 0006 and packages/ca/src/audit-chain.ts. */
+    hash: text('hash').notNull(),
   },
   (t) => [
     index('audit_log_at').on(t.at),
+    uniqueIndex('audit_log_seq').on(t.seq),
     // The audit page's filters and a certificate's own history, newest first.
     index('audit_log_target').on(t.target, t.id),
     index('audit_log_actor').on(t.actor, t.id),

@@ -7,6 +7,7 @@ import type {
   RevokedRow,
   SerialStatus,
   StoredCrl,
+  AuditChainRow,
   AuditEntry,
   AuditQuery,
   AuditRecord,
@@ -296,12 +297,17 @@ export class DrizzleTx implements StoreTx {
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    await this.db.insert(auditLog).values({ ...entry, details: entry.details ?? null });
+    // seq, prev_hash and hash are set by the chain trigger of migration 0006 (whatever is sent).
+    await this.db.execute(sql`
+      insert into audit_log (actor, source, action, target, outcome, details)
+      values (${entry.actor}, ${entry.source}, ${entry.action}, ${entry.target}, ${entry.outcome},
+              ${entry.details === undefined ? null : JSON.stringify(entry.details)}::jsonb)`);
   }
 
   async listAudit(params: AuditQuery): Promise<AuditRecord[]> {
     const where: SQL[] = [];
     if (params.beforeId) where.push(lt(auditLog.id, BigInt(params.beforeId)));
+    if (params.afterId) where.push(gt(auditLog.id, BigInt(params.afterId)));
     if (params.actor) where.push(sql`${auditLog.actor} ilike ${`%${escapeLike(params.actor)}%`}`);
     if (params.action) {
       where.push(
@@ -309,13 +315,14 @@ export class DrizzleTx implements StoreTx {
       );
     }
     if (params.target) where.push(eq(auditLog.target, params.target));
+    if (params.outcome) where.push(eq(auditLog.outcome, params.outcome));
     if (params.from) where.push(gte(auditLog.at, params.from));
     if (params.to) where.push(lt(auditLog.at, params.to));
     const rows = await this.db
       .select()
       .from(auditLog)
       .where(where.length ? and(...where) : undefined)
-      .orderBy(desc(auditLog.id))
+      .orderBy(params.order === 'oldest' ? asc(auditLog.id) : desc(auditLog.id))
       .limit(params.limit);
     return rows.map((r) => ({
       id: r.id.toString(),
@@ -326,7 +333,24 @@ export class DrizzleTx implements StoreTx {
       target: r.target,
       outcome: r.outcome as AuditEntry['outcome'],
       details: (r.details ?? undefined) as Record<string, unknown> | undefined,
+      seq: r.seq.toString(),
+      prevHash: r.prevHash,
+      hash: r.hash,
     }));
+  }
+
+  /** Keyset on seq alone: its unique index orders the chain, so a page is an index range. */
+  async auditChainPage(afterSeq: string | null, limit: number): Promise<AuditChainRow[]> {
+    const after = afterSeq === null ? sql`` : sql`where audit_log.seq > ${afterSeq}::bigint`;
+    const result: unknown = await this.db.execute(sql`
+      select id::text as id, seq::text as seq,
+             to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at,
+             actor, source, action, target, outcome, details::text as details, prev_hash, hash
+      from audit_log ${after} order by audit_log.seq limit ${limit}`); // the table's bigint, not the text alias
+    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<
+      Omit<AuditChainRow, 'prevHash'> & { prev_hash: string | null }
+    >;
+    return rows.map(({ prev_hash, ...r }) => ({ ...r, prevHash: prev_hash }));
   }
 
   async insertUser(user: Pick<UserRecord, 'username' | 'role' | 'passwordHash' | 'mustChangePassword'>): Promise<UserRecord | null> {

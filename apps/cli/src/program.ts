@@ -1,5 +1,6 @@
 /** The `anvil` command tree (commander): connection settings, subcommands, exit codes. */
 import { Command, CommanderError } from 'commander';
+import { auditCommand } from './commands/audit.ts';
 import { crlCommand } from './commands/crl.ts';
 import { downloadCommand } from './commands/download.ts';
 import { issueCommand } from './commands/issue.ts';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     program.addCommand(cmd);
   }
   program.addCommand(renewCommand());
+  program.addCommand(auditCommand());
   return program;
 }
 

@@ -7,4 +7,5 @@ export type { App } from './app.ts';
 export type { AppEnv } from './env.ts';
 export type { Certificate, CertificatePage, IssueRequest } from './routes/api/schemas.ts';
 export type { RevokeRequest } from './routes/api/revocation.ts';
+export type { AuditChainReportView as AuditChainReport, AuditEntryView as AuditEntry } from './routes/api/audit.ts';
 export type { VerdictBody as Verdict } from './routes/judge/pasted.ts';

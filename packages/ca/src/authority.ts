@@ -5,6 +5,7 @@
  */
 import { toPem, type KeyAlgorithm } from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
+import { verifyAuditChain, type AuditChainReport } from './audit-chain.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { notFound } from './errors.ts';
 import { Issuance, type IssuedCertificate, type IssueRequest } from './issuance.ts';
@@ -253,5 +254,21 @@ export class Authority {
       details: { issuer: issuer.record.name, crlNumber: crl.number.toString() },
     });
     return crl;
+  }
+
+  /** Walks the audit trail's hash chain (audit-chain.ts), page by page. */
+  verifyAuditChain(): Promise<AuditChainReport> {
+    return verifyAuditChain(this.deps.store);
+  }
+
+  /** Every audit row matching the filters, oldest first, one page (keyset on id) at a time. */
+  async *exportAudit(query: Omit<AuditQuery, 'limit' | 'beforeId' | 'afterId' | 'order'>, pageSize = 500): AsyncIterable<AuditRecord[]> {
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await this.deps.store.listAudit({ ...query, limit: pageSize, afterId, order: 'oldest' });
+      if (page.length) yield page;
+      if (page.length < pageSize) return;
+      afterId = page[page.length - 1].id;
+    }
   }
 }

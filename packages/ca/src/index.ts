@@ -6,6 +6,7 @@ export * from './profiles.ts';
 export * from './issuers.ts';
 export * from './tokens.ts';
 export * from './audit.ts';
+export * from './audit-chain.ts';
 export * from './bootstrap.ts';
 export * from './issuer-registry.ts';
 export * from './profile-catalog.ts';

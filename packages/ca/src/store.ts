@@ -72,6 +72,32 @@ export interface AuditEntry {
 export interface AuditRecord extends AuditEntry {
   id: string;
   at: Date;
+  /** Position in the hash chain (decimal; the chain's order, which may differ from id's). */
+  seq: string;
+  /** The previous row's hash (hex); null for seq 1. */
+  prevHash: string | null;
+  /** SHA-256 (hex) over the canonical encoding of audit-chain.ts. */
+  hash: string;
+}
+
+/**
+ * An audit row as the hash chain covers it: every field as text exactly as the database encodes
+ * it (audit-chain.ts), so the verifier hashes what is stored, not a re-serialisation of it.
+ */
+export interface AuditChainRow {
+  id: string;
+  seq: string;
+  /** UTC with microseconds: `2031-01-02T03:04:05.123456Z`. */
+  at: string;
+  actor: string;
+  source: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  /** `details::text` (PostgreSQL's jsonb output); null when the column is SQL NULL. */
+  details: string | null;
+  prevHash: string | null;
+  hash: string;
 }
 
 export interface CertificateQuery {
@@ -131,8 +157,15 @@ export interface AuditQuery {
   /** Exact action, or a prefix ending in '.' (`certificate.`). */
   action?: string;
   target?: string;
+  outcome?: 'success' | 'failure';
+  /** Rows at or after this time. */
   from?: Date;
+  /** Rows before this time. */
   to?: Date;
+  /** Keyset for oldest-first reads: rows strictly newer than this id. */
+  afterId?: string;
+  /** Newest first by id (default) or oldest first. */
+  order?: 'newest' | 'oldest';
 }
 
 export interface IdempotencyRecord {
@@ -175,6 +208,8 @@ export interface StoreTx {
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(params: AuditQuery): Promise<AuditRecord[]>;
+  /** One page of the hash chain in seq order: rows with seq greater than `afterSeq` (null: from the start). */
+  auditChainPage(afterSeq: string | null, limit: number): Promise<AuditChainRow[]>;
 
   // ---- console users and sessions ----
   /** Null, writing nothing, when the username is taken. */

@@ -3,7 +3,7 @@ import { isRevokeReason, REVOKE_REASONS, truncateToSeconds, type RevocationReaso
 import { audit, type Actor } from '../audit.ts';
 import { conflict, invalid, notFound } from '../errors.ts';
 import type { LoadedIssuer } from '../issuers.ts';
-import type { CertificateRecord, IssuerRecord, Store } from '../store.ts';
+import type { AuditEntry, CertificateRecord, IssuerRecord, Store } from '../store.ts';
 
 /** A reason an operator may give (REVOKE_REASONS of @anvil/pki), or invalid_reason. */
 export function checkReason(reason: string): RevocationReason {
@@ -60,6 +60,7 @@ export class Revocations {
     const at = truncateToSeconds(this.deps.now());
     const outcomes = await this.deps.store.transaction(async (tx) => {
       const results: RevocationOutcome[] = [];
+      const audits: AuditEntry[] = [];
       for (const id of ids) {
         const before = await tx.getCertificate(id);
         if (!before) throw notFound('certificate_not_found', `no certificate with id ${id}`);
@@ -75,7 +76,7 @@ export class Revocations {
           continue;
         }
         results.push({ record, changed: true });
-        await tx.appendAudit({
+        audits.push({
           ...audit(actor),
           action: 'certificate.revoke',
           target: id,
@@ -83,6 +84,9 @@ export class Revocations {
           details: { serial: record.serial, reason },
         });
       }
+      // Audit rows last: appending one takes the audit chain's lock until commit (migration 0006),
+      // which must never be held while this transaction still waits for certificate row locks.
+      for (const entry of audits) await tx.appendAudit(entry);
       for (const issuerId of changedIssuers(results)) await tx.notifyRevocation(issuerId);
       return results;
     });
