@@ -51,7 +51,7 @@ export const DEFAULT_SESSION_POLICY: SessionPolicy = {
   windowMs: 15 * 60_000,
 };
 
-/** lastSeenAt is written at most this often: a page load is not a database write. */
+/** lastSeenAt is written at most this often (or a quarter of a shorter idle timeout): a page load is not a database write. */
 const TOUCH_EVERY_MS = 60_000;
 
 export function hashPassword(password: string): Promise<string> {
@@ -262,7 +262,7 @@ export class Users {
       await store.endSession(idHash, at);
       return null;
     }
-    if (at.getTime() - session.lastSeenAt.getTime() > TOUCH_EVERY_MS) await store.touchSession(idHash, at);
+    if (at.getTime() - session.lastSeenAt.getTime() > Math.min(TOUCH_EVERY_MS, policy.idleMs / 4)) await store.touchSession(idHash, at);
     return found;
   }
 
