@@ -93,6 +93,8 @@ export const certificates = pgTable(
     index('certificates_search_trgm').using('gin', sql`${t.searchText} gin_trgm_ops`),
     index('certificates_expiry').on(t.notAfter, t.id),
     index('certificates_fingerprint').on(t.fingerprintSha256),
+    // A partner token's own certificates, newest first (migration 0007).
+    index('certificates_requested_by').on(t.requestedBy, t.createdAt, t.id),
   ],
 );
 
@@ -135,6 +137,11 @@ export const apiTokens = pgTable('api_tokens', {
   scopes: jsonb('scopes').notNull(),
   createdAt: tstz('created_at').notNull().defaultNow(),
   revokedAt: tstz('revoked_at'),
+  /** A partner token's limits (profiles, sanPatterns, subject); null: none (migration 0007). */
+  limits: jsonb('limits'),
+  expiresAt: tstz('expires_at'),
+  /** Written at most once a minute per token. */
+  lastUsedAt: tstz('last_used_at'),
 });
 
 /** The latest signed CRL per issuer. */

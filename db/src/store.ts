@@ -22,6 +22,7 @@ import type {
   RevocationSubscriber,
   Store,
   StoreTx,
+  TokenLimits,
   TokenRecord,
 } from '@anvil/ca';
 import { revocationReasonFromColumn } from '@anvil/ca';
@@ -68,6 +69,20 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     revocationReason: revocationReasonFromColumn(row.revocationReason),
     requestedBy: row.requestedBy,
     supersededBy: row.supersededBy,
+    createdAt: row.createdAt,
+  };
+}
+
+/** A token row without its hash: nothing above the store ever sees one. */
+function toToken(row: typeof apiTokens.$inferSelect): TokenRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: row.scopes as string[],
+    revokedAt: row.revokedAt,
+    limits: (row.limits as TokenLimits | null) ?? null,
+    expiresAt: row.expiresAt,
+    lastUsedAt: row.lastUsedAt,
     createdAt: row.createdAt,
   };
 }
@@ -225,6 +240,7 @@ export class DrizzleTx implements StoreTx {
     if (query.status) where.push(eq(certificates.status, query.status));
     if (query.profile) where.push(eq(certificates.profile, query.profile));
     if (query.issuerId) where.push(eq(certificates.issuerId, query.issuerId));
+    if (query.requestedBy) where.push(eq(certificates.requestedBy, query.requestedBy));
     if (query.expiresBefore) where.push(lt(certificates.notAfter, query.expiresBefore));
     if (query.q) {
       const pattern = `%${escapeLike(searchTerm(query.q))}%`;
@@ -286,14 +302,23 @@ export class DrizzleTx implements StoreTx {
     return row ? { requestHash: row.requestHash, certificateId: row.certificateId } : null;
   }
 
-  async insertToken(token: { name: string; tokenHash: string; scopes: string[] }): Promise<TokenRecord> {
-    const [row] = await this.db.insert(apiTokens).values(token).returning();
-    return { id: row.id, name: row.name, scopes: row.scopes as string[], revokedAt: row.revokedAt };
+  async insertToken(token: {
+    name: string;
+    tokenHash: string;
+    scopes: string[];
+    limits?: TokenLimits | null;
+    expiresAt?: Date | null;
+  }): Promise<TokenRecord> {
+    const [row] = await this.db
+      .insert(apiTokens)
+      .values({ ...token, limits: token.limits ?? null, expiresAt: token.expiresAt ?? null })
+      .returning();
+    return toToken(row);
   }
 
   async findTokenByHash(tokenHash: string): Promise<TokenRecord | null> {
     const [row] = await this.db.select().from(apiTokens).where(eq(apiTokens.tokenHash, tokenHash));
-    return row ? { id: row.id, name: row.name, scopes: row.scopes as string[], revokedAt: row.revokedAt } : null;
+    return row ? toToken(row) : null;
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
@@ -571,6 +596,40 @@ export class DrizzleTx implements StoreTx {
 
   async putSetting(key: string, value: unknown): Promise<void> {
     await this.db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } });
+  }
+
+  // ---- scoped API tokens ----
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = await this.db.select().from(apiTokens).orderBy(desc(apiTokens.createdAt), desc(apiTokens.id));
+    return rows.map(toToken);
+  }
+
+  async getToken(id: string): Promise<TokenRecord | null> {
+    const [row] = await this.db.select().from(apiTokens).where(eq(apiTokens.id, id));
+    return row ? toToken(row) : null;
+  }
+
+  async revokeToken(id: string, at: Date): Promise<TokenRecord | null> {
+    const [row] = await this.db
+      .update(apiTokens)
+      .set({ revokedAt: at })
+      .where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt)))
+      .returning();
+    return row ? toToken(row) : null;
+  }
+
+  async touchToken(id: string, at: Date, minIntervalMs: number): Promise<void> {
+    // The condition is the database's, so processes sharing it write at most once per interval.
+    await this.db
+      .update(apiTokens)
+      .set({ lastUsedAt: at })
+      .where(
+        and(
+          eq(apiTokens.id, id),
+          sql`(${apiTokens.lastUsedAt} is null or ${apiTokens.lastUsedAt} <= ${new Date(at.getTime() - minIntervalMs).toISOString()}::timestamptz)`,
+        ),
+      );
   }
 }
 

@@ -7,7 +7,7 @@ import { toPem, type KeyAlgorithm } from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
 import { verifyAuditChain, type AuditChainReport } from './audit-chain.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
-import { notFound } from './errors.ts';
+import { CaError, notFound } from './errors.ts';
 import { Issuance, type IssuedCertificate, type IssueRequest } from './issuance.ts';
 import { IssuerRegistry, type CreateIssuerParams } from './issuer-registry.ts';
 import { chainPem, type LoadedIssuer } from './issuers.ts';
@@ -20,8 +20,18 @@ import { OcspResponder } from './revocation/ocsp-responder.ts';
 import { propagateRevocation } from './revocation/propagation.ts';
 import { Revocations } from './revocation/revocations.ts';
 import { SerialReservations } from './serials.ts';
-import type { AuditQuery, AuditRecord, CertificateQuery, CertificateRecord, SerialStatus, Store, StoredCrl, StoreTx } from './store.ts';
-import { authenticate } from './tokens.ts';
+import type {
+  AuditQuery,
+  AuditRecord,
+  CertificateQuery,
+  CertificateRecord,
+  SerialStatus,
+  Store,
+  StoredCrl,
+  StoreTx,
+  TokenRecord,
+} from './store.ts';
+import { authenticate, checkScopedToken, createScopedToken, revokeToken, type ScopedTokenParams } from './tokens.ts';
 import { DEFAULT_SESSION_POLICY, Users, type SessionPolicy } from './users.ts';
 
 export interface AuthorityConfig {
@@ -230,7 +240,7 @@ export class Authority {
   }
 
   authenticate(token: string) {
-    return authenticate(this.deps.store, token);
+    return authenticate(this.deps.store, token, this.now());
   }
 
   /** The stored CRL's number and dates, without re-signing (the dashboard shows a stale CRL as stale). */
@@ -270,5 +280,36 @@ export class Authority {
       if (page.length < pageSize) return;
       afterId = page[page.length - 1].id;
     }
+  }
+
+  // ---- scoped API tokens (tokens.ts) ---------------------------------------------------------
+
+  /** Creates a scoped token (422 on bad input, nothing stored), audited; the token is returned this once. */
+  async createToken(params: ScopedTokenParams, actor: Actor): Promise<{ id: string; token: string }> {
+    const checked = await checkScopedToken(params, this.now(), async (name) => {
+      try {
+        await this.profile(name);
+        return true;
+      } catch (err) {
+        if (err instanceof CaError && err.kind === 'not_found') return false;
+        throw err;
+      }
+    });
+    return this.deps.store.transaction((tx) => createScopedToken(tx, checked, actor));
+  }
+
+  listTokens(): Promise<TokenRecord[]> {
+    return this.deps.store.listTokens();
+  }
+
+  async token(id: string): Promise<TokenRecord> {
+    const row = await this.deps.store.getToken(id);
+    if (!row) throw notFound('token_not_found', `there is no token ${id}`);
+    return row;
+  }
+
+  /** Revokes a token, audited; every process refuses it within the authentication cache's 5 s. */
+  revokeToken(id: string, actor: Actor): Promise<TokenRecord> {
+    return this.deps.store.transaction((tx) => revokeToken(tx, id, this.now(), actor));
   }
 }

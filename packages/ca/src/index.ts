@@ -5,6 +5,7 @@ export * from './key-custody.ts';
 export * from './profiles.ts';
 export * from './issuers.ts';
 export * from './tokens.ts';
+export * from './token-limits.ts';
 export * from './audit.ts';
 export * from './audit-chain.ts';
 export * from './bootstrap.ts';

@@ -33,6 +33,7 @@ import type { ResponderCredentials } from './revocation/ocsp-responder.ts';
 import type { SerialReservations } from './serials.ts';
 import { BACKDATE_MS, recordSigned, signLinted } from './signing.ts';
 import type { CertificateRecord, Store } from './store.ts';
+import { applyTokenSubject, checkTokenProfile, checkTokenSans, type TokenLimits } from './token-limits.ts';
 
 export interface IssueRequest {
   profile: string;
@@ -43,6 +44,8 @@ export interface IssueRequest {
   ttl?: string | number;
   issuer?: string;
   idempotencyKey?: string;
+  /** The limits of the requesting token (token-limits.ts), passed by the API route; never part of the idempotency hash. */
+  tokenLimits?: TokenLimits | null;
 }
 
 export interface IssuedCertificate {
@@ -155,6 +158,7 @@ export class Issuance {
 
   private async issueChecked(req: IssueRequest, actor: Actor, supersedes?: string): Promise<IssuedCertificate> {
     const { issuers, store } = this.deps;
+    checkTokenProfile(req.tokenLimits, req.profile);
     const profile = await this.deps.profiles.issuanceProfile(req.profile);
     const issuerName = req.issuer ?? profile.policy.issuer;
     if (req.issuer && profile.policy.issuer && req.issuer !== profile.policy.issuer) {
@@ -197,7 +201,9 @@ export class Issuance {
     // Names: the request's, else the CSR's; either way only what the profile allows.
     const requestedSans = req.sans ? { ...emptySans(), ...req.sans } : csrNames.sans;
     const sans = checkNames(profile, requestedSans);
-    const subject = checkSubject(profile.kind, req.subject ? { ...req.subject } : csrNames.cn ? { CN: csrNames.cn } : {}, sans);
+    const asked = req.subject ? { ...req.subject } : csrNames.cn ? { CN: csrNames.cn } : {};
+    checkTokenSans(req.tokenLimits, sans, asked.CN);
+    const subject = checkSubject(profile.kind, applyTokenSubject(req.tokenLimits, asked), sans);
 
     const ttl = req.ttl === undefined ? profile.policy.defaultTtl : parseTtl(req.ttl);
     if (ttl > profile.policy.maxTtl) {
@@ -378,7 +384,7 @@ function wrapKeyError<T>(fn: () => T): T {
 }
 
 function hashRequest(req: IssueRequest): string {
-  const { idempotencyKey: _key, ...rest } = req;
+  const { idempotencyKey: _key, tokenLimits: _limits, ...rest } = req;
   return createHash('sha256').update(stableStringify(rest)).digest('hex');
 }
 

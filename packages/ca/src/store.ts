@@ -1,5 +1,6 @@
 /** The Store interface the authority needs (db/ implements it) and its record types. */
 import { isRevocationReason, type RevocationReason, type Sans } from '@anvil/pki';
+import type { TokenLimits } from './token-limits.ts';
 
 /** The store speaks RFC 5280 reason names; implementations (db/) take the type from here. */
 export type { RevocationReason };
@@ -116,6 +117,8 @@ export interface CertificateQuery {
   /** Opaque: the id of the last row of the previous page. */
   cursor?: string;
   limit: number;
+  /** Only certificates requested by this actor id (a partner token's own). */
+  requestedBy?: string;
 }
 
 export interface TokenRecord {
@@ -123,6 +126,11 @@ export interface TokenRecord {
   name: string;
   scopes: string[];
   revokedAt: Date | null;
+  /** A partner token's limits (token-limits.ts); null: none. */
+  limits: TokenLimits | null;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  createdAt: Date;
 }
 
 export type UserRole = 'admin' | 'operator' | 'auditor';
@@ -203,7 +211,13 @@ export interface StoreTx {
 
   getIdempotency(tokenId: string, key: string): Promise<IdempotencyRecord | null>;
 
-  insertToken(token: { name: string; tokenHash: string; scopes: string[] }): Promise<TokenRecord>;
+  insertToken(token: {
+    name: string;
+    tokenHash: string;
+    scopes: string[];
+    limits?: TokenLimits | null;
+    expiresAt?: Date | null;
+  }): Promise<TokenRecord>;
   findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
@@ -263,6 +277,15 @@ export interface StoreTx {
 
   getSetting<T>(key: string): Promise<T | null>;
   putSetting(key: string, value: unknown): Promise<void>;
+
+  // ---- scoped API tokens ----
+  /** Every token, newest first (never a hash). */
+  listTokens(): Promise<TokenRecord[]>;
+  getToken(id: string): Promise<TokenRecord | null>;
+  /** Marks a token revoked; null, changing nothing, when it is unknown or revoked already. */
+  revokeToken(id: string, at: Date): Promise<TokenRecord | null>;
+  /** Sets last_used_at to `at` unless it was set less than `minIntervalMs` before. */
+  touchToken(id: string, at: Date, minIntervalMs: number): Promise<void>;
 }
 
 export interface RevokedRow {

@@ -104,7 +104,11 @@ ul.plain li:last-child { border-bottom: 0; }
 .user-actions select { width: auto; }
 code.secret { font-size: 1.1rem; padding: .2rem .4rem; background: #eef1f4; border-radius: .3rem; user-select: all; }
 table.audit details summary { cursor: pointer; }
-table.audit td.mono { white-space: nowrap; }
+/* Times on one line, details given room; at 360 px the table keeps readable columns and scrolls inside its region. */
+table.audit { min-width: 56rem; }
+table.audit td:first-child { white-space: nowrap; }
+table.audit td:last-child { min-width: 16rem; max-width: 30rem; }
+table.audit td:last-child .mono { overflow-wrap: anywhere; }
 /* Issue, judge and issuer pages: radio choices, download buttons, the issuer chain, the verdict. */
 .choices label { display: block; padding: .25rem 0; font-weight: normal; }
 ul.downloads { list-style: none; padding: 0; margin: .5rem 0 1rem; display: flex; flex-wrap: wrap; gap: .5rem; }

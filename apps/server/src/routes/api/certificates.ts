@@ -1,12 +1,13 @@
 /** /api/v1/certificates: issue, list and read certificates. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Authority } from '@anvil/ca';
+import { ROUTE_SCOPES, type Authority } from '@anvil/ca';
 import type { AppEnv } from '../../env.ts';
 import { validationHook } from '../../validation.ts';
 import { CertificateIdParam, CertificatePageSchema, CertificateSchema, IssueRequestSchema, problemResponses } from './schemas.ts';
 import { certificateView } from './views.ts';
 import { checkBundleOptions, issuanceBundles } from './bundles.ts';
 import { observeIssuance, type Metrics } from '../../metrics.ts';
+import { requireScope, visibleCertificate } from '../../middleware/scope.ts';
 
 const issue = createRoute({
   method: 'post',
@@ -63,6 +64,10 @@ const get = createRoute({
 /** /certificates (mounted under /api/v1): issue, list and read certificates. Downloads: downloads.ts; revocation: revocation.ts. */
 export function certificateRoutes(authority: Authority, metrics?: Metrics) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const issueScope = requireScope(ROUTE_SCOPES['POST /certificates']);
+  const readScope = requireScope(ROUTE_SCOPES['GET /certificates']);
+  app.use('/', async (c, next) => (c.req.method === 'POST' ? issueScope(c, next) : readScope(c, next)));
+  app.get('/:id', requireScope(ROUTE_SCOPES['GET /certificates/{id}']));
 
   app.openapi(issue, async (c) => {
     // Bundle options shape the response only: they never reach the authority (nor its
@@ -73,7 +78,8 @@ export function certificateRoutes(authority: Authority, metrics?: Metrics) {
     const { 'idempotency-key': idempotencyKey } = c.req.valid('header');
     const issued = await observeIssuance(
       metrics,
-      () => authority.issue({ ...body, idempotencyKey }, c.get('actor')),
+      // The token's limits come from its row, never from the body.
+      () => authority.issue({ ...body, idempotencyKey, tokenLimits: c.get('tokenLimits') }, c.get('actor')),
       (r) => ({ profile: r.record.profile, issuer: r.issuer.record.name }),
     );
     c.get('log').info(
@@ -98,13 +104,14 @@ export function certificateRoutes(authority: Authority, metrics?: Metrics) {
       q: q.q,
       cursor: q.cursor,
       limit: q.limit,
+      requestedBy: c.get('certificateOwner') ?? undefined,
     });
     const now = new Date();
     return c.json({ items: page.items.map((r) => certificateView(authority, r, now)), nextCursor: page.nextCursor }, 200);
   });
 
   app.openapi(get, async (c) => {
-    const record = await authority.certificate(c.req.valid('param').id);
+    const record = await visibleCertificate(c, authority, c.req.valid('param').id);
     return c.json(certificateView(authority, record, new Date()), 200);
   });
 

@@ -4,9 +4,10 @@
  * bundles.ts (bundle.p7b, bundle.p7b.pem, secret.yaml).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Authority } from '@anvil/ca';
+import { ROUTE_SCOPES, type Authority } from '@anvil/ca';
 import { buildPkcs7CertsOnly, pkcs7ToPem } from '@anvil/pki';
 import type { AppEnv } from '../../env.ts';
+import { requireScope, visibleCertificate } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { chainDer, kubernetesSecretYaml } from './bundles.ts';
 import { CertificateIdParam, NamespaceSchema, problemResponses, SecretNameSchema } from './schemas.ts';
@@ -15,6 +16,7 @@ const DOWNLOADS = ['cert.pem', 'chain.pem', 'fullchain.pem', 'cert.der'] as cons
 
 export function downloadRoutes(authority: Authority) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.get('/:id/:file', requireScope(ROUTE_SCOPES['GET /certificates/{id}/{download}']));
 
   // Downloads named as certbot names them.
   for (const file of DOWNLOADS) {
@@ -34,7 +36,7 @@ export function downloadRoutes(authority: Authority) {
         },
       }),
       async (c) => {
-        const record = await authority.certificate(c.req.valid('param').id);
+        const record = await visibleCertificate(c, authority, c.req.valid('param').id);
         const disposition = { 'content-disposition': `attachment; filename="${file}"` };
         if (file === 'cert.der') {
           return c.body(new Uint8Array(record.der), 200, { 'content-type': 'application/pkix-cert', ...disposition });
@@ -66,7 +68,7 @@ export function downloadRoutes(authority: Authority) {
         },
       }),
       async (c) => {
-        const record = await authority.certificate(c.req.valid('param').id);
+        const record = await visibleCertificate(c, authority, c.req.valid('param').id);
         const der = buildPkcs7CertsOnly([record.der, ...chainDer(authority, record)]);
         const disposition = { 'content-disposition': `attachment; filename="${file}"` };
         if (pem) return c.body(pkcs7ToPem(der), 200, { 'content-type': 'application/x-pem-file', ...disposition });
@@ -91,7 +93,7 @@ export function downloadRoutes(authority: Authority) {
       },
     }),
     async (c) => {
-      const record = await authority.certificate(c.req.valid('param').id);
+      const record = await visibleCertificate(c, authority, c.req.valid('param').id);
       const yaml = kubernetesSecretYaml(authority, record, c.req.valid('query'));
       return c.body(yaml, 200, { 'content-type': 'application/yaml', 'content-disposition': 'attachment; filename="secret.yaml"' });
     },

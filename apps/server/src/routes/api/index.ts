@@ -4,10 +4,11 @@
  * under /api/v1 (openapi.json, the reference page) are mounted by app.ts outside this sub-app.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { Authority, JudgeService } from '@anvil/ca';
+import { ROUTE_SCOPES, type Authority, type JudgeService } from '@anvil/ca';
 import type { AppEnv } from '../../env.ts';
 import { countRevocations, type Metrics } from '../../metrics.ts';
 import { bearerAuth } from '../../middleware/auth.ts';
+import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { judgeRoutes } from '../judge/pasted.ts';
 import { auditRoutes } from './audit.ts';
@@ -16,6 +17,7 @@ import { downloadRoutes } from './downloads.ts';
 import { issuerRoutes } from './issuers.ts';
 import { profileRoutes } from './profiles.ts';
 import { revocationRoutes } from './revocation.ts';
+import { tokenRoutes } from './tokens.ts';
 
 export function apiRoutes(deps: { authority: Authority; judge: JudgeService; metrics: Metrics }) {
   const { authority, metrics } = deps;
@@ -32,6 +34,9 @@ export function apiRoutes(deps: { authority: Authority; judge: JudgeService; met
   api.route('/profiles', profileRoutes(authority));
   api.route('/issuers', issuerRoutes(authority));
   api.route('/audit', auditRoutes(authority));
+  api.use('/judge', requireScope(ROUTE_SCOPES['POST /judge']));
+  api.use('/judge/*', requireScope(ROUTE_SCOPES['POST /judge']));
   api.route('/judge', judgeRoutes(deps.judge, metrics));
+  api.route('/tokens', tokenRoutes(authority));
   return api;
 }

@@ -1,9 +1,9 @@
 /** Revocation over the API: revoke, release, bulk revoke, and revoking an intermediate. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { REVOCATION_REASONS, REVOKE_REASONS } from '@anvil/pki';
-import { checkReason, type Authority, type CertificateRecord } from '@anvil/ca';
+import { CaError, checkReason, ROUTE_SCOPES, type Authority, type CertificateRecord } from '@anvil/ca';
 import type { AppEnv } from '../../env.ts';
-import { requireScope } from '../../middleware/scope.ts';
+import { requireScope, visibleCertificate } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { CertificateSchema, problemResponses } from './schemas.ts';
 import { certificateView } from './views.ts';
@@ -36,7 +36,9 @@ function certificateRevocationRoutes(authority: Authority, onRevoked?: (record: 
     for (const o of outcomes) if (o.changed) onRevoked?.(o.record);
     return outcomes;
   };
-  for (const path of ['/:id/revoke', '/:id/release', '/revoke']) app.use(path, requireScope('revoke'));
+  app.use('/:id/revoke', requireScope(ROUTE_SCOPES['POST /certificates/{id}/revoke']));
+  app.use('/:id/release', requireScope(ROUTE_SCOPES['POST /certificates/{id}/release']));
+  app.use('/revoke', requireScope(ROUTE_SCOPES['POST /certificates/revoke']));
 
   app.openapi(
     createRoute({
@@ -54,7 +56,9 @@ function certificateRevocationRoutes(authority: Authority, onRevoked?: (record: 
       },
     }),
     async (c) => {
-      const [outcome] = counted([await authority.revocations.revoke(c.req.valid('param').id, c.req.valid('json').reason, c.get('actor'))]);
+      const { id } = c.req.valid('param');
+      await visibleCertificate(c, authority, id); // a partner token revokes only its own; another's is 404
+      const [outcome] = counted([await authority.revocations.revoke(id, c.req.valid('json').reason, c.get('actor'))]);
       return c.json(view(outcome.record), 200);
     },
   );
@@ -68,7 +72,11 @@ function certificateRevocationRoutes(authority: Authority, onRevoked?: (record: 
       request: { params: z.object({ id: z.string().uuid() }) },
       responses: { 200: { description: 'Released', content: { 'application/json': { schema: CertificateSchema } } }, ...problemResponses },
     }),
-    async (c) => c.json(view(await authority.revocations.release(c.req.valid('param').id, c.get('actor'))), 200),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await visibleCertificate(c, authority, id);
+      return c.json(view(await authority.revocations.release(id, c.get('actor'))), 200);
+    },
   );
 
   app.openapi(
@@ -97,6 +105,16 @@ function certificateRevocationRoutes(authority: Authority, onRevoked?: (record: 
     }),
     async (c) => {
       const body = c.req.valid('json');
+      if (c.get('certificateOwner')) {
+        // A partner token names its certificates by id (each must be its own, else 404 for all);
+        // issuer and serial would let it probe serials of others.
+        if (!body.ids) {
+          throw new CaError('forbidden', 'token_revoke_by_serial_not_allowed', 'a token with limits revokes by certificate ids only', {
+            limit: 'ownership',
+          });
+        }
+        for (const id of body.ids) await visibleCertificate(c, authority, id);
+      }
       const outcomes = body.ids
         ? await authority.revocations.revokeMany(body.ids, body.reason, c.get('actor'))
         : [await authority.revocations.revokeBySerial(body.issuer!, body.serial!, body.reason, c.get('actor'))];
