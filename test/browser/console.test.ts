@@ -397,6 +397,7 @@ describe.skipIf(!available)('the operator console in chromium', () => {
       ['profile-new', '/profiles/new'],
       ['profile-edit', '/profiles/client/edit'],
       ['users', '/users'],
+      ['tokens', '/tokens'],
       ['audit', '/audit'],
       ['judge', '/judge'],
       ['not-found', '/certificates/00000000-0000-0000-0000-000000000000'],

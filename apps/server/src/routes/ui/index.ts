@@ -17,6 +17,7 @@ import { issuerPages } from './issuers.tsx';
 import { judgePages } from './judge.tsx';
 import { profilePages } from './profiles.tsx';
 import { revokePages } from './revoke.tsx';
+import { tokenPages } from './tokens.tsx';
 import { userPages } from './users.tsx';
 import { errorPage, forbiddenPage, notFoundPage } from './render.tsx';
 
@@ -46,6 +47,7 @@ export const CONSOLE_PATHS = [
   '/issuers',
   '/profiles',
   '/users',
+  '/tokens',
   '/audit',
   '/revoke',
 ];
@@ -96,6 +98,7 @@ export function uiRoutes(deps: UiDeps) {
   ui.route('/issuers', issuerPages(deps));
   ui.route('/profiles', profilePages(deps));
   ui.route('/users', userPages(deps));
+  ui.route('/tokens', tokenPages(deps));
   ui.route('/audit', auditPages(deps));
 
   // Below a console path, an address no page answers is a page too (in the layout), not problem+json.
