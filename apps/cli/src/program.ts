@@ -8,6 +8,7 @@ import { judgeCommand } from './commands/judge.ts';
 import { listCommand } from './commands/list.ts';
 import { renewCommand } from './commands/renew.ts';
 import { revokeCommand } from './commands/revoke.ts';
+import { tokenCommand } from './commands/token.ts';
 import { configPath, DEFAULT_URL } from './config.ts';
 import { CliError, describeError } from './errors.ts';
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   }
   program.addCommand(renewCommand());
   program.addCommand(auditCommand());
+  program.addCommand(tokenCommand());
   return program;
 }
 

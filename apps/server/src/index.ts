@@ -9,3 +9,4 @@ export type { Certificate, CertificatePage, IssueRequest } from './routes/api/sc
 export type { RevokeRequest } from './routes/api/revocation.ts';
 export type { AuditChainReportView as AuditChainReport, AuditEntryView as AuditEntry } from './routes/api/audit.ts';
 export type { VerdictBody as Verdict } from './routes/judge/pasted.ts';
+export type { CreatedToken, CreateTokenRequest, TokenView } from './routes/api/tokens.ts';

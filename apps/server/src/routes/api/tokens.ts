@@ -33,6 +33,13 @@ const TokenSchema = z.object({
   status: z.enum(['active', 'revoked', 'expired']),
 });
 
+const CreatedTokenSchema = z.object({ id: z.string(), token: z.string() });
+
+/** The wire shapes, for clients (the CLI imports them through apps/server/src/index.ts). */
+export type CreateTokenRequest = z.input<typeof CreateTokenSchema>;
+export type CreatedToken = z.output<typeof CreatedTokenSchema>;
+export type TokenView = z.output<typeof TokenSchema>;
+
 const IdParam = z.object({ id: z.string().uuid() });
 
 /** What a client sees of a token: never the token, never its hash. */
@@ -69,7 +76,7 @@ export function tokenRoutes(authority: Authority) {
       responses: {
         201: {
           description: 'Created',
-          content: { 'application/json': { schema: z.object({ id: z.string(), token: z.string() }) } },
+          content: { 'application/json': { schema: CreatedTokenSchema } },
         },
         ...problemResponses,
       },
