@@ -10,7 +10,7 @@ import type { FieldErrors } from '../../views/components.tsx';
 import { IssueForm, IssueResult, type DataDownload, type IssueFormValues } from '../../views/issue-pages.tsx';
 import { checkBundleOptions, issuanceBundles } from '../api/bundles.ts';
 import { IssueRequestSchema } from '../api/schemas.ts';
-import { forbiddenPage, formText, page, type UiContext } from './render.tsx';
+import { forbiddenPage, formText, formUploads, page, type UiContext } from './render.tsx';
 import type { UiDeps } from './index.ts';
 
 const NONCE = /^[A-Za-z0-9_-]{22,128}$/;
@@ -43,9 +43,8 @@ const CSR_FILE_MAX = 48 * 1024;
 async function csrOf(c: UiContext): Promise<string | null> {
   const pasted = formText(c, 'csr').trim();
   if (pasted) return pasted;
-  const upload = c.get('form')?.csrFile;
-  const file = Array.isArray(upload) ? upload[0] : upload;
-  if (!(file instanceof File) || file.size === 0) return '';
+  const [file] = formUploads(c, 'csrFile');
+  if (!file) return '';
   if (file.size > CSR_FILE_MAX) return null;
   const bytes = Buffer.from(await file.arrayBuffer());
   const text = bytes.toString('latin1');

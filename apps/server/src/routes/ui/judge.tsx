@@ -5,7 +5,7 @@ import { JudgeInputError, toPem } from '@anvil/pki';
 import { requirePermission, type UiEnv } from '../../middleware/session.ts';
 import { EMPTY_JUDGE_FORM, JudgePage, type JudgeFormValues } from '../../views/judge-pages.tsx';
 import { JudgeInputProblem, parseExpectName, pemBlocksOf } from '../judge/input.ts';
-import { forbiddenPage, formText, page, type UiContext } from './render.tsx';
+import { forbiddenPage, formText, formUploads, page, type UiContext } from './render.tsx';
 import type { UiDeps } from './index.ts';
 
 /** The API's limits (JudgeBodySchema in routes/judge/pasted.ts), so both doors accept the same input. */
@@ -17,9 +17,7 @@ const LIMITS = { chain: 256 * 1024, trustAnchors: 256 * 1024, crls: 16 * 1024 * 
  */
 async function pemWithUploads(c: UiContext, text: string, files: string, label: 'CERTIFICATE' | 'X509 CRL'): Promise<string> {
   const parts = [formText(c, text).trim()];
-  const v = c.get('form')?.[files];
-  for (const f of Array.isArray(v) ? v : v === undefined ? [] : [v]) {
-    if (!(f instanceof File) || f.size === 0) continue;
+  for (const f of formUploads(c, files)) {
     const bytes = new Uint8Array(await f.arrayBuffer());
     const latin1 = Buffer.from(bytes).toString('latin1');
     parts.push(latin1.includes('-----BEGIN') ? latin1.trim() : toPem(bytes, label).trim());

@@ -90,33 +90,24 @@ export function errorPage(err: Error, c: UiContext) {
   );
 }
 
+/** Every value a parsed form holds under `name` (a repeated field, several files), in order. */
+function formValues(c: UiContext, name: string): Array<string | File> {
+  const v = c.get('form')?.[name];
+  return Array.isArray(v) ? v : v === undefined ? [] : [v];
+}
+
 /** A string field of a parsed form ('' when absent or a file). */
 export function formText(c: UiContext, name: string): string {
-  const v = c.get('form')?.[name];
-  const one = Array.isArray(v) ? v[0] : v;
+  const one = formValues(c, name)[0];
   return typeof one === 'string' ? one : '';
 }
 
 /** Every string value of a repeated field (checkboxes). */
 export function formList(c: UiContext, name: string): string[] {
-  const v = c.get('form')?.[name];
-  return (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
+  return formValues(c, name).filter((x): x is string => typeof x === 'string');
 }
 
-/** A pasted text field, or the text of the uploaded file of the same purpose when the paste is empty. */
-export async function formTextOrFile(c: UiContext, text: string, file: string): Promise<string> {
-  const pasted = formText(c, text).trim();
-  if (pasted) return pasted;
-  const upload = c.get('form')?.[file];
-  const one = Array.isArray(upload) ? upload[0] : upload;
-  if (one instanceof File && one.size > 0) return Buffer.from(await one.arrayBuffer()).toString('latin1');
-  return '';
-}
-
-/** Every uploaded file of a field, as bytes. */
-export async function formFiles(c: UiContext, name: string): Promise<Uint8Array[]> {
-  const v = c.get('form')?.[name];
-  const all = Array.isArray(v) ? v : v === undefined ? [] : [v];
-  const files = all.filter((x): x is File => x instanceof File && x.size > 0);
-  return Promise.all(files.map(async (f) => new Uint8Array(await f.arrayBuffer())));
+/** The non-empty files uploaded under `name`. */
+export function formUploads(c: UiContext, name: string): File[] {
+  return formValues(c, name).filter((x): x is File => x instanceof File && x.size > 0);
 }
