@@ -86,12 +86,10 @@ export interface SignedIn {
 }
 
 export class Users {
-  /** Verified against when the account does not exist, so both answers take the same time. */
-  private readonly dummyHash: Promise<string>;
+  /** Verified against when the account does not exist, so both answers take the same time; made at the first sign-in, not at start-up. */
+  private dummyHash: Promise<string> | undefined;
 
-  constructor(private readonly deps: { store: Store; now: () => Date; policy: SessionPolicy }) {
-    this.dummyHash = hashPassword(generatePassword());
-  }
+  constructor(private readonly deps: { store: Store; now: () => Date; policy: SessionPolicy }) {}
 
   /** The bootstrap account `admin`: with `password` as given, else a generated one to change at first sign-in. */
   async bootstrapAdmin(password: string | undefined, actor: Actor): Promise<string | undefined> {
@@ -217,7 +215,10 @@ export class Users {
     ]);
     const throttled = accountFailures >= policy.maxFailuresPerAccount || addressFailures >= policy.maxFailuresPerAddress;
     const user = params.password.length <= PASSWORD_MAX ? await store.getUserByName(username) : null;
-    const ok = await verify(user?.passwordHash ?? (await this.dummyHash), params.password.slice(0, PASSWORD_MAX)).catch(() => false);
+    const ok = await verify(
+      user?.passwordHash ?? (await (this.dummyHash ??= hashPassword(generatePassword()))),
+      params.password.slice(0, PASSWORD_MAX),
+    ).catch(() => false);
     const anonymous: Actor = { id: 'anonymous', name: 'anonymous', source: params.source };
     if (!user || !ok || user.disabledAt || throttled) {
       await store.pruneSignInFailures(since);
