@@ -6,14 +6,13 @@
  * Under CI=true a missing chromium or PostgreSQL fails the run; elsewhere the suite skips loudly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, PG_ADMIN_URL } from '../support/harness.ts';
+import { freePort, freshPostgresDatabase, PG_ADMIN_URL } from '../support/harness.ts';
 import { haveTool, openssl, run, tempDir, writeFiles } from '../support/tools.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -43,7 +42,7 @@ let server: ChildProcess;
 let serverOut = '';
 let serverErr = '';
 let base = '';
-let dbName = '';
+let database: { url: string; drop: () => Promise<void> } | undefined;
 let dbUrl = '';
 let adminToken = '';
 let generatedPassword = '';
@@ -54,11 +53,8 @@ const ADMIN_NEW_PASSWORD = 'console admin passphrase 2026';
 async function startServer() {
   const port = await freePort();
   const mtlsPort = await freePort();
-  dbName = `anvil_browser_${randomBytes(5).toString('hex')}`;
-  const sql = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await sql.unsafe(`create database ${dbName}`);
-  await sql.end();
-  dbUrl = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
+  database = await freshPostgresDatabase('anvil_browser');
+  dbUrl = database.url;
   base = `http://127.0.0.1:${port}`;
   server = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
     env: {
@@ -201,11 +197,7 @@ describe.skipIf(!available)('the operator console in chromium', () => {
     await browser?.close();
     server?.kill('SIGTERM');
     await new Promise((r) => (server?.exitCode !== null ? r(null) : server.once('exit', r)));
-    if (dbName) {
-      const sql = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-      await sql.unsafe(`drop database if exists ${dbName} with (force)`);
-      await sql.end();
-    }
+    await database?.drop();
   });
 
   it('prints the generated password once to the terminal, never to the log', () => {

@@ -21,7 +21,12 @@ export const ADMIN_PASSWORD = 'correct horse battery staple';
 /** A fresh, empty database for one test file; dropped again by the returned cleanup. */
 export async function freshDatabase(): Promise<{ url?: string; drop: () => Promise<void> }> {
   if (TEST_DB === 'pglite') return { drop: async () => {} };
-  const name = `anvil_test_${randomBytes(6).toString('hex')}`;
+  return freshPostgresDatabase();
+}
+
+/** A fresh, empty PostgreSQL database whatever ANVIL_TEST_DB says (suites that need PostgreSQL itself). */
+export async function freshPostgresDatabase(prefix = 'anvil_test'): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   await admin.end();
