@@ -16,13 +16,14 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { Authority, KeyEncryptionKey, SoftwareKeyCustody, SYSTEM_ACTOR } from '@anvil/ca';
 import { openStore } from '@anvil/db';
+import { adminStatement, BENCH_PG_URL, loadAverage } from './support.ts';
 import { parseCrl, toPem } from '@anvil/pki';
 
 const { values } = parseArgs({
@@ -39,23 +40,9 @@ function parseSize(s: string): number {
 }
 const sizes = values.sizes.split(',').map(parseSize);
 
-const ADMIN_URL = process.env.ANVIL_BENCH_PG_URL ?? process.env.ANVIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `anvil_bench_${randomBytes(5).toString('hex')}`;
-const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
+const dbUrl = BENCH_PG_URL.replace(/\/[^/]*$/, `/${dbName}`);
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-
-async function admin(statement: string) {
-  const sql = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(statement);
-  } finally {
-    await sql.end();
-  }
-}
 
 const REASONS = [
   'unspecified',
@@ -96,10 +83,10 @@ const work = mkdtempSync(join(tmpdir(), 'anvil-bench-crl-'));
 
 async function main() {
   console.log(
-    `bench:crl  sizes=${sizes.join(',')}  database=${dbName} (PostgreSQL ${ADMIN_URL.replace(/\/\/[^@]*@/, '//')})  node ${process.version}`,
+    `bench:crl  sizes=${sizes.join(',')}  database=${dbName} (PostgreSQL ${BENCH_PG_URL.replace(/\/\/[^@]*@/, '//')})  node ${process.version}`,
   );
-  console.log(`load average at start: ${load()}`);
-  await admin(`create database ${dbName}`);
+  console.log(`load average at start: ${loadAverage()}`);
+  await adminStatement(`create database ${dbName}`);
   store = await openStore({ url: dbUrl, poolSize: 4 });
   const authority = new Authority({
     store,
@@ -123,7 +110,7 @@ async function main() {
       const crl = await authority.crls.publish(issuer);
       const buildMs = performance.now() - t1;
       const peak = process.resourceUsage().maxRSS * 1024;
-      const loadAfter = load();
+      const loadAfter = loadAverage();
 
       // Checked by a verifier we did not write, and counted.
       const file = join(work, `bench-${n}.crl`);
@@ -173,5 +160,5 @@ try {
   await store?.close();
   rmSync(work, { recursive: true, force: true });
   if (values['keep-db']) console.log(`kept database ${dbName}`);
-  else await admin(`drop database if exists ${dbName} with (force)`);
+  else await adminStatement(`drop database if exists ${dbName} with (force)`);
 }

@@ -16,11 +16,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { loadavg, cpus } from 'node:os';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadAverage } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -31,11 +32,6 @@ const { values } = parseArgs({
     certs: { type: 'string', default: '8' },
   },
 });
-
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 
 // ---------------------------------------------------------------------------- server (child)
 
@@ -129,7 +125,7 @@ async function main() {
   console.log(
     `bench:ocsp  db=${db}  concurrency=${concurrency}  duration=${durationMs / 1000}s  certs=${values.certs}  node ${process.version}  cpus=${cpus().length}`,
   );
-  console.log(`load average at start: ${load()}`);
+  console.log(`load average at start: ${loadAverage()}`);
 
   const script = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, [...process.execArgv, script, '--serve', '--certs', values.certs], {
@@ -209,7 +205,7 @@ async function main() {
   await new Promise((r) => setTimeout(r, durationMs));
   recording = false;
   const elapsed = performance.now() - t0;
-  const loadEnd = load();
+  const loadEnd = loadAverage();
   stop = true;
   await Promise.all(workers);
   agent.destroy();

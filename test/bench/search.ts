@@ -14,12 +14,12 @@
  * index must answer them). Target: every median in single-digit or low tens of milliseconds.
  */
 import { randomBytes } from 'node:crypto';
-import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { Authority, KeyEncryptionKey, SoftwareKeyCustody, type CertificateQuery } from '@anvil/ca';
 import { openStore } from '@anvil/db';
+import { adminStatement, BENCH_PG_URL, loadAverage } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,22 +32,8 @@ const ROWS = Number(values.rows);
 const RUNS = Number(values.runs);
 const TARGET_MS = 50;
 
-const ADMIN_URL = process.env.ANVIL_BENCH_PG_URL ?? process.env.ANVIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `anvil_bench_${randomBytes(5).toString('hex')}`;
-const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`);
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-
-async function admin(statement: string) {
-  const sql = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(statement);
-  } finally {
-    await sql.end();
-  }
-}
+const dbUrl = BENCH_PG_URL.replace(/\/[^/]*$/, `/${dbName}`);
 
 const COMPANIES = ['Acme', 'Globex', 'Initech', 'Umbrella', 'Hooli', 'Vandelay', 'Stark', 'Wayne', 'Tyrell', 'Cyberdyne'];
 const TRADES = ['Logistics', 'Freight', 'Bank', 'Health', 'Energy', 'Retail', 'Telecom', 'Insurance'];
@@ -100,10 +86,10 @@ const median = (xs: number[]) => {
 
 async function main() {
   console.log(
-    `bench:search  rows=${ROWS}  runs=${RUNS}  database=${dbName} (${ADMIN_URL.replace(/\/\/[^@]*@/, '//')})  node ${process.version}`,
+    `bench:search  rows=${ROWS}  runs=${RUNS}  database=${dbName} (${BENCH_PG_URL.replace(/\/\/[^@]*@/, '//')})  node ${process.version}`,
   );
-  console.log(`load average at start: ${load()}`);
-  await admin(`create database ${dbName}`);
+  console.log(`load average at start: ${loadAverage()}`);
+  await adminStatement(`create database ${dbName}`);
   const store = await openStore({ url: dbUrl, poolSize: 2 });
   const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
   try {
@@ -216,7 +202,7 @@ async function main() {
     const trigram = plans.every((p) => p.includes('certificates_search_trgm'));
     console.log(`\ntrigram index used by the searches: ${trigram ? 'yes' : 'NO'}`);
     console.log(`medians over ${TARGET_MS} ms: ${slow}`);
-    console.log(`load average at end: ${load()}`);
+    console.log(`load average at end: ${loadAverage()}`);
     if (!trigram || slow) process.exitCode = 1;
   } finally {
     await sql.end();
@@ -228,5 +214,5 @@ try {
   await main();
 } finally {
   if (values['keep-db']) console.log(`kept database ${dbName}`);
-  else await admin(`drop database if exists ${dbName} with (force)`);
+  else await adminStatement(`drop database if exists ${dbName} with (force)`);
 }
