@@ -142,6 +142,10 @@ export const apiTokens = pgTable('api_tokens', {
   expiresAt: tstz('expires_at'),
   /** Written at most once a minute per token. */
   lastUsedAt: tstz('last_used_at'),
+  /** Certificates per minute this token may issue; null: the configured default (migration 0009). */
+  rateLimit: integer('rate_limit'),
+  /** The GCRA theoretical arrival time of its next issuance (rate-limit.ts); null: never limited yet. */
+  rateTat: tstz('rate_tat'),
 });
 
 /** The latest signed CRL per issuer. */
@@ -234,3 +238,26 @@ export const settings = pgTable('settings', {
   value: jsonb('value').notNull(),
   version: integer('version').notNull().default(1),
 });
+
+/** Enrollment invitations (migration 0008): one use, the secret stored only as its SHA-256. */
+export const invitations = pgTable(
+  'invitations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    profile: text('profile').notNull(),
+    /** The token-style limits: profiles (this one), subject, sanPatterns. */
+    limits: jsonb('limits').notNull(),
+    /** The exact SANs of the certificate; null: the CSR's, within the patterns. */
+    sans: jsonb('sans'),
+    ttlSeconds: integer('ttl_seconds'),
+    expiresAt: tstz('expires_at').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    usedAt: tstz('used_at'),
+    certificateId: uuid('certificate_id'),
+    revokedAt: tstz('revoked_at'),
+  },
+  (t) => [uniqueIndex('invitations_secret_hash').on(t.secretHash), index('invitations_created_at').on(t.createdAt, t.id)],
+);

@@ -16,6 +16,7 @@ import type {
   CertificateQuery,
   CertificateRecord,
   IdempotencyRecord,
+  InvitationRecord,
   IssuerRecord,
   NewCertificate,
   ProfileRecord,
@@ -25,7 +26,7 @@ import type {
   TokenLimits,
   TokenRecord,
 } from '@anvil/ca';
-import { revocationReasonFromColumn } from '@anvil/ca';
+import { emissionIntervalUs, RATE_WINDOW_MS, retryAfterSeconds, revocationReasonFromColumn } from '@anvil/ca';
 import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -43,6 +44,7 @@ const {
   users,
   sessions,
   signInFailures,
+  invitations,
 } = schema;
 
 const REVOCATION_CHANNEL = 'anvil_revocation';
@@ -73,6 +75,24 @@ function toCertificate(row: CertificateRow): CertificateRecord {
   };
 }
 
+/** An invitation row without its secret's hash. */
+function toInvitation(row: typeof invitations.$inferSelect): InvitationRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    profile: row.profile,
+    limits: row.limits as TokenLimits,
+    sans: row.sans as InvitationRecord['sans'],
+    ttlSeconds: row.ttlSeconds,
+    expiresAt: row.expiresAt,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt,
+    usedAt: row.usedAt,
+    certificateId: row.certificateId,
+    revokedAt: row.revokedAt,
+  };
+}
+
 /** A token row without its hash: nothing above the store ever sees one. */
 function toToken(row: typeof apiTokens.$inferSelect): TokenRecord {
   return {
@@ -81,6 +101,7 @@ function toToken(row: typeof apiTokens.$inferSelect): TokenRecord {
     scopes: row.scopes as string[],
     revokedAt: row.revokedAt,
     limits: (row.limits as TokenLimits | null) ?? null,
+    rateLimit: row.rateLimit,
     expiresAt: row.expiresAt,
     lastUsedAt: row.lastUsedAt,
     createdAt: row.createdAt,
@@ -173,9 +194,13 @@ export class DrizzleTx implements StoreTx {
   async insertIssuedCertificate(
     cert: NewCertificate,
     audit: Omit<AuditEntry, 'target'>,
-    options: { idempotency?: { tokenId: string; key: string; requestHash: string }; supersedes?: string } = {},
+    options: {
+      idempotency?: { tokenId: string; key: string; requestHash: string };
+      supersedes?: string;
+      invitation?: { id: string; at: Date };
+    } = {},
   ): Promise<CertificateRecord | null> {
-    const { idempotency, supersedes } = options;
+    const { idempotency, supersedes, invitation } = options;
     const id = randomUUID();
     const won = idempotency
       ? sql`won as (
@@ -188,12 +213,20 @@ export class DrizzleTx implements StoreTx {
           update certificates set superseded_by = ${id}
           where id = ${supersedes} and status = 'active' and superseded_by is null returning id),`
       : sql``;
+    // An invitation is used once: a concurrent use waits on the row lock, then finds used_at set and takes nothing.
+    const invited = invitation
+      ? sql`invited as (
+          update invitations set used_at = ${invitation.at.toISOString()}::timestamptz, certificate_id = ${id}
+          where id = ${invitation.id} and used_at is null and revoked_at is null
+            and expires_at > ${invitation.at.toISOString()}::timestamptz returning id),`
+      : sql``;
     const conditions = [
       idempotency ? sql`exists (select 1 from won)` : null,
       supersedes ? sql`exists (select 1 from renewed)` : null,
+      invitation ? sql`exists (select 1 from invited)` : null,
     ].filter((c): c is SQL => c !== null);
     const result: unknown = await this.db.execute(sql`
-      with ${won} ${renewed}
+      with ${won} ${renewed} ${invited}
       c as (
         insert into certificates (id, issuer_id, serial, profile, subject, common_name, sans, search_text,
                                   key_algorithm, not_before, not_after, der, fingerprint_sha256, requested_by)
@@ -307,11 +340,12 @@ export class DrizzleTx implements StoreTx {
     tokenHash: string;
     scopes: string[];
     limits?: TokenLimits | null;
+    rateLimit?: number | null;
     expiresAt?: Date | null;
   }): Promise<TokenRecord> {
     const [row] = await this.db
       .insert(apiTokens)
-      .values({ ...token, limits: token.limits ?? null, expiresAt: token.expiresAt ?? null })
+      .values({ ...token, limits: token.limits ?? null, rateLimit: token.rateLimit ?? null, expiresAt: token.expiresAt ?? null })
       .returning();
     return toToken(row);
   }
@@ -610,6 +644,48 @@ export class DrizzleTx implements StoreTx {
     return row ? toToken(row) : null;
   }
 
+  async insertInvitation(
+    invitation: Omit<InvitationRecord, 'id' | 'createdAt' | 'usedAt' | 'certificateId' | 'revokedAt'> & { secretHash: string },
+  ): Promise<InvitationRecord> {
+    const [row] = await this.db.insert(invitations).values(invitation).returning();
+    return toInvitation(row);
+  }
+
+  async getInvitation(id: string): Promise<InvitationRecord | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    const [row] = await this.db.select().from(invitations).where(eq(invitations.id, id));
+    return row ? toInvitation(row) : null;
+  }
+
+  async findInvitationBySecretHash(secretHash: string): Promise<InvitationRecord | null> {
+    const [row] = await this.db.select().from(invitations).where(eq(invitations.secretHash, secretHash));
+    return row ? toInvitation(row) : null;
+  }
+
+  async listInvitations(query: { limit: number; before?: string }): Promise<InvitationRecord[]> {
+    const before =
+      query.before && /^[0-9a-f-]{36}$/i.test(query.before)
+        ? sql`(${invitations.createdAt}, ${invitations.id}) < (select i.created_at, i.id from invitations i where i.id = ${query.before})`
+        : undefined;
+    const rows = await this.db
+      .select()
+      .from(invitations)
+      .where(before)
+      .orderBy(desc(invitations.createdAt), desc(invitations.id))
+      .limit(query.limit);
+    return rows.map(toInvitation);
+  }
+
+  async revokeInvitation(id: string, at: Date): Promise<InvitationRecord | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    const [row] = await this.db
+      .update(invitations)
+      .set({ revokedAt: at })
+      .where(and(eq(invitations.id, id), isNull(invitations.revokedAt), isNull(invitations.usedAt)))
+      .returning();
+    return row ? toInvitation(row) : null;
+  }
+
   async revokeToken(id: string, at: Date): Promise<TokenRecord | null> {
     const [row] = await this.db
       .update(apiTokens)
@@ -630,6 +706,36 @@ export class DrizzleTx implements StoreTx {
           sql`(${apiTokens.lastUsedAt} is null or ${apiTokens.lastUsedAt} <= ${new Date(at.getTime() - minIntervalMs).toISOString()}::timestamptz)`,
         ),
       );
+  }
+
+  /**
+   * GCRA in one statement (the condition and new TAT of rate-limit.ts `gcra`): the UPDATE computes
+   * from the row it locks, so a concurrent issuance of another process is waited for and counted
+   * (PostgreSQL re-checks the WHERE on the row it committed). Refused: nothing is written, and the
+   * TAT read beside it gives Retry-After (from the statement's snapshot: at worst a little early).
+   */
+  async takeIssuanceSlot(
+    tokenId: string,
+    limit: number,
+    now: Date,
+  ): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }> {
+    const at = sql`${now.toISOString()}::timestamptz`;
+    const t = sql`${`${emissionIntervalUs(limit)} microseconds`}::interval`;
+    const next = sql`greatest(coalesce(rate_tat, ${at}), ${at}) + ${t}`;
+    const result: unknown = await this.db.execute(sql`
+      with taken as (
+        update api_tokens set rate_tat = ${next}
+        where id = ${tokenId} and ${next} - ${at} <= ${`${RATE_WINDOW_MS} milliseconds`}::interval
+        returning id)
+      select exists (select 1 from taken) as allowed,
+             (select (extract(epoch from rate_tat) * 1000000)::bigint from api_tokens where id = ${tokenId}) as tat_us`);
+    const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{
+      allowed: boolean;
+      tat_us: string | number | bigint | null;
+    }>;
+    if (row.allowed) return { allowed: true };
+    const tatUs = row.tat_us === null ? null : Number(row.tat_us);
+    return { allowed: false, retryAfterSeconds: retryAfterSeconds(tatUs, now.getTime() * 1000, limit) };
   }
 }
 

@@ -104,7 +104,24 @@ describe('console tokens', () => {
     expect(fieldError(res.html, 'scopes')).toMatch(/scopes/);
   });
 
-  it('gives an operator 403 and hides the nav entry', async () => {
+  it('takes a rate limit (certificates per minute), shown in the list; a bad one beside its field', async () => {
+    const browser = await admin();
+    await browser.get('/tokens');
+    const created = await browser.post('/tokens', { name: 'Rated D', scopes: ['certificates:issue'], rateLimit: '7' });
+    expect(created.status).toBe(200);
+    expect((await anvil.authority.listTokens()).find((t) => t.name === 'Rated D')?.rateLimit).toBe(7);
+    expect(textOf((await browser.get('/tokens')).html)).toContain('7 certificates a minute');
+    const before = (await anvil.authority.listTokens()).length;
+    for (const rateLimit of ['0', '1.5', 'many']) {
+      const res = await browser.post('/tokens', { name: 'Rated E', scopes: ['certificates:issue'], rateLimit });
+      expect(res.status, rateLimit).toBe(422);
+      expect(fieldError(res.html, 'rateLimit')).toMatch(/certificates per minute/);
+      expect(res.html).toContain(`value="${rateLimit}"`);
+    }
+    expect((await anvil.authority.listTokens()).length).toBe(before);
+  });
+
+  it('lets an operator make and revoke partner tokens, but never one with the admin scope', async () => {
     const created = await anvil.authority.users.create({ username: 'otto', role: 'operator' }, { id: 'test', name: 'test', source: null });
     const browser = new ConsoleClient(anvil);
     expect((await browser.signIn('otto', created.password)).url).toBe('/account/password');
@@ -114,8 +131,26 @@ describe('console tokens', () => {
       confirm: 'otto passphrase ok',
     });
     expect(changed.url).toBe('/account/password?done=1');
-    expect(changed.html).not.toContain('href="/tokens"');
-    expect((await browser.get('/tokens')).status).toBe(403);
+    expect(changed.html).toContain('href="/tokens"');
+    const list = await browser.get('/tokens');
+    expect(list.status).toBe(200);
+    expect(list.html).not.toContain('value="admin"');
+    const before = (await anvil.authority.listTokens()).length;
+    expect((await browser.post('/tokens', { name: 'Otto admin', scopes: ['admin'] })).status).toBe(403);
+    expect((await anvil.authority.listTokens()).length).toBe(before);
+    const partner = await browser.post('/tokens', { name: 'Otto partner', scopes: ['certificates:read'] });
+    expect(partner.status).toBe(200);
+    const mine = (await anvil.authority.listTokens()).find((t) => t.name === 'Otto partner')!;
+    expect((await browser.post(`/tokens/${mine.id}/revoke`, {})).url).toBe('/tokens?done=revoked');
+    const adminToken = (await anvil.authority.listTokens()).find((t) => t.scopes.includes('admin') && !t.revokedAt)!;
+    await browser.get('/tokens');
+    expect((await browser.post(`/tokens/${adminToken.id}/revoke`, {})).status).toBe(403);
+    expect((await anvil.authority.token(adminToken.id)).revokedAt).toBeNull();
+    const auditor = await anvil.authority.users.create({ username: 'audra', role: 'auditor' }, { id: 'test', name: 'test', source: null });
+    const aud = new ConsoleClient(anvil);
+    await aud.signIn('audra', auditor.password);
+    await aud.post('/account/password', { current: auditor.password, next: 'audra passphrase ok', confirm: 'audra passphrase ok' });
+    expect((await aud.get('/tokens')).status).toBe(403);
   });
 
   it('refuses a form without the CSRF token', async () => {

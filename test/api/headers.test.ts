@@ -39,6 +39,10 @@ let main: Issued;
 let held: Issued;
 /** Revoked in bulk by the walk. */
 let bulk: Issued;
+/** The API token the walk reads and revokes. */
+let walkToken: { id: string; token: string };
+/** The invitation the walk reads and withdraws. */
+let walkInvitation: { id: string };
 const DOOMED_ISSUER = 'hdr-doomed';
 const PROFILE = 'hdr-profile';
 const UNKNOWN_NAME = 'no-such-name';
@@ -116,6 +120,16 @@ beforeAll(async () => {
   const client = (await (await anvil.api('GET', '/api/v1/profiles/client')).json()) as { policy: unknown };
   const profile = await anvil.api('POST', '/api/v1/profiles', { name: PROFILE, kind: 'client', policy: client.policy });
   expect(profile.status, await profile.clone().text()).toBe(201);
+  const token = await anvil.api('POST', '/api/v1/tokens', { name: 'headers-walk-target', scopes: ['certificates:read'] });
+  expect(token.status, await token.clone().text()).toBe(201);
+  walkToken = (await token.json()) as { id: string; token: string };
+  const invitation = await anvil.api('POST', '/api/v1/invitations', {
+    name: 'headers-walk-target',
+    profile: 'client',
+    sans: { dns: ['invited.headers.test'] },
+  });
+  expect(invitation.status, await invitation.clone().text()).toBe(201);
+  walkInvitation = (await invitation.json()) as { id: string };
 });
 
 afterAll(async () => {
@@ -149,6 +163,8 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
     if (key === 'POST /api/v1/certificates/{id}/revoke' || key === 'POST /api/v1/certificates/{id}/release') return { id: held.id };
     if (key === 'POST /api/v1/issuers/{name}/revoke') return { name: DOOMED_ISSUER };
     if (op.path.startsWith('/api/v1/profiles/')) return { name: PROFILE };
+    if (op.path.startsWith('/api/v1/tokens/')) return { id: walkToken.id };
+    if (op.path.startsWith('/api/v1/invitations/')) return { id: walkInvitation.id };
     return { id: main.id, name: 'issuing-ca' };
   }
 
@@ -177,6 +193,8 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
         policy: { maxTtl: 86400, defaultTtl: 3600, sanTypes: ['dns'], keyAlgorithms: ['EC-P256'] },
       },
       'POST /api/v1/judge': { chain: main.fullchain },
+      'POST /api/v1/tokens': { name: 'headers-walk', scopes: ['certificates:read'] },
+      'POST /api/v1/invitations': { name: 'headers-walk', profile: 'client', sans: { dns: ['walk-invited.headers.test'] } },
     };
     return bodies[`${op.method} ${op.path}`] ?? {};
   }
@@ -193,6 +211,10 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
 
   it('the document lists the routes this walk knows how to call', () => {
     expect(operations.length).toBeGreaterThan(15);
+    const listed = operations.map((op) => `${op.method} ${op.path}`);
+    expect(listed).toEqual(
+      expect.arrayContaining(['POST /api/v1/tokens', 'GET /api/v1/tokens', 'GET /api/v1/tokens/{id}', 'POST /api/v1/tokens/{id}/revoke']),
+    );
     for (const op of operations) for (const p of op.params) expect(['id', 'name'], `${op.method} ${op.path}`).toContain(p);
   });
 

@@ -68,6 +68,19 @@ describe('anvil token', () => {
     expect(r.stdout).toBe('');
   });
 
+  it("--rate-limit is the token's certificates per minute; a bad one is refused", async () => {
+    const r = await anvilCli(['token', 'create', '--name', 'rated', '--scope', 'certificates:issue', '--rate-limit', '5', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const { id } = JSON.parse(r.stdout);
+    expect((await (await anvil.api('GET', `/api/v1/tokens/${id}`)).json()).rateLimit).toBe(5);
+    const zero = await anvilCli(['token', 'create', '--name', 'rated-0', '--scope', 'certificates:issue', '--rate-limit', '0'], env);
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toContain('code: invalid_rate_limit (HTTP 422)');
+    const word = await anvilCli(['token', 'create', '--name', 'rated-x', '--scope', 'certificates:issue', '--rate-limit', 'x'], env);
+    expect(word.code).toBe(1);
+    expect(word.stderr).toContain('--rate-limit "x" is not a whole number');
+  });
+
   it('create without a scope is refused before any request', async () => {
     const r = await anvilCli(['token', 'create', '--name', 'none'], env);
     expect(r.code).toBe(1);

@@ -82,6 +82,8 @@ export interface TestAnvilOptions {
   consoleUrl?: string;
   /** Console session policy (idle and absolute timeouts). */
   sessions?: { idleMs?: number; absoluteMs?: number };
+  /** ANVIL_ISSUE_RATE_LIMIT: the default issuance limit per token and minute (default: none). */
+  issueRateLimit?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -105,7 +107,13 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
   const authority = new Authority({
     store,
     custody: new SoftwareKeyCustody(kek),
-    config: { publicUrl, caKeyAlgorithm: options.caKeyAlgorithm ?? 'EC-P256', organization: 'Anvil Test', sessions: options.sessions },
+    config: {
+      publicUrl,
+      caKeyAlgorithm: options.caKeyAlgorithm ?? 'EC-P256',
+      organization: 'Anvil Test',
+      sessions: options.sessions,
+      issueRateLimit: options.issueRateLimit,
+    },
     now: options.now,
   });
   const adminPassword = options.adminPassword === null ? undefined : (options.adminPassword ?? ADMIN_PASSWORD);

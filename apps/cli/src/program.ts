@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { auditCommand } from './commands/audit.ts';
 import { crlCommand } from './commands/crl.ts';
 import { downloadCommand } from './commands/download.ts';
+import { enrollCommand } from './commands/enroll.ts';
+import { inviteCommand } from './commands/invite.ts';
 import { issueCommand } from './commands/issue.ts';
 import { judgeCommand } from './commands/judge.ts';
 import { listCommand } from './commands/list.ts';
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   program.addCommand(renewCommand());
   program.addCommand(auditCommand());
   program.addCommand(tokenCommand());
+  program.addCommand(inviteCommand());
+  program.addCommand(enrollCommand());
   return program;
 }
 

@@ -23,6 +23,7 @@ import { JudgeService } from '@anvil/ca';
 import { proxySource, trustedProxies } from './routes/judge/proxy-headers.ts';
 import { verifyRoutes } from './routes/judge/verify.ts';
 import { uiRoutes } from './routes/ui/index.ts';
+import { enrollRoutes } from './routes/enroll.tsx';
 
 export interface AppDeps {
   authority: Authority;
@@ -96,7 +97,8 @@ export function createApp(deps: AppDeps) {
     servers: [{ url: '/' }],
   });
   app.route('/api/v1/reference', referenceRoutes());
-  app.route('/api/v1', apiRoutes({ authority: deps.authority, judge, metrics }));
+  const publicUrl = deps.publicUrl ?? 'http://localhost:8080';
+  app.route('/api/v1', apiRoutes({ authority: deps.authority, judge, metrics, publicUrl }));
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 
   app.route('/pki', pkiRoutes(deps.authority));
@@ -112,7 +114,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.route('/', uiRoutes({ authority: deps.authority, judge, publicUrl: deps.publicUrl ?? 'http://localhost:8080' }));
+  app.route('/enroll', enrollRoutes({ authority: deps.authority, publicUrl }));
+  app.route('/', uiRoutes({ authority: deps.authority, judge, publicUrl }));
 
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(unlessClientAborted(mapError));

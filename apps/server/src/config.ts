@@ -33,6 +33,8 @@ const schema = z.object({
     .positive()
     .default(64 * 1024),
   ANVIL_CRL_VALIDITY_HOURS: z.coerce.number().positive().default(24),
+  /** Certificates per minute per API token without a limit of its own (admin tokens exempt); 0: none. */
+  ANVIL_ISSUE_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -57,6 +59,8 @@ export type Config = {
   trustedProxies: string[];
   bodyLimit: number;
   crlValidityHours: number;
+  /** Default issuance rate limit per API token, per minute; 0: none. */
+  issueRateLimit: number;
   logLevel: string;
 };
 
@@ -94,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustedProxies: list(e.ANVIL_TRUSTED_PROXIES),
     bodyLimit: e.ANVIL_BODY_LIMIT,
     crlValidityHours: e.ANVIL_CRL_VALIDITY_HOURS,
+    issueRateLimit: e.ANVIL_ISSUE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -10,6 +10,8 @@ export type AppEnv = {
     scopes: string[];
     /** The token's issuance limits; null for a token without limits. */
     tokenLimits: TokenLimits | null;
+    /** Certificates per minute the token may issue (its own limit or the default); null: unlimited. */
+    issueRateLimit: number | null;
     /** A partner token's id: reads and revocations cover only certificates it requested. Null: all certificates. */
     certificateOwner: string | null;
     clientAddress: string | null;

@@ -48,6 +48,7 @@ async function main() {
       caKeyAlgorithm: config.caKeyAlgorithm,
       organization: config.organization,
       crl: { validityMs: config.crlValidityHours * 3600_000 },
+      issueRateLimit: config.issueRateLimit,
     },
   });
   const boot = await authority.bootstrap({ adminToken: config.adminToken, adminPassword: config.adminPassword });

@@ -22,6 +22,8 @@ const STATUS: Record<CaErrorKind, ContentfulStatusCode> = {
   forbidden: 403,
   unauthorized: 401,
   unavailable: 503,
+  gone: 410,
+  rate_limited: 429,
 };
 
 const TITLES: Record<number, string> = {
@@ -30,9 +32,11 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   409: 'Conflict',
+  410: 'Gone',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -95,7 +99,11 @@ export function mapError(err: Error, c: Context) {
       if (dbCode) c.get('log')?.warn({ code: dbCode, errorCode: err.code }, err.message);
       else c.get('log')?.error({ err, cause: err.cause }, err.message);
     }
-    return problem(c, STATUS[err.kind], err.code, err.message, err.details ?? {});
+    // A rate-limit refusal says when to come back (its details carry the seconds, rate-limit.ts).
+    const headers: Record<string, string> =
+      err.kind === 'rate_limited' && typeof err.details?.retryAfter === 'number' ? { 'retry-after': String(err.details.retryAfter) } : {};
+    const answer = problemAnswer(STATUS[err.kind], err.code, err.message, err.details ?? {}, headers);
+    return c.body(answer.body, answer.status, answer.headers);
   }
   // An outage, not a bug: one warn line with the driver's code. No stack (under load there are
   // thousands) and no message (drizzle's names the query and its parameters).

@@ -31,6 +31,13 @@ describe('ANVIL_PUBLIC_URL and ANVIL_PKI_URL', () => {
     expect(() => loadConfig({ ANVIL_SESSION_IDLE_MINUTES: '-1' })).toThrow(/ANVIL_SESSION_IDLE_MINUTES/);
   });
 
+  it('reads the default issuance rate limit (60 a minute; 0: none)', () => {
+    expect(loadConfig({}).issueRateLimit).toBe(60);
+    expect(loadConfig({ ANVIL_ISSUE_RATE_LIMIT: '0' }).issueRateLimit).toBe(0);
+    expect(() => loadConfig({ ANVIL_ISSUE_RATE_LIMIT: '1.5' })).toThrow(/ANVIL_ISSUE_RATE_LIMIT/);
+    expect(() => loadConfig({ ANVIL_ISSUE_RATE_LIMIT: '-1' })).toThrow(/ANVIL_ISSUE_RATE_LIMIT/);
+  });
+
   it('a server started with an https PKI base exits 2 before opening anything, with the reason', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
       env: { ...process.env, ANVIL_PKI_URL: 'https://pki.example', ANVIL_DATA_DIR: '/nonexistent/never-created' },

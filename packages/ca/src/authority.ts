@@ -7,12 +7,21 @@ import { toPem, type KeyAlgorithm } from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
 import { verifyAuditChain, type AuditChainReport } from './audit-chain.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
-import { CaError, notFound } from './errors.ts';
+import { CaError, invalid, notFound } from './errors.ts';
+import {
+  checkInvitation,
+  createInvitation,
+  hashInvitationSecret,
+  INVITATION_SECRET,
+  revokeInvitation,
+  type InvitationParams,
+} from './invitations.ts';
 import { Issuance, type IssuedCertificate, type IssueRequest } from './issuance.ts';
 import { IssuerRegistry, type CreateIssuerParams } from './issuer-registry.ts';
 import { chainPem, type LoadedIssuer } from './issuers.ts';
 import type { KeyCustody } from './key-custody.ts';
 import { ProfileCatalog, type ProfileParams } from './profile-catalog.ts';
+import { effectiveRateLimit } from './rate-limit.ts';
 import type { Profile } from './profiles.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './revocation/crl-publisher.ts';
 import { RevocationNotices } from './revocation/notices.ts';
@@ -25,6 +34,7 @@ import type {
   AuditRecord,
   CertificateQuery,
   CertificateRecord,
+  InvitationRecord,
   SerialStatus,
   Store,
   StoredCrl,
@@ -45,6 +55,11 @@ export interface AuthorityConfig {
   ocspResponderTtlMs?: number;
   /** Console sessions and sign-in throttling (defaults: 30 min idle, 12 h absolute). */
   sessions?: Partial<SessionPolicy>;
+  /**
+   * Certificates per minute a token without a rate limit of its own may issue over the API
+   * (ANVIL_ISSUE_RATE_LIMIT); admin tokens are exempt. Unset or 0: no default limit.
+   */
+  issueRateLimit?: number;
 }
 
 export class Authority {
@@ -243,6 +258,11 @@ export class Authority {
     return authenticate(this.deps.store, token, this.now());
   }
 
+  /** The issuance rate limit per minute a token's API issuances are counted against (rate-limit.ts); null: none. */
+  issueRateLimit(token: Pick<TokenRecord, 'rateLimit' | 'scopes'>): number | null {
+    return effectiveRateLimit(token, this.deps.config.issueRateLimit ?? 0);
+  }
+
   /** The stored CRL's number and dates, without re-signing (the dashboard shows a stale CRL as stale). */
   crlHeader(issuer: LoadedIssuer) {
     return this.deps.store.getCrlHeader(issuer.record.id);
@@ -253,17 +273,18 @@ export class Authority {
     return this.deps.now ? this.deps.now() : new Date();
   }
 
-  /** Re-signs an issuer's CRL on an operator's request, audited as `crl.publish` with the new number. */
-  async resignCrl(issuer: LoadedIssuer, actor: Actor): Promise<StoredCrl> {
-    const crl = await this.crls.publish(issuer);
-    await this.deps.store.appendAudit({
-      ...audit(actor),
-      action: 'crl.publish',
-      target: issuer.record.id,
-      outcome: 'success',
-      details: { issuer: issuer.record.name, crlNumber: crl.number.toString() },
-    });
-    return crl;
+  /** Re-signs an issuer's CRL on an operator's request, audited as `crl.publish` with the new number in the CRL's transaction. */
+  resignCrl(issuer: LoadedIssuer, actor: Actor): Promise<StoredCrl> {
+    // The audit row commits with the CRL it names.
+    return this.crls.publish(issuer, (tx, crl) =>
+      tx.appendAudit({
+        ...audit(actor),
+        action: 'crl.publish',
+        target: issuer.record.id,
+        outcome: 'success',
+        details: { issuer: issuer.record.name, crlNumber: crl.number.toString() },
+      }),
+    );
   }
 
   /** Walks the audit trail's hash chain (audit-chain.ts), page by page. */
@@ -286,16 +307,18 @@ export class Authority {
 
   /** Creates a scoped token (422 on bad input, nothing stored), audited; the token is returned this once. */
   async createToken(params: ScopedTokenParams, actor: Actor): Promise<{ id: string; token: string }> {
-    const checked = await checkScopedToken(params, this.now(), async (name) => {
-      try {
-        await this.profile(name);
-        return true;
-      } catch (err) {
-        if (err instanceof CaError && err.kind === 'not_found') return false;
-        throw err;
-      }
-    });
+    const checked = await checkScopedToken(params, this.now(), async (name) => (await this.knownProfile(name)) !== null);
     return this.deps.store.transaction((tx) => createScopedToken(tx, checked, actor));
+  }
+
+  /** A profile an operator names in a token or invitation: null when there is none of that name. */
+  private async knownProfile(name: string): Promise<Profile | null> {
+    try {
+      return await this.profile(name);
+    } catch (err) {
+      if (err instanceof CaError && err.kind === 'not_found') return null;
+      throw err;
+    }
   }
 
   listTokens(): Promise<TokenRecord[]> {
@@ -311,5 +334,47 @@ export class Authority {
   /** Revokes a token, audited; every process refuses it within the authentication cache's 5 s. */
   revokeToken(id: string, actor: Actor): Promise<TokenRecord> {
     return this.deps.store.transaction((tx) => revokeToken(tx, id, this.now(), actor));
+  }
+
+  // ---- enrollment invitations (invitations.ts) -----------------------------------------------
+
+  /** Creates an invitation (422 on bad input, nothing stored), audited; its secret is returned this once. */
+  async createInvitation(params: InvitationParams, actor: Actor): Promise<{ invitation: InvitationRecord; secret: string }> {
+    const profile = typeof params.profile === 'string' ? await this.knownProfile(params.profile) : null;
+    if (!profile)
+      throw invalid('unknown_profile', `there is no profile "${String(params.profile).slice(0, 64)}"`, { profile: params.profile });
+    const checked = checkInvitation(params, profile, this.now());
+    return this.deps.store.transaction((tx) => createInvitation(tx, checked, actor));
+  }
+
+  listInvitations(query: { limit: number; before?: string }): Promise<InvitationRecord[]> {
+    return this.deps.store.listInvitations(query);
+  }
+
+  async invitation(id: string): Promise<InvitationRecord> {
+    const row = await this.deps.store.getInvitation(id);
+    if (!row) throw notFound('invitation_not_found', `there is no invitation ${id}`);
+    return row;
+  }
+
+  /** The invitation a URL's secret opens, in whatever state it is; 404 for a secret that opens none. */
+  async invitationBySecret(secret: string): Promise<InvitationRecord> {
+    const row = INVITATION_SECRET.test(secret) ? await this.deps.store.findInvitationBySecretHash(hashInvitationSecret(secret)) : null;
+    if (!row) throw notFound('invitation_not_found', 'this invitation link is not one this Anvil gave out; check that it was copied whole');
+    return row;
+  }
+
+  /** Withdraws an unused invitation, audited. */
+  revokeInvitation(id: string, actor: Actor): Promise<InvitationRecord> {
+    return this.deps.store.transaction((tx) => revokeInvitation(tx, id, this.now(), actor));
+  }
+
+  /** Issues an invitation's one certificate, from a CSR or with a key generated here; 410 when used, expired or withdrawn. */
+  async enroll(
+    secret: string,
+    key: { csr?: string; keyAlgorithm?: KeyAlgorithm; commonName?: string },
+    source: string | null,
+  ): Promise<IssuedCertificate> {
+    return this.issuance.enroll(await this.invitationBySecret(secret), key, source);
   }
 }

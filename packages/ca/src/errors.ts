@@ -2,7 +2,7 @@
  * Typed domain errors. `kind` decides the HTTP status once, in the server's onError;
  * `code` is the stable machine-readable name clients match on.
  */
-export type CaErrorKind = 'invalid' | 'not_found' | 'conflict' | 'forbidden' | 'unauthorized' | 'unavailable';
+export type CaErrorKind = 'invalid' | 'not_found' | 'conflict' | 'forbidden' | 'unauthorized' | 'unavailable' | 'gone' | 'rate_limited';
 
 export class CaError extends Error {
   constructor(

@@ -6,6 +6,8 @@ export * from './profiles.ts';
 export * from './issuers.ts';
 export * from './tokens.ts';
 export * from './token-limits.ts';
+export * from './invitations.ts';
+export * from './rate-limit.ts';
 export * from './audit.ts';
 export * from './audit-chain.ts';
 export * from './bootstrap.ts';

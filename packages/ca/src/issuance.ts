@@ -29,11 +29,13 @@ import type { IssuerRegistry } from './issuer-registry.ts';
 import { issuerUrls, type LoadedIssuer } from './issuers.ts';
 import type { ProfileCatalog } from './profile-catalog.ts';
 import { checkKey, checkNames, checkSubject, kindExtensions, parseTtl } from './profiles.ts';
+import { rateLimited } from './rate-limit.ts';
 import type { ResponderCredentials } from './revocation/ocsp-responder.ts';
 import type { SerialReservations } from './serials.ts';
 import { BACKDATE_MS, recordSigned, signLinted } from './signing.ts';
-import type { CertificateRecord, Store } from './store.ts';
-import { applyTokenSubject, checkTokenProfile, checkTokenSans, type TokenLimits } from './token-limits.ts';
+import { invitationActor, invitationRefusal } from './invitations.ts';
+import type { CertificateRecord, InvitationRecord, Store } from './store.ts';
+import { applyTokenSubject, checkTokenProfile, checkTokenSans, type LimitsHolder, type TokenLimits } from './token-limits.ts';
 
 export interface IssueRequest {
   profile: string;
@@ -46,6 +48,14 @@ export interface IssueRequest {
   idempotencyKey?: string;
   /** The limits of the requesting token (token-limits.ts), passed by the API route; never part of the idempotency hash. */
   tokenLimits?: TokenLimits | null;
+  /** Whose limits `tokenLimits` are (default the token's): the refusal codes name it. */
+  limitsHolder?: LimitsHolder;
+  /**
+   * The requesting token's issuance rate limit per minute (rate-limit.ts `effectiveRateLimit`),
+   * passed by the API route and counted against the actor's token; null or absent: unlimited.
+   * Never part of the idempotency hash.
+   */
+  rateLimit?: number | null;
 }
 
 export interface IssuedCertificate {
@@ -75,6 +85,16 @@ function renewalRefusal(record: CertificateRecord, now: Date): CaError | null {
     return refuse('expired', 'the certificate has expired: it cannot be renewed; request a new one');
   if (record.supersededBy) return refuse('superseded', `the certificate was renewed already (by ${record.supersededBy}): renew that one`);
   return null;
+}
+
+/** How a signed certificate is recorded: renewing one, using up an invitation, on behalf of an owner. */
+interface RecordOptions {
+  /** The certificate this one renews (marked superseded in the same statement). */
+  supersedes?: string;
+  /** The invitation this certificate uses up (in the same statement). */
+  invitation?: string;
+  /** requested_by of the new certificate when it is not the actor (a renewal keeps its owner). */
+  owner?: string | null;
 }
 
 export class Issuance {
@@ -125,40 +145,106 @@ export class Issuance {
     for (const k of SUBJECT_KEYS) if (names[k]) subject[k] = names[k];
     const lifetime = Math.round((record.notAfter.getTime() - record.notBefore.getTime()) / 1000) - BACKDATE_MS / 1000;
     const ttl = Math.max(60, Math.min(lifetime, profile.policy.maxTtl));
-    const request = {
+    const request: IssueRequest = {
       profile: record.profile,
       csr: params.csr,
       subject,
       sans: record.sans,
       issuer: this.deps.issuers.issuerById(record.issuerId).record.name,
       ttl,
+      ...(await this.ownerLimits(record)),
     };
-    const issued = await this.issueAudited(request, actor, record.id);
+    // The renewed certificate stays its owner's: a partner token still lists it, and still limits it.
+    const issued = await this.issueAudited(request, actor, { supersedes: record.id, owner: record.requestedBy });
     return { ...issued, renewedFrom: record.id };
   }
 
-  private async issueAudited(req: IssueRequest, actor: Actor, supersedes?: string): Promise<IssuedCertificate> {
+  /**
+   * The limits a renewal stays under: those of the token or invitation that asked for the
+   * certificate. A certificate whose token was revoked is not renewed on that token's authority.
+   */
+  private async ownerLimits(record: CertificateRecord): Promise<Pick<IssueRequest, 'tokenLimits' | 'limitsHolder'>> {
+    const owner = record.requestedBy ?? '';
+    if (owner.startsWith('invitation:')) {
+      const invitation = await this.deps.store.getInvitation(owner.slice('invitation:'.length));
+      return { tokenLimits: invitation?.limits ?? null, limitsHolder: 'invitation' };
+    }
+    const token = /^[0-9a-f-]{36}$/i.test(owner) ? await this.deps.store.getToken(owner) : null;
+    if (!token) return {};
+    if (token.revokedAt) {
+      throw new CaError(
+        'forbidden',
+        'token_revoked',
+        'the API token this certificate was issued with is revoked: request a new certificate',
+        {
+          reason: 'token_revoked',
+        },
+      );
+    }
+    return { tokenLimits: token.limits, limitsHolder: 'token' };
+  }
+
+  /**
+   * Issues the one certificate of an invitation, to whoever holds its secret: the invitation's
+   * profile, fixed subject, names and lifetime; the CSR's names only within its patterns. The
+   * invitation is used up in the statement that records the certificate, so two concurrent uses
+   * issue one certificate (the other is refused as used).
+   */
+  async enroll(
+    invitation: InvitationRecord,
+    key: { csr?: string; keyAlgorithm?: KeyAlgorithm; commonName?: string },
+    source: string | null,
+  ): Promise<IssuedCertificate> {
+    const actor = invitationActor(invitation, source);
+    const refusal = invitationRefusal(invitation, this.deps.now());
+    if (refusal) {
+      await this.auditRefusal({ profile: invitation.profile }, actor, refusal);
+      throw refusal;
+    }
+    const fixed = invitation.limits.subject;
+    // A fixed CN replaces the CSR's; otherwise the CSR's CN is kept, within the patterns. A key
+    // made here has no CSR: the partner's commonName, else the invitation's first DNS name or email.
+    const sans = invitation.sans;
+    const cn = fixed?.CN ?? (key.csr ? undefined : (key.commonName ?? sans?.dns[0] ?? sans?.email[0]));
+    const request: IssueRequest = {
+      profile: invitation.profile,
+      csr: key.csr,
+      keyAlgorithm: key.keyAlgorithm,
+      subject: cn ? { ...fixed, CN: cn } : undefined,
+      sans: invitation.sans ?? undefined,
+      ttl: invitation.ttlSeconds ?? undefined,
+      tokenLimits: invitation.limits,
+      limitsHolder: 'invitation',
+    };
+    return this.issueAudited(request, actor, { invitation: invitation.id });
+  }
+
+  private async issueAudited(req: IssueRequest, actor: Actor, options: RecordOptions = {}): Promise<IssuedCertificate> {
     try {
-      return await this.issueChecked(req, actor, supersedes);
+      return await this.issueChecked(req, actor, options);
     } catch (err) {
-      if (err instanceof CaError && err.kind !== 'unavailable') {
-        await this.deps.store
-          .appendAudit({
-            ...audit(actor),
-            action: 'certificate.issue',
-            target: null,
-            outcome: 'failure',
-            details: { code: err.code, profile: req.profile, issuer: req.issuer, reason: err.message },
-          })
-          .catch(() => {}); // the refusal itself is what the caller must see
-      }
+      if (err instanceof CaError && err.kind !== 'unavailable') await this.auditRefusal(req, actor, err);
       throw err;
     }
   }
 
-  private async issueChecked(req: IssueRequest, actor: Actor, supersedes?: string): Promise<IssuedCertificate> {
+  /** A refused issuance as a failed `certificate.issue` with its code (best effort: the refusal is what the caller must see). */
+  private async auditRefusal(req: Pick<IssueRequest, 'profile' | 'issuer'>, actor: Actor, err: CaError): Promise<void> {
+    await this.deps.store
+      .appendAudit({
+        ...audit(actor),
+        action: 'certificate.issue',
+        target: null,
+        outcome: 'failure',
+        details: { code: err.code, profile: req.profile, issuer: req.issuer, reason: err.message },
+      })
+      .catch(() => {});
+  }
+
+  private async issueChecked(req: IssueRequest, actor: Actor, options: RecordOptions): Promise<IssuedCertificate> {
     const { issuers, store } = this.deps;
-    checkTokenProfile(req.tokenLimits, req.profile);
+    const { supersedes, invitation } = options;
+    checkTokenProfile(req.tokenLimits, req.profile, req.limitsHolder);
     const profile = await this.deps.profiles.issuanceProfile(req.profile);
     const issuerName = req.issuer ?? profile.policy.issuer;
     if (req.issuer && profile.policy.issuer && req.issuer !== profile.policy.issuer) {
@@ -176,6 +262,11 @@ export class Issuance {
     if (req.idempotencyKey) {
       const replay = await this.replay(actor, req.idempotencyKey, requestHash);
       if (replay) return replay;
+    }
+    // After the replay (a retried request is answered, not counted) and before any key work.
+    if (req.rateLimit) {
+      const slot = await store.takeIssuanceSlot(actor.id, req.rateLimit, this.deps.now());
+      if (!slot.allowed) throw rateLimited(req.rateLimit, slot.retryAfterSeconds);
     }
 
     // The key: the CSR's, after its proof-of-possession verifies, or one generated here.
@@ -202,8 +293,8 @@ export class Issuance {
     const requestedSans = req.sans ? { ...emptySans(), ...req.sans } : csrNames.sans;
     const sans = checkNames(profile, requestedSans);
     const asked = req.subject ? { ...req.subject } : csrNames.cn ? { CN: csrNames.cn } : {};
-    checkTokenSans(req.tokenLimits, sans, asked.CN);
-    const subject = checkSubject(profile.kind, applyTokenSubject(req.tokenLimits, asked), sans);
+    checkTokenSans(req.tokenLimits, sans, asked.CN, req.limitsHolder);
+    const subject = checkSubject(profile.kind, applyTokenSubject(req.tokenLimits, asked, req.limitsHolder), sans);
 
     const ttl = req.ttl === undefined ? profile.policy.defaultTtl : parseTtl(req.ttl);
     if (ttl > profile.policy.maxTtl) {
@@ -249,7 +340,7 @@ export class Issuance {
           notAfter: truncateToSeconds(notAfter),
           der,
           fingerprintSha256: fingerprintSha256(der),
-          requestedBy: actor.id,
+          requestedBy: options.owner !== undefined ? options.owner : actor.id,
         },
         {
           ...audit(actor),
@@ -257,9 +348,21 @@ export class Issuance {
           outcome: 'success',
           details: { serial: serialToHex(serial), profile: profile.name, issuer: issuer.record.name, subject: subjectText },
         },
-        { idempotency: req.idempotencyKey ? { tokenId: actor.id, key: req.idempotencyKey, requestHash } : undefined, supersedes },
+        {
+          idempotency: req.idempotencyKey ? { tokenId: actor.id, key: req.idempotencyKey, requestHash } : undefined,
+          supersedes,
+          invitation: invitation ? { id: invitation, at: now } : undefined,
+        },
       ),
     );
+    if (!record && invitation) {
+      // Used, withdrawn or expired while this one signed: nothing is written (the serial stays reserved, the refusal is audited).
+      const current = await store.getInvitation(invitation);
+      throw (
+        (current && invitationRefusal(current, this.deps.now())) ??
+        new CaError('gone', 'invitation_used', 'the invitation was used while this certificate was being issued')
+      );
+    }
     if (!record && supersedes) {
       // Revoked or renewed while this renewal signed: no row is written (the serial stays reserved, the refusal is audited).
       const current = await store.getCertificate(supersedes);
@@ -384,7 +487,7 @@ function wrapKeyError<T>(fn: () => T): T {
 }
 
 function hashRequest(req: IssueRequest): string {
-  const { idempotencyKey: _key, tokenLimits: _limits, ...rest } = req;
+  const { idempotencyKey: _key, tokenLimits: _limits, limitsHolder: _holder, rateLimit: _rate, ...rest } = req;
   return createHash('sha256').update(stableStringify(rest)).digest('hex');
 }
 

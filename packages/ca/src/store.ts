@@ -128,9 +128,31 @@ export interface TokenRecord {
   revokedAt: Date | null;
   /** A partner token's limits (token-limits.ts); null: none. */
   limits: TokenLimits | null;
+  /** Certificates per minute this token may issue (rate-limit.ts); null: the configured default. */
+  rateLimit: number | null;
   expiresAt: Date | null;
   lastUsedAt: Date | null;
   createdAt: Date;
+}
+
+/** An enrollment invitation (invitations.ts); the secret is never here, only its hash in the store. */
+export interface InvitationRecord {
+  id: string;
+  /** Who the invitation is for, as the operator named it. */
+  name: string;
+  profile: string;
+  /** The profile (as `profiles`), fixed subject and SAN patterns, applied as a token's limits are. */
+  limits: TokenLimits;
+  /** The exact names of the certificate; null: the CSR's names, within `limits.sanPatterns`. */
+  sans: Sans | null;
+  /** Certificate lifetime in seconds; null: the profile's default. */
+  ttlSeconds: number | null;
+  expiresAt: Date;
+  createdBy: string;
+  createdAt: Date;
+  usedAt: Date | null;
+  certificateId: string | null;
+  revokedAt: Date | null;
 }
 
 export type UserRole = 'admin' | 'operator' | 'auditor';
@@ -199,7 +221,12 @@ export interface StoreTx {
   insertIssuedCertificate(
     cert: NewCertificate,
     audit: Omit<AuditEntry, 'target'>,
-    options?: { idempotency?: { tokenId: string; key: string; requestHash: string }; supersedes?: string },
+    options?: {
+      idempotency?: { tokenId: string; key: string; requestHash: string };
+      supersedes?: string;
+      /** An invitation this certificate uses up: only an unused, unrevoked, unexpired one (at `at`) is taken. */
+      invitation?: { id: string; at: Date };
+    },
   ): Promise<CertificateRecord | null>;
   getCertificate(id: string): Promise<CertificateRecord | null>;
   getCertificateBySerial(issuerId: string, serial: string): Promise<CertificateRecord | null>;
@@ -216,6 +243,7 @@ export interface StoreTx {
     tokenHash: string;
     scopes: string[];
     limits?: TokenLimits | null;
+    rateLimit?: number | null;
     expiresAt?: Date | null;
   }): Promise<TokenRecord>;
   findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
@@ -286,6 +314,23 @@ export interface StoreTx {
   revokeToken(id: string, at: Date): Promise<TokenRecord | null>;
   /** Sets last_used_at to `at` unless it was set less than `minIntervalMs` before. */
   touchToken(id: string, at: Date, minIntervalMs: number): Promise<void>;
+  /**
+   * Takes one issuance from a token's budget of `limit` a minute (GCRA, rate-limit.ts `gcra`), at
+   * `now`, in one conditional UPDATE of its row: every process sharing the database shares it.
+   * Refused: nothing is written, and the whole seconds to wait.
+   */
+  takeIssuanceSlot(tokenId: string, limit: number, now: Date): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
+
+  // ---- enrollment invitations ----
+  insertInvitation(
+    invitation: Omit<InvitationRecord, 'id' | 'createdAt' | 'usedAt' | 'certificateId' | 'revokedAt'> & { secretHash: string },
+  ): Promise<InvitationRecord>;
+  getInvitation(id: string): Promise<InvitationRecord | null>;
+  findInvitationBySecretHash(secretHash: string): Promise<InvitationRecord | null>;
+  /** Newest first, keyset on (created_at, id) below `before` (an id). */
+  listInvitations(query: { limit: number; before?: string }): Promise<InvitationRecord[]>;
+  /** Marks an unused invitation revoked; null, changing nothing, when it is unknown, used or revoked already. */
+  revokeInvitation(id: string, at: Date): Promise<InvitationRecord | null>;
 }
 
 export interface RevokedRow {

@@ -113,10 +113,13 @@ export function checkTokenLimits(limits: TokenLimits): TokenLimits {
   return out;
 }
 
-/** 403 `token_profile_not_allowed` when the token may not issue under `profile`. */
-export function checkTokenProfile(limits: TokenLimits | null | undefined, profile: string): void {
+/** Whose limits refused a request: the problem codes and messages name it (`token_…`, `invitation_…`). */
+export type LimitsHolder = 'token' | 'invitation';
+
+/** 403 `token_profile_not_allowed` (or `invitation_…`) when the holder may not issue under `profile`. */
+export function checkTokenProfile(limits: TokenLimits | null | undefined, profile: string, holder: LimitsHolder = 'token'): void {
   if (limits?.profiles && !limits.profiles.includes(profile)) {
-    throw forbidden('token_profile_not_allowed', `this token may not issue under profile "${profile}"`, { limit: 'profiles' });
+    throw forbidden(`${holder}_profile_not_allowed`, `this ${holder} may not issue under profile "${profile}"`, { limit: 'profiles' });
   }
 }
 
@@ -135,7 +138,7 @@ function matches(pattern: Pattern, type: keyof Sans, name: string): boolean {
  * 403 `token_san_not_allowed` unless every name (already normalised by checkNames) and a CN
  * that is a dotted DNS name or an IP match one of the token's patterns.
  */
-export function checkTokenSans(limits: TokenLimits | null | undefined, sans: Sans, cn?: string): void {
+export function checkTokenSans(limits: TokenLimits | null | undefined, sans: Sans, cn?: string, holder: LimitsHolder = 'token'): void {
   if (!limits?.sanPatterns) return;
   const patterns = limits.sanPatterns.map((p) => parsePattern(p)!);
   const names: Array<[keyof Sans, string]> = [];
@@ -147,7 +150,7 @@ export function checkTokenSans(limits: TokenLimits | null | undefined, sans: San
   }
   for (const [type, name] of names) {
     if (!patterns.some((p) => matches(p, type, name))) {
-      throw forbidden('token_san_not_allowed', `this token may not issue for "${name}"`, { limit: 'sanPatterns', name });
+      throw forbidden(`${holder}_san_not_allowed`, `this ${holder} may not issue for "${name}"`, { limit: 'sanPatterns', name });
     }
   }
 }
@@ -156,12 +159,16 @@ export function checkTokenSans(limits: TokenLimits | null | undefined, sans: San
  * The subject with the token's fixed attributes in it; 403 `token_subject_not_allowed` when the
  * request asks for another value of one of them.
  */
-export function applyTokenSubject(limits: TokenLimits | null | undefined, subject: SubjectInput): SubjectInput {
+export function applyTokenSubject(
+  limits: TokenLimits | null | undefined,
+  subject: SubjectInput,
+  holder: LimitsHolder = 'token',
+): SubjectInput {
   if (!limits?.subject) return subject;
   for (const [key, value] of Object.entries(limits.subject)) {
     const asked = subject[key as keyof SubjectInput];
     if (asked !== undefined && asked !== value) {
-      throw forbidden('token_subject_not_allowed', `this token issues only with subject ${key}=${value}`, {
+      throw forbidden(`${holder}_subject_not_allowed`, `this ${holder} issues only with subject ${key}=${value}`, {
         limit: 'subject',
         attribute: key,
       });

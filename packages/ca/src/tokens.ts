@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { audit, type Actor } from './audit.ts';
 import { invalid, notFound } from './errors.ts';
+import { checkRateLimit } from './rate-limit.ts';
 import type { StoreTx, TokenRecord } from './store.ts';
 import { checkTokenLimits, type TokenLimits } from './token-limits.ts';
 
@@ -53,6 +54,7 @@ export const ROUTE_SCOPES = {
   'GET /audit': 'audit',
   'POST /judge': 'judge',
   '* /tokens': 'admin',
+  '* /invitations': 'admin',
 } as const satisfies Record<string, TokenScope>;
 
 /** Whether a token with `scopes` may use a route needing `needed` (admin carries everything). */
@@ -99,17 +101,20 @@ export interface ScopedTokenParams extends TokenLimits {
   name: string;
   scopes: string[];
   expiresAt?: string | Date;
+  /** Certificates per minute (rate-limit.ts); absent: the configured default. */
+  rateLimit?: number;
 }
 
 /**
  * Checks a scoped token's parameters (422 with a stable code; nothing stored on a refusal):
- * name, scopes, limits (profiles must exist: `profileExists`), expiry in the future.
+ * name, scopes, limits (profiles must exist: `profileExists`), expiry in the future, rate limit.
+ * An admin token takes no limits but may take a rate limit (without one it is never limited).
  */
 export async function checkScopedToken(
   params: ScopedTokenParams,
   now: Date,
   profileExists: (name: string) => Promise<boolean>,
-): Promise<{ name: string; scopes: TokenScope[]; limits: TokenLimits | null; expiresAt: Date | null }> {
+): Promise<{ name: string; scopes: TokenScope[]; limits: TokenLimits | null; rateLimit: number | null; expiresAt: Date | null }> {
   if (typeof params.name !== 'string' || !/^[\x21-\x7e][\x20-\x7e]{0,99}$/.test(params.name) || params.name.endsWith(' ')) {
     throw invalid('invalid_token_name', 'name is 1 to 100 printable ASCII characters');
   }
@@ -132,7 +137,8 @@ export async function checkScopedToken(
     if (Number.isNaN(expiresAt.getTime())) throw invalid('invalid_expiry', 'expiresAt is an RFC 3339 date-time');
     if (expiresAt.getTime() <= now.getTime()) throw invalid('expiry_in_past', 'expiresAt must be in the future');
   }
-  return { name: params.name, scopes, limits, expiresAt };
+  const rateLimit = params.rateLimit === undefined ? null : checkRateLimit(params.rateLimit);
+  return { name: params.name, scopes, limits, rateLimit, expiresAt };
 }
 
 /** Records a checked scoped token and its audit row in the caller's transaction; the token is returned once. */
@@ -148,7 +154,13 @@ export async function createScopedToken(
     action: 'token.create',
     target: row.id,
     outcome: 'success',
-    details: { name: params.name, scopes: params.scopes, limits: params.limits, expiresAt: params.expiresAt?.toISOString() ?? null },
+    details: {
+      name: params.name,
+      scopes: params.scopes,
+      limits: params.limits,
+      rateLimit: params.rateLimit,
+      expiresAt: params.expiresAt?.toISOString() ?? null,
+    },
   });
   return { id: row.id, token };
 }

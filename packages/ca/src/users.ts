@@ -15,8 +15,9 @@ export const isUserRole = (v: string): v is UserRole => (USER_ROLES as readonly 
 
 /** What each role may do; the console and its routes ask this, never the role name. */
 export const ROLE_PERMISSIONS = {
-  admin: ['read', 'issue', 'revoke', 'profiles', 'issuers', 'users', 'judge'],
-  operator: ['read', 'issue', 'revoke', 'profiles', 'issuers', 'judge'],
+  admin: ['read', 'issue', 'revoke', 'profiles', 'issuers', 'users', 'judge', 'tokens'],
+  // Operators create scoped API tokens for partners (never one with the admin scope: tokens.tsx).
+  operator: ['read', 'issue', 'revoke', 'profiles', 'issuers', 'judge', 'tokens'],
   auditor: ['read', 'judge'],
 } as const satisfies Record<UserRole, readonly string[]>;
 
@@ -222,14 +223,17 @@ export class Users {
     const anonymous: Actor = { id: 'anonymous', name: 'anonymous', source: params.source };
     if (!user || !ok || user.disabledAt || throttled) {
       await store.pruneSignInFailures(since);
-      await store.recordSignInFailure([accountKey, addressKey], now());
       const why = throttled ? 'throttled' : !user ? 'unknown_user' : user.disabledAt ? 'disabled' : 'wrong_password';
-      await store.appendAudit({
-        ...audit(anonymous),
-        action: 'user.sign_in',
-        target: username,
-        outcome: 'failure',
-        details: { code: why },
+      // The counted failure and its audit row commit together.
+      await store.transaction(async (tx) => {
+        await tx.recordSignInFailure([accountKey, addressKey], now());
+        await tx.appendAudit({
+          ...audit(anonymous),
+          action: 'user.sign_in',
+          target: username,
+          outcome: 'failure',
+          details: { code: why },
+        });
       });
       return null;
     }

@@ -31,6 +31,7 @@ export function tokenCommand(): Command {
       [],
     )
     .option('--expires <time>', 'expiry, an RFC 3339 date or date-time in the future (2027-01-01)')
+    .option('--rate-limit <n>', "certificates per minute it may issue, 1 to 100000 (default: the server's; admin tokens: unlimited)")
     .option('--json', 'print {"id", "token"} as JSON')
     .option('--quiet', 'print only the token (for TOKEN=$(anvil token create … --quiet))')
     .addHelpText(
@@ -44,6 +45,10 @@ export function tokenCommand(): Command {
       if (opts.sanPattern.length) body.sanPatterns = opts.sanPattern;
       if (opts.subject.length) body.subject = parseSubject(opts.subject);
       if (opts.expires !== undefined) body.expiresAt = opts.expires;
+      if (opts.rateLimit !== undefined) {
+        if (!/^\d+$/.test(opts.rateLimit)) throw new CliError(`--rate-limit ${JSON.stringify(opts.rateLimit)} is not a whole number`);
+        body.rateLimit = Number(opts.rateLimit); // the range is the server's 422
+      }
       const ctx = contextOf(cmd);
       const created = await ctx.client.json<CreatedToken>('POST', '/api/v1/tokens', { body });
       if (opts.json) ctx.out(JSON.stringify(created, null, 2));
@@ -89,7 +94,8 @@ export function tokenCommand(): Command {
   return token;
 }
 
-function parseSubject(pairs: string[]): Record<string, string> {
+/** `ATTR=value` flags as a subject object (shared with `anvil invite`). */
+export function parseSubject(pairs: string[]): Record<string, string> {
   const subject: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -99,7 +105,7 @@ function parseSubject(pairs: string[]): Record<string, string> {
   return subject;
 }
 
-const stamp = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
+export const stamp = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
 
 interface CreateOptions {
   name: string;
@@ -108,6 +114,7 @@ interface CreateOptions {
   sanPattern: string[];
   subject: string[];
   expires?: string;
+  rateLimit?: string;
   json?: boolean;
   quiet?: boolean;
 }

@@ -42,6 +42,7 @@ export function bearerAuth(authority: Authority) {
     c.set('actor', actor);
     c.set('scopes', token.scopes);
     c.set('tokenLimits', token.limits);
+    c.set('issueRateLimit', authority.issueRateLimit(token));
     c.set('certificateOwner', isPartnerToken(token) ? token.id : null);
     await next();
   });

@@ -1,7 +1,7 @@
 /**
  * The request id and the one access line per request, for both listeners: `x-request-id` (the
  * caller's, or a new one) on the context, the logger and the response; then method, path,
- * status and duration — never headers, query strings or bodies. Paths polled every few seconds
+ * status and duration — never headers, query strings, bodies or an enrollment link's secret. Paths polled every few seconds
  * (probes, the judge's hot path) log at debug; a client that went away mid-body logs at info.
  */
 import { randomUUID } from 'node:crypto';
@@ -29,7 +29,7 @@ export function requestLog(options: {
     await next();
     const line = {
       method: c.req.method,
-      path: c.req.path,
+      path: loggedPath(c.req.path),
       status: c.res.status,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     };
@@ -38,4 +38,9 @@ export function requestLog(options: {
     else if (options.debugPaths.has(c.req.path)) log.debug(line, 'request');
     else log.info(line, 'request');
   };
+}
+
+/** The path as logged: an enrollment link's secret is its credential, so it is never written. */
+export function loggedPath(path: string): string {
+  return path.startsWith('/enroll/') ? path.replace(/^\/enroll\/[^/]+/, '/enroll/[secret]') : path;
 }

@@ -142,7 +142,7 @@ export interface DataDownload {
   bytes: Uint8Array | string;
 }
 
-function dataUrl(d: DataDownload): string {
+export function dataUrl(d: DataDownload): string {
   const bytes = typeof d.bytes === 'string' ? Buffer.from(d.bytes, 'utf8') : Buffer.from(d.bytes);
   return `data:${d.mediaType};base64,${bytes.toString('base64')}`;
 }

@@ -24,7 +24,8 @@ const SECTIONS: Array<{ path: string; label: string; show: (u: UserRecord) => bo
   { path: '/issuers', label: 'Issuers', show: () => true },
   { path: '/profiles', label: 'Profiles', show: () => true },
   { path: '/users', label: 'Users', show: (u) => can(u.role, 'users') },
-  { path: '/tokens', label: 'Tokens', show: (u) => can(u.role, 'users') },
+  { path: '/tokens', label: 'Tokens', show: (u) => can(u.role, 'tokens') },
+  { path: '/invitations', label: 'Invitations', show: (u) => can(u.role, 'issue') },
   { path: '/audit', label: 'Audit log', show: () => true },
 ];
 

@@ -1,7 +1,10 @@
 /** CRLs: numbered, signed and stored per issuer, re-signed before they go stale. */
 import { buildCrl, truncateToSeconds } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
-import type { RevokedRow, Store, StoredCrl } from '../store.ts';
+import type { RevokedRow, Store, StoredCrl, StoreTx } from '../store.ts';
+
+/** Work that must commit with the CRL it concerns (an operator's re-sign writes its audit row so). */
+export type CrlHook = (tx: StoreTx, crl: StoredCrl) => Promise<void>;
 
 export interface CrlPolicy {
   /** nextUpdate - thisUpdate. The CRL is re-signed once half of it has passed. */
@@ -26,6 +29,8 @@ export class CrlPublisher {
   private readonly cache = new Map<string, StoredCrl>();
   /** Issuers whose last build failed (e.g. after a revocation had committed): re-signed on next use. */
   private readonly failed = new Set<string>();
+  /** Per issuer: hooks of requests not yet covered by a committed build. */
+  private readonly hooks = new Map<string, CrlHook[]>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -37,11 +42,13 @@ export class CrlPublisher {
   /**
    * Re-signs the issuer's CRL. Calls that arrive while a build runs share the next build, which
    * starts after they arrived, so a caller's revocation is always in the CRL it gets back.
+   * `inTransaction` runs in the transaction of the build that covers this call.
    */
-  publish(issuer: LoadedIssuer): Promise<StoredCrl> {
+  publish(issuer: LoadedIssuer, inTransaction?: CrlHook): Promise<StoredCrl> {
     const id = issuer.record.id;
     const ticket = (this.requested.get(id) ?? 0) + 1;
     this.requested.set(id, ticket);
+    if (inTransaction) this.hooks.set(id, [...(this.hooks.get(id) ?? []), inTransaction]);
     const previous = this.queue.get(id) ?? Promise.resolve(null);
     const next = previous
       .catch(() => null)
@@ -49,10 +56,14 @@ export class CrlPublisher {
         const cached = this.cache.get(id);
         if (cached && (this.covered.get(id) ?? 0) >= ticket) return cached;
         const covers = this.requested.get(id)!;
+        const hooks = this.hooks.get(id) ?? [];
+        this.hooks.delete(id);
         let crl: StoredCrl;
         try {
-          crl = await this.build(issuer);
+          crl = await this.build(issuer, hooks);
         } catch (err) {
+          // Rolled back with the build: the next build runs them.
+          this.hooks.set(id, [...hooks, ...(this.hooks.get(id) ?? [])]);
           this.failed.add(id);
           throw err;
         }
@@ -65,7 +76,7 @@ export class CrlPublisher {
     return next;
   }
 
-  private async build(issuer: LoadedIssuer): Promise<StoredCrl> {
+  private async build(issuer: LoadedIssuer, hooks: CrlHook[]): Promise<StoredCrl> {
     return this.store.transaction(async (tx) => {
       const number = await tx.nextCrlNumber(issuer.record.id);
       const thisUpdate = truncateToSeconds(this.now());
@@ -83,6 +94,7 @@ export class CrlPublisher {
       });
       const crl: StoredCrl = { issuerId: issuer.record.id, number, thisUpdate, nextUpdate, der };
       await tx.saveCrl(crl);
+      for (const hook of hooks) await hook(tx, crl);
       return crl;
     });
   }

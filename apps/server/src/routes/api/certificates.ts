@@ -79,7 +79,8 @@ export function certificateRoutes(authority: Authority, metrics?: Metrics) {
     const issued = await observeIssuance(
       metrics,
       // The token's limits come from its row, never from the body.
-      () => authority.issue({ ...body, idempotencyKey, tokenLimits: c.get('tokenLimits') }, c.get('actor')),
+      () =>
+        authority.issue({ ...body, idempotencyKey, tokenLimits: c.get('tokenLimits'), rateLimit: c.get('issueRateLimit') }, c.get('actor')),
       (r) => ({ profile: r.record.profile, issuer: r.issuer.record.name }),
     );
     c.get('log').info(

@@ -14,12 +14,13 @@ import { judgeRoutes } from '../judge/pasted.ts';
 import { auditRoutes } from './audit.ts';
 import { certificateRoutes } from './certificates.ts';
 import { downloadRoutes } from './downloads.ts';
+import { invitationRoutes } from './invitations.ts';
 import { issuerRoutes } from './issuers.ts';
 import { profileRoutes } from './profiles.ts';
 import { revocationRoutes } from './revocation.ts';
 import { tokenRoutes } from './tokens.ts';
 
-export function apiRoutes(deps: { authority: Authority; judge: JudgeService; metrics: Metrics }) {
+export function apiRoutes(deps: { authority: Authority; judge: JudgeService; metrics: Metrics; publicUrl: string }) {
   const { authority, metrics } = deps;
   const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   api.use('*', bearerAuth(authority));
@@ -38,5 +39,6 @@ export function apiRoutes(deps: { authority: Authority; judge: JudgeService; met
   api.use('/judge/*', requireScope(ROUTE_SCOPES['POST /judge']));
   api.route('/judge', judgeRoutes(deps.judge, metrics));
   api.route('/tokens', tokenRoutes(authority));
+  api.route('/invitations', invitationRoutes(authority, deps.publicUrl));
   return api;
 }

@@ -12,6 +12,7 @@ import { accountPages } from './account.tsx';
 import { auditPages } from './audit.tsx';
 import { certificatePages } from './certificates.tsx';
 import { dashboardPages } from './dashboard.tsx';
+import { invitationPages } from './invitations.tsx';
 import { issuePages } from './issue.tsx';
 import { issuerPages } from './issuers.tsx';
 import { judgePages } from './judge.tsx';
@@ -48,6 +49,7 @@ export const CONSOLE_PATHS = [
   '/profiles',
   '/users',
   '/tokens',
+  '/invitations',
   '/audit',
   '/revoke',
 ];
@@ -99,6 +101,7 @@ export function uiRoutes(deps: UiDeps) {
   ui.route('/profiles', profilePages(deps));
   ui.route('/users', userPages(deps));
   ui.route('/tokens', tokenPages(deps));
+  ui.route('/invitations', invitationPages(deps));
   ui.route('/audit', auditPages(deps));
 
   // Below a console path, an address no page answers is a page too (in the layout), not problem+json.

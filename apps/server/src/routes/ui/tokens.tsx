@@ -1,7 +1,10 @@
 /** @jsxImportSource hono/jsx */
-/** The console's scoped API tokens (admins only): the list, creating one (its token shown once, on the answer) and revoking. */
+/**
+ * The console's scoped API tokens (admins and operators): the list, creating one (its token shown
+ * once, on the answer) and revoking. Only an admin makes or revokes a token with the admin scope.
+ */
 import { Hono } from 'hono';
-import { CaError, userActor, type ScopedTokenParams, type TokenRecord } from '@anvil/ca';
+import { CaError, can, userActor, type ScopedTokenParams, type TokenRecord } from '@anvil/ca';
 import { requirePermission, type UiEnv } from '../../middleware/session.ts';
 import { DataTable, Field, FormError, Notice, TextArea, Time, type FieldErrors } from '../../views/components.tsx';
 import { Csrf } from '../../views/layout.tsx';
@@ -28,9 +31,10 @@ interface TokenDraft {
   sanPatterns: string;
   subjectO: string;
   expiresAt: string;
+  rateLimit: string;
 }
 
-const EMPTY_DRAFT: TokenDraft = { name: '', scopes: [], profiles: [], sanPatterns: '', subjectO: '', expiresAt: '' };
+const EMPTY_DRAFT: TokenDraft = { name: '', scopes: [], profiles: [], sanPatterns: '', subjectO: '', expiresAt: '', rateLimit: '' };
 
 type TokenStatus = 'active' | 'revoked' | 'expired';
 
@@ -46,8 +50,9 @@ function StatusWord(props: { status: TokenStatus }) {
 /** A token's limits in words ("no limits" for none). */
 function limitsText(t: TokenRecord): string {
   const l = t.limits;
-  if (!l) return 'no limits';
-  const parts: string[] = [];
+  const rate = t.rateLimit === null ? [] : [`${t.rateLimit} certificates a minute`];
+  if (!l) return rate[0] ?? 'no limits';
+  const parts: string[] = [...rate];
   if (l.profiles) parts.push(`profiles: ${l.profiles.join(', ')}`);
   if (l.sanPatterns) parts.push(`names: ${l.sanPatterns.join(', ')}`);
   if (l.subject) {
@@ -63,6 +68,8 @@ function limitsText(t: TokenRecord): string {
 function TokensPage(props: {
   tokens: TokenRecord[];
   profiles: string[];
+  /** Whether the user may make and revoke admin tokens (admins only). */
+  admin: boolean;
   now: Date;
   csrf: string;
   notice?: string;
@@ -93,7 +100,7 @@ function TokensPage(props: {
               <td>{t.expiresAt ? <Time at={t.expiresAt} /> : <span class="muted">never</span>}</td>
               <td>{t.lastUsedAt ? <Time at={t.lastUsedAt} /> : <span class="muted">never</span>}</td>
               <td>
-                {status === 'revoked' ? null : (
+                {status === 'revoked' || (!props.admin && t.scopes.includes('admin')) ? null : (
                   <form method="post" action={`/tokens/${encodeURIComponent(t.id)}/revoke`} class="inline">
                     <Csrf token={props.csrf} />
                     <button type="submit" class="danger">
@@ -119,7 +126,13 @@ function TokensPage(props: {
             required
             help="1 to 100 printable ASCII characters, such as the partner's name."
           />
-          <CheckGroup name="scopes" legend="Scopes" options={SCOPE_OPTIONS} values={draft.scopes} errors={props.errors} />
+          <CheckGroup
+            name="scopes"
+            legend="Scopes"
+            options={props.admin ? SCOPE_OPTIONS : SCOPE_OPTIONS.filter((o) => o.value !== 'admin')}
+            values={draft.scopes}
+            errors={props.errors}
+          />
           <CheckGroup
             name="profiles"
             legend="Profiles it may issue under"
@@ -151,6 +164,15 @@ function TokensPage(props: {
             value={draft.expiresAt}
             errors={props.errors}
             help="Optional: the token is refused from the start of this day (UTC)."
+          />
+          <Field
+            name="rateLimit"
+            label="Certificates per minute"
+            value={draft.rateLimit}
+            errors={props.errors}
+            inputmode="numeric"
+            autocomplete="off"
+            help="Optional, 1 to 100000. Empty: the server's default (admin tokens: unlimited)."
           />
           <div>
             <button type="submit">Create token</button>
@@ -212,6 +234,8 @@ function fieldOf(err: CaError): keyof TokenDraft {
     case 'invalid_expiry':
     case 'expiry_in_past':
       return 'expiresAt';
+    case 'invalid_rate_limit':
+      return 'rateLimit';
     default:
       if (err.message.startsWith('sanPatterns')) return 'sanPatterns';
       if (err.message.startsWith('subject')) return 'subjectO';
@@ -231,6 +255,8 @@ function paramsOf(draft: TokenDraft): ScopedTokenParams {
   if (sanPatterns.length) params.sanPatterns = sanPatterns;
   if (draft.subjectO) params.subject = { O: draft.subjectO };
   if (draft.expiresAt) params.expiresAt = /^\d{4}-\d{2}-\d{2}$/.test(draft.expiresAt) ? `${draft.expiresAt}T00:00:00Z` : draft.expiresAt;
+  // Not a whole number (NaN, 1.5) is the authority's invalid_rate_limit, beside the field.
+  if (draft.rateLimit) params.rateLimit = /^\d+$/.test(draft.rateLimit) ? Number(draft.rateLimit) : Number.NaN;
   return params;
 }
 
@@ -239,10 +265,12 @@ export function tokenPages(deps: UiDeps) {
   const app = new Hono<UiEnv>();
   app.use(
     '*',
-    requirePermission('users', (c) => forbiddenPage(c, 'Only admins manage API tokens.')),
+    requirePermission('tokens', (c) => forbiddenPage(c, 'Your role may not manage API tokens.')),
   );
 
   const actor = (c: UiContext) => userActor(c.get('user'), c.get('clientAddress'));
+  // An operator's token is a partner's: the admin scope (everything) stays with admins.
+  const mayMakeAdminTokens = (c: UiContext) => can(c.get('user').role, 'users');
 
   async function listPage(
     c: UiContext,
@@ -253,7 +281,14 @@ export function tokenPages(deps: UiDeps) {
     return page(
       c,
       'API tokens',
-      <TokensPage tokens={tokens} profiles={profiles.map((p) => p.name)} now={authority.now()} csrf={c.get('csrf')} {...extra} />,
+      <TokensPage
+        tokens={tokens}
+        profiles={profiles.map((p) => p.name)}
+        admin={mayMakeAdminTokens(c)}
+        now={authority.now()}
+        csrf={c.get('csrf')}
+        {...extra}
+      />,
       { section: '/tokens', status },
     );
   }
@@ -268,7 +303,10 @@ export function tokenPages(deps: UiDeps) {
       sanPatterns: formText(c, 'sanPatterns'),
       subjectO: formText(c, 'subjectO').trim(),
       expiresAt: formText(c, 'expiresAt').trim(),
+      rateLimit: formText(c, 'rateLimit').trim(),
     };
+    if (draft.scopes.includes('admin') && !mayMakeAdminTokens(c))
+      return forbiddenPage(c, 'Only an admin makes a token with the admin scope.');
     try {
       const params = paramsOf(draft);
       const created = await authority.createToken(params, actor(c));
@@ -284,6 +322,9 @@ export function tokenPages(deps: UiDeps) {
   app.post('/:id/revoke', async (c) => {
     const id = c.req.param('id') ?? '';
     if (!UUID.test(id)) return notFoundPage(c, 'such token');
+    const target = await authority.token(id).catch(() => null);
+    if (target?.scopes.includes('admin') && !mayMakeAdminTokens(c))
+      return forbiddenPage(c, 'Only an admin revokes a token with the admin scope.');
     try {
       await authority.revokeToken(id, actor(c));
     } catch (err) {
