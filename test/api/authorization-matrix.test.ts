@@ -75,6 +75,7 @@ const API_MATRIX = [
   '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/profiles',
   '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/profiles/{name}',
   '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/issuers',
+  '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/issuers/{name}/gateway/{kind}',
   '  401  401  401  401  403  403  403  403  403  200  200  403  403   GET /api/v1/audit',
   '  401  401  401  401  403  403  403  403  403  200  200  403  403   GET /api/v1/audit/export',
   '  401  401  401  401  403  403  403  403  403  200  200  403  403   GET /api/v1/audit/verify',
@@ -253,6 +254,8 @@ const API_CALLS: Record<string, ApiCall> = {
   'GET /api/v1/profiles': { route: null },
   'GET /api/v1/profiles/{name}': { route: null, fixture: async () => ({ name: 'client' }) },
   'GET /api/v1/issuers': { route: null },
+  // Public facts (trust and CRL URLs) like GET /issuers: any valid token. `fill` takes {kind} from the fixture too.
+  'GET /api/v1/issuers/{name}/gateway/{kind}': { route: null, fixture: async () => ({ name: 'issuing-ca', kind: 'nginx' }) as Fixture },
   'GET /api/v1/audit': { route: 'GET /audit' },
   'GET /api/v1/audit/export': { route: 'GET /audit' },
   'GET /api/v1/audit/verify': { route: 'GET /audit' },

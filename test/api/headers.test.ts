@@ -165,6 +165,7 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
     if (op.path.startsWith('/api/v1/profiles/')) return { name: PROFILE };
     if (op.path.startsWith('/api/v1/tokens/')) return { id: walkToken.id };
     if (op.path.startsWith('/api/v1/invitations/')) return { id: walkInvitation.id };
+    if (key === 'GET /api/v1/issuers/{name}/gateway/{kind}') return { name: 'issuing-ca', kind: 'nginx' };
     return { id: main.id, name: 'issuing-ca' };
   }
 
@@ -215,7 +216,7 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
     expect(listed).toEqual(
       expect.arrayContaining(['POST /api/v1/tokens', 'GET /api/v1/tokens', 'GET /api/v1/tokens/{id}', 'POST /api/v1/tokens/{id}/revoke']),
     );
-    for (const op of operations) for (const p of op.params) expect(['id', 'name'], `${op.method} ${op.path}`).toContain(p);
+    for (const op of operations) for (const p of op.params) expect(['id', 'name', 'kind'], `${op.method} ${op.path}`).toContain(p);
   });
 
   it('with the admin token and real ids: answered, and no-store (the issuance answer with its private key above all)', async () => {

@@ -8,7 +8,7 @@
  * and judge-anvil.test.ts (Anvil-issued certificates).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -336,6 +336,30 @@ describe('POST /api/v1/judge: bad input is a problem, never a 500', () => {
     expect(((await res.json()) as { code: string }).code).toBe(code);
   });
 
+  it('says what HAProxy (ssl_c_*) and Kong mtls-auth would answer: verified, leaf only, nothing presented', async () => {
+    const ok = (await judge({ chain: good.fullchain })).json;
+    expect(ok.haproxy).toEqual({
+      handshake: 'accepted',
+      handshakeIgnoringErrors: 'accepted',
+      ssl_c_used: true,
+      ssl_c_verify: 0,
+      ssl_c_ca_err: 0,
+      ssl_c_ca_err_depth: 0,
+      ssl_c_err: 0,
+    });
+    expect(ok.kong).toBeNull();
+    // The first error (20) is the leaf's, the last (21) is what SSL_get_verify_result says.
+    const leafOnly = (await judge({ chain: good.certificate })).json;
+    expect(leafOnly.haproxy).toMatchObject({ handshake: 'rejected', ssl_c_verify: 21, ssl_c_err: 20, ssl_c_ca_err: 0 });
+    expect(leafOnly.kong).toBe('TLS certificate failed verification');
+    const none = (await judge({ chain: '' })).json;
+    expect(none.haproxy).toMatchObject({ handshake: 'accepted', ssl_c_used: false, ssl_c_verify: 0 });
+    expect(none.kong).toBe('No required TLS certificate was sent');
+    // A revocation only Anvil's database knows: HAProxy without crl-file lets it through, Kong's verdict follows the judge.
+    const rev = (await judge({ chain: revoked.fullchain })).json;
+    expect([rev.haproxy.handshake, rev.kong]).toEqual(['accepted', 'TLS certificate failed verification']);
+  });
+
   it('an empty pasted chain is absent / NONE, as at the other two doors (no certificate presented)', async () => {
     for (const chain of ['', '   ', '\n\t\r\n']) {
       const r = await judge({ chain });
@@ -385,6 +409,8 @@ describe('POST /api/v1/judge: bad input is a problem, never a 500', () => {
 // ---- GET /verify on the HTTP listener (behind a TLS-terminating proxy) -----------------------------
 
 const nginxHeader = (pem: string) => encodeURIComponent(pem);
+/** HAProxy's `%[ssl_c_der,base64]` and Cloudflare's Cf-Client-Cert-Der-Base64: the leaf's DER in base64. */
+const derB64 = (pem: string) => Buffer.from(pemToDerList(pem, ['CERTIFICATE'])[0]).toString('base64');
 const xfccElement = (fields: Record<string, string>) =>
   Object.entries(fields)
     .map(([k, v]) => `${k}=${/[;,"=\s]/.test(v) ? `"${v.replace(/"/g, '\\"')}"` : v}`)
@@ -429,6 +455,67 @@ describe('GET /verify behind a proxy', () => {
     const certOnly = xfccElement({ Hash: 'x', Cert: encodeURIComponent(good.certificate) });
     const z = (await (await verifyFrom('10.0.0.1', { 'x-forwarded-client-cert': certOnly })).json()) as Verdict;
     expect(z.status).toBe('verified'); // Cert is the leaf alone: the Anvil intermediate is added, as for nginx
+  });
+
+  it('believes HAProxy X-SSL-Client-Der (base64 of ssl_c_der, the leaf) from a trusted proxy', async () => {
+    const v = (await (await verifyFrom('10.0.0.1', { 'x-ssl-client-der': derB64(good.certificate) })).json()) as Verdict;
+    expect(v).toMatchObject({ status: 'verified', nginx: 'SUCCESS' });
+    expect(v.checks[0]).toMatchObject({ name: 'proxy_headers', ok: true });
+    expect(v.checks[0].detail).toMatch(/^x-ssl-client-der from trusted proxy 10\.0\.0\.1 carries only the leaf/);
+    expect(v.presented).toHaveLength(2);
+    const r = (await (await verifyFrom('10.0.0.1', { 'x-ssl-client-der': derB64(revoked.certificate) })).json()) as Verdict;
+    expect(r).toMatchObject({ status: 'failed', reason: 'revoked' });
+    // `%[ssl_c_der,base64]` is empty without a client certificate.
+    const empty = (await (await verifyFrom('10.0.0.1', { 'x-ssl-client-der': ' ' })).json()) as Verdict;
+    expect(empty.status).toBe('absent');
+  });
+
+  it("believes Cloudflare's Cf-Client-Cert-Der-Base64, checked against Cf-Client-Cert-Sha256", async () => {
+    const der = pemToDerList(good.certificate, ['CERTIFICATE'])[0];
+    const sha = createHash('sha256').update(der).digest('hex');
+    const v = (await (
+      await verifyFrom('10.0.0.1', { 'cf-client-cert-der-base64': derB64(good.certificate), 'cf-client-cert-sha256': sha })
+    ).json()) as Verdict;
+    expect(v).toMatchObject({ status: 'verified' });
+    expect(v.checks[0].detail).toMatch(/^cf-client-cert-der-base64 from trusted proxy/);
+    const bad = await verifyFrom('10.0.0.1', {
+      'cf-client-cert-der-base64': derB64(good.certificate),
+      'cf-client-cert-sha256': sha.replace(/^./, sha[0] === '0' ? '1' : '0'),
+    });
+    expect([bad.status, ((await bad.json()) as { code: string }).code]).toEqual([400, 'malformed_forwarded_certificate']);
+  });
+
+  it('believes RFC 9440 Client-Cert and Client-Cert-Chain (Cloudflare Transform Rules), judged as sent', async () => {
+    const sf = (pem: string) => `:${derB64(pem)}:`;
+    const intermediate = anvil.authority.issuerByName('issuing-ca').pem;
+    const full = (await (
+      await verifyFrom('10.0.0.1', { 'client-cert': sf(good.certificate), 'client-cert-chain': sf(intermediate) })
+    ).json()) as Verdict;
+    expect(full).toMatchObject({ status: 'verified' });
+    expect(full.checks[0].detail).toMatch(/^client-cert from trusted proxy 10\.0\.0\.1: 2 certificates/);
+    // An empty Client-Cert-Chain says the client sent no intermediate: judged as sent.
+    const bare = (await (await verifyFrom('10.0.0.1', { 'client-cert': sf(good.certificate), 'client-cert-chain': '' })).json()) as Verdict;
+    expect(bare).toMatchObject({ status: 'failed', reason: 'missing_intermediate' });
+    // Without Client-Cert-Chain the leaf alone was forwarded: Anvil adds its intermediate, as for nginx.
+    const leaf = (await (await verifyFrom('10.0.0.1', { 'client-cert': sf(good.certificate) })).json()) as Verdict;
+    expect(leaf.status).toBe('verified');
+    for (const value of [derB64(good.certificate), ':not base64!:']) {
+      const res = await verifyFrom('10.0.0.1', { 'client-cert': value });
+      expect([res.status, ((await res.json()) as { code: string }).code], value).toEqual([400, 'malformed_forwarded_certificate']);
+    }
+  });
+
+  it('ignores the HAProxy, Cloudflare and RFC 9440 headers from an untrusted address', async () => {
+    for (const [header, value] of [
+      ['x-ssl-client-der', derB64(good.certificate)],
+      ['cf-client-cert-der-base64', derB64(good.certificate)],
+      ['client-cert', `:${derB64(good.certificate)}:`],
+    ]) {
+      const v = (await (await verifyFrom('203.0.113.5', { [header]: value })).json()) as Verdict;
+      expect(v, header).toMatchObject({ status: 'absent', nginx: 'NONE', presented: [] });
+      expect(v.checks[0]).toMatchObject({ name: 'proxy_headers', ok: false });
+      expect(v.checks[0].detail).toContain(`${header} ignored`);
+    }
   });
 
   it('ignores the headers from an untrusted address, and says so', async () => {

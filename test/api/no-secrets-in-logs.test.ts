@@ -45,11 +45,12 @@ beforeAll(async () => {
   server = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout!.on('data', (d) => (output += d));
   server.stderr!.on('data', (d) => (output += d));
-  const deadline = Date.now() + 60_000;
+  // Generous: under a loaded CI the first start (PGlite, migrations, two CA keys) can take long.
+  const deadline = Date.now() + 150_000;
   while (!output.includes('Anvil listening') && server.exitCode === null && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 100));
   if (!output.includes('Anvil listening')) throw new Error(`the server did not start:\n${output}`);
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   if (server && server.exitCode === null) {

@@ -2,8 +2,10 @@
 import { Command, CommanderError } from 'commander';
 import { auditCommand } from './commands/audit.ts';
 import { crlCommand } from './commands/crl.ts';
+import { doctorCommand } from './commands/doctor.ts';
 import { downloadCommand } from './commands/download.ts';
 import { enrollCommand } from './commands/enroll.ts';
+import { gatewayCommand } from './commands/gateway.ts';
 import { inviteCommand } from './commands/invite.ts';
 import { issueCommand } from './commands/issue.ts';
 import { judgeCommand } from './commands/judge.ts';
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   program.addCommand(tokenCommand());
   program.addCommand(inviteCommand());
   program.addCommand(enrollCommand());
+  program.addCommand(gatewayCommand());
+  program.addCommand(doctorCommand());
   return program;
 }
 

@@ -9,5 +9,6 @@ export type { Certificate, CertificatePage, IssueRequest } from './routes/api/sc
 export type { RevokeRequest } from './routes/api/revocation.ts';
 export type { AuditChainReportView as AuditChainReport, AuditEntryView as AuditEntry } from './routes/api/audit.ts';
 export type { VerdictBody as Verdict } from './routes/judge/pasted.ts';
+export type { GatewayConfig } from './gateway/index.ts';
 export type { CreatedToken, CreateTokenRequest, TokenView } from './routes/api/tokens.ts';
 export type { CreatedInvitation, CreateInvitationRequest, InvitationView } from './routes/api/invitations.ts';

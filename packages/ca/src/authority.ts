@@ -248,6 +248,11 @@ export class Authority {
     return { certificate, chain, fullchain: certificate + chain };
   }
 
+  /** The base of the /pki URLs written into certificates (ANVIL_PKI_URL): where gateways download trust files and CRLs. */
+  pkiUrl(): string {
+    return this.deps.config.publicUrl.replace(/\/+$/, '');
+  }
+
   trustBundlePem(): string {
     return this.roots()
       .map((r) => r.pem)

@@ -5,12 +5,14 @@ import { contextOf } from '../context.ts';
 import { parseCrl, type CrlInfo } from '../crl.ts';
 import { CliError } from '../errors.ts';
 import { relative, table } from '../output.ts';
+import { crlSyncCommand } from './crl-sync.ts';
 
 export function crlCommand(): Command {
   return new Command('crl')
     .description("show an issuer's CRL: number, this/next update and the revoked serials")
     .argument('<issuer>', 'issuer name (fetches /pki/crl/NAME.crl and checks its signature), or a CRL file or URL')
     .option('--json', 'print JSON')
+    .addCommand(crlSyncCommand())
     .action(async (target: string, opts: { json?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       let bytes: Uint8Array;

@@ -7,7 +7,7 @@
 import { KEY_ALGORITHMS } from '@anvil/pki';
 import { Field, FormError, KvRow, KvTable, Notice, PasteOrUpload, Select, sansText, Time, type FieldErrors } from './components.tsx';
 import type { DataDownload } from './issue-pages.tsx';
-import { dataUrl } from './issue-pages.tsx';
+import { CertificateFacts, dataUrl } from './issue-pages.tsx';
 
 export interface InvitationFacts {
   name: string;
@@ -184,20 +184,11 @@ export function EnrollResult(props: {
       ) : (
         <Notice kind="ok">The certificate was issued for the key of your CSR.</Notice>
       )}
-      <KvTable label="Certificate">
-        <KvRow label="Subject" class="mono">
-          {c.subject || '—'}
-        </KvRow>
-        <KvRow label="Names" class="mono">
-          {sansText(c.sans) || '—'}
-        </KvRow>
-        <KvRow label="Serial" class="mono">
-          {c.serial}
-        </KvRow>
+      <CertificateFacts subject={c.subject} sans={c.sans} serial={c.serial}>
         <KvRow label="Valid until">
           <Time at={c.notAfter} relative />
         </KvRow>
-      </KvTable>
+      </CertificateFacts>
       <ul class="downloads">
         {[...props.secretDownloads, ...props.publicDownloads].map((d) => (
           <li>

@@ -1,5 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /** The console's issue form and its result page (the generated key, .p12 and Secret offered once, as data: downloads). */
+import type { Child } from 'hono/jsx';
 import { KEY_ALGORITHMS } from '@anvil/pki';
 import {
   binder,
@@ -147,6 +148,29 @@ export function dataUrl(d: DataDownload): string {
   return `data:${d.mediaType};base64,${bytes.toString('base64')}`;
 }
 
+/** What an issued certificate is, as its answer page shows it first; `children` adds rows. */
+export function CertificateFacts(props: {
+  subject: string;
+  sans: { dns: string[]; ip: string[]; uri: string[]; email: string[] };
+  serial: string;
+  children?: Child;
+}) {
+  return (
+    <KvTable label="Certificate">
+      <KvRow label="Subject" class="mono">
+        {props.subject || '—'}
+      </KvRow>
+      <KvRow label="Names" class="mono">
+        {sansText(props.sans) || '—'}
+      </KvRow>
+      <KvRow label="Serial" class="mono">
+        {props.serial}
+      </KvRow>
+      {props.children}
+    </KvTable>
+  );
+}
+
 export function IssueResult(props: {
   certificate: {
     id: string;
@@ -182,16 +206,7 @@ export function IssueResult(props: {
       ) : (
         <Notice kind="ok">The certificate was issued for the key of your CSR.</Notice>
       )}
-      <KvTable label="Certificate">
-        <KvRow label="Subject" class="mono">
-          {c.subject || '—'}
-        </KvRow>
-        <KvRow label="Names" class="mono">
-          {sansText(c.sans) || '—'}
-        </KvRow>
-        <KvRow label="Serial" class="mono">
-          {c.serial}
-        </KvRow>
+      <CertificateFacts subject={c.subject} sans={c.sans} serial={c.serial}>
         <KvRow label="Profile">{c.profile}</KvRow>
         <KvRow label="Issuer">
           <a href={`/issuers/${encodeURIComponent(c.issuer)}`}>{c.issuer}</a>
@@ -202,7 +217,7 @@ export function IssueResult(props: {
         <KvRow label="Valid until">
           <Time at={c.notAfter} relative />
         </KvRow>
-      </KvTable>
+      </CertificateFacts>
       <p>
         <a href={`/certificates/${c.id}`}>Open the certificate's page</a> (downloads, revocation) · <a href="/issue">Issue another</a>
       </p>

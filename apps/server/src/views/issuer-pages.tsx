@@ -145,6 +145,12 @@ export function IssuerDetail(props: {
         ))}
       </ul>
 
+      <h2>Gateway configuration</h2>
+      <p>
+        <a href={`/issuers/${name}/gateway/nginx`}>Gateway configuration</a> for nginx, HAProxy, Envoy, Kong, Caddy or Traefik: verify this
+        issuer's client certificates and pass the identity to the backend.
+      </p>
+
       <h2>Certificate revocation list</h2>
       <KvTable label="CRL">
         <KvRow label="State">

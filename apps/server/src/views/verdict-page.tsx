@@ -113,6 +113,16 @@ export function VerdictBody(props: { verdict: Verdict; inConsole?: boolean }) {
               <td class="mono">{v.openssl ? `${v.openssl.name} (${v.openssl.code}) at depth ${v.openssl.depth}` : 'no error'}</td>
             </tr>
             <tr>
+              <th scope={row}>HAProxy (verify optional)</th>
+              <td class="mono">
+                {`handshake ${v.haproxy.handshake}; ssl_c_verify ${v.haproxy.ssl_c_verify}, ssl_c_ca_err ${v.haproxy.ssl_c_ca_err} at depth ${v.haproxy.ssl_c_ca_err_depth}, ssl_c_err ${v.haproxy.ssl_c_err}`}
+              </td>
+            </tr>
+            <tr>
+              <th scope={row}>Kong mtls-auth</th>
+              <td>{v.kong ?? 'request allowed'}</td>
+            </tr>
+            <tr>
               <th scope={row}>revocation</th>
               <td>
                 {v.revocation.checked ? `${v.revocation.status} according to ${v.revocation.source}` : 'not checked'}
@@ -150,6 +160,33 @@ export function VerdictBody(props: { verdict: Verdict; inConsole?: boolean }) {
           </tbody>
         </table>
       </Wide>
+
+      {v.strict.status !== 'absent' ? (
+        <section>
+          <h2>Strict verifiers (RFC 5280 and web-PKI rules)</h2>
+          <p>
+            <span class={`status ${v.strict.status}`}>{v.strict.status}</span> {v.strict.reason ? <code>{v.strict.reason}</code> : null}
+          </p>
+          {v.strict.hint ? <p>{v.strict.hint}</p> : null}
+          <Wide inConsole={props.inConsole} label="Strict checks">
+            <table>
+              <tbody>
+                {v.strict.checks.map((c) => (
+                  <tr>
+                    <th scope={row} class={c.ok ? 'ok' : 'bad'}>
+                      {c.ok ? '✓' : '✗'} {c.name}
+                    </th>
+                    <td>
+                      {c.detail}
+                      {c.refusedBy.length ? <span class="muted"> — refused by {c.refusedBy.join(', ')}</span> : null}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </Wide>
+        </section>
+      ) : null}
 
       {v.presented.length ? (
         <section>

@@ -21,5 +21,16 @@ export {
   type VerifyEvent,
   type VerifyTrace,
 } from './judge.ts';
+export { HAPROXY_VERIFY_DEPTH, KONG_MESSAGES, haproxyVerdict, kongMessage, type HaproxyVerdict } from './gateway-verdicts.ts';
+export {
+  STRICT_RULES,
+  STRICT_VERIFIERS,
+  strictVerify,
+  type StrictCheck,
+  type StrictPathEntry,
+  type StrictRule,
+  type StrictVerdict,
+  type StrictVerifier,
+} from './strict-verify.ts';
 export { X509_V, x509ErrorName, x509ErrorString } from './openssl-codes.ts';
 export { OPENSSL_VERIFY_CONTINUES } from './openssl-verify.ts';

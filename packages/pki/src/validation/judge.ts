@@ -25,7 +25,9 @@ import { extKeyUsageName } from '../oids.ts';
 import { PkiError } from '../errors.ts';
 import { Lru } from '../lru.ts';
 import { revocationReasonName } from '../revocation/reasons.ts';
+import { strictAbsent, strictMalformed, strictVerify, type StrictVerdict } from './strict-verify.ts';
 import { checkIdentity, type IdentityKind } from './name-checks.ts';
+import { HAPROXY_VERIFY_DEPTH, haproxyVerdict, kongMessage, type HaproxyVerdict } from './gateway-verdicts.ts';
 import { X509_V, x509ErrorName, x509ErrorString } from './openssl-codes.ts';
 import {
   buildTrustStore,
@@ -109,6 +111,10 @@ export interface Verdict {
   reason: JudgeReason | null;
   nginx: string;
   openssl: OpensslResult | null;
+  /** HAProxy 2.6's ssl_c_* fetches and handshake outcome (gateway-verdicts.ts). */
+  haproxy: HaproxyVerdict;
+  /** Kong mtls-auth's 401 message; null when verified. */
+  kong: string | null;
   presented: CertificateInfo[];
   /** How many certificates were presented; `presented` lists the first MAX_PRESENTED of them. */
   presentedCount: number;
@@ -116,6 +122,8 @@ export interface Verdict {
   revocation: RevocationSummary;
   checks: JudgeCheck[];
   hints: string[];
+  /** RFC 5280 + web-PKI rules of the strictest common verifiers, beside nginx's (strict-verify.ts). */
+  strict: StrictVerdict;
 }
 
 export interface RevocationLookupResult {
@@ -674,12 +682,15 @@ export function createJudge(config: JudgeConfig): Judge {
         reason: null,
         nginx: 'NONE',
         openssl: null,
+        haproxy: haproxyVerdict(false, []),
+        kong: kongMessage('absent'),
         presented: [],
         presentedCount: 0,
         path: null,
         revocation: { checked: false, source: 'none', status: 'unknown' },
         checks: [{ name: 'certificate', ok: false, detail: 'no client certificate was presented' }],
         hints: [...ABSENT_HINTS],
+        strict: strictAbsent(),
       };
     }
     const presentedCount = presentedDer.length;
@@ -695,7 +706,8 @@ export function createJudge(config: JudgeConfig): Judge {
     const ctx: Context = { trace, presented, store, knownIssuers, purpose, maxDepth, securityLevel, at: options.at };
     const events = trace.events;
     // nginx never checks client names: its result is the last error other than check_id's.
-    const nginxEvents = events.filter((e) => e.stage !== 'identity');
+    const notIdentity = (e: VerifyEvent): boolean => e.stage !== 'identity';
+    const nginxEvents = events.filter(notIdentity);
     const nginxCode = nginxEvents.length ? nginxEvents[nginxEvents.length - 1].code : X509_V.OK;
     const nginx = nginxCode === X509_V.OK ? 'SUCCESS' : `FAILED:${x509ErrorString(nginxCode)}`;
     const first = events[0];
@@ -763,17 +775,29 @@ export function createJudge(config: JudgeConfig): Judge {
       if (chainBroken) hints.unshift(hint);
       else hints.push(hint);
     }
+    // HAProxy has no verify depth of its own: replay at OpenSSL's default when nginx's differs.
+    const haproxyTrace = maxDepth === HAPROXY_VERIFY_DEPTH ? trace : runTrace(presented, { ...options, maxDepth: HAPROXY_VERIFY_DEPTH });
     return {
       status,
       reason: reasons[0]?.reason ?? null,
       nginx,
       openssl,
+      haproxy: haproxyVerdict(true, haproxyTrace.events.filter(notIdentity)),
+      kong: kongMessage(status),
       presented: presented.map(describeModel),
       presentedCount,
       path: trace.trusted ? trace.chain.map(describeModel) : null,
       revocation,
       checks,
       hints,
+      strict: strictVerify({
+        presented,
+        anchors: store.anchors,
+        at: options.at,
+        purpose: options.purpose ?? 'client',
+        nginxAccepted: nginx === 'SUCCESS',
+        sigCache,
+      }),
     };
   }
 
@@ -795,6 +819,8 @@ function malformedVerdict(presentedDer: Uint8Array[], message: string): Verdict 
     reason: 'malformed',
     nginx: 'FAILED:certificate does not decode (nginx aborts the TLS handshake)',
     openssl: null,
+    haproxy: haproxyVerdict(true, null),
+    kong: kongMessage('failed'),
     presented: [],
     presentedCount: presentedDer.length,
     path: null,
@@ -803,6 +829,7 @@ function malformedVerdict(presentedDer: Uint8Array[], message: string): Verdict 
     hints: [
       'A presented certificate does not decode as X.509 DER. Re-export it from the CA (PEM or DER) and check that the file was not truncated or edited.',
     ],
+    strict: strictMalformed(`a presented certificate does not decode: ${message}`),
   };
 }
 

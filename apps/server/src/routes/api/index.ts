@@ -14,6 +14,7 @@ import { judgeRoutes } from '../judge/pasted.ts';
 import { auditRoutes } from './audit.ts';
 import { certificateRoutes } from './certificates.ts';
 import { downloadRoutes } from './downloads.ts';
+import { gatewayRoutes } from './gateway.ts';
 import { invitationRoutes } from './invitations.ts';
 import { issuerRoutes } from './issuers.ts';
 import { profileRoutes } from './profiles.ts';
@@ -34,6 +35,7 @@ export function apiRoutes(deps: { authority: Authority; judge: JudgeService; met
   api.route('/certificates', downloadRoutes(authority));
   api.route('/profiles', profileRoutes(authority));
   api.route('/issuers', issuerRoutes(authority));
+  api.route('/issuers', gatewayRoutes(authority));
   api.route('/audit', auditRoutes(authority));
   api.use('/judge', requireScope(ROUTE_SCOPES['POST /judge']));
   api.use('/judge/*', requireScope(ROUTE_SCOPES['POST /judge']));

@@ -1,7 +1,7 @@
 /** POST /api/v1/judge: the judge on a pasted chain, and the request and verdict schemas of the API. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { REVOCATION_MODES, type JudgeService } from '@anvil/ca';
-import { JUDGE_REASONS, JudgeInputError, MAX_PRESENTED } from '@anvil/pki';
+import { JUDGE_REASONS, JudgeInputError, MAX_PRESENTED, STRICT_RULES, STRICT_VERIFIERS } from '@anvil/pki';
 import type { AppEnv } from '../../env.ts';
 import type { Metrics } from '../../metrics.ts';
 import { problem } from '../../problem.ts';
@@ -37,6 +37,24 @@ export const VerdictSchema = z
       .object({ code: z.number().int(), name: z.string(), depth: z.number().int() })
       .nullable()
       .openapi({ description: 'The first error `openssl verify` reports' }),
+    haproxy: z
+      .object({
+        handshake: z.enum(['accepted', 'rejected']),
+        handshakeIgnoringErrors: z.enum(['accepted', 'rejected']),
+        ssl_c_used: z.boolean(),
+        ssl_c_verify: z.number().int(),
+        ssl_c_ca_err: z.number().int(),
+        ssl_c_ca_err_depth: z.number().int(),
+        ssl_c_err: z.number().int(),
+      })
+      .openapi({
+        description:
+          'What HAProxy 2.6 with `verify optional` does: whether the handshake completes, without and with `ca-ignore-err all crt-ignore-err all`, and its ssl_c_* fetches (readable with the ignore-err options)',
+      }),
+    kong: z.string().nullable().openapi({
+      description: "The 401 message of Kong's mtls-auth plugin; null when the request would pass",
+      example: 'TLS certificate failed verification',
+    }),
     presented: z
       .array(CertificateInfoSchema)
       .openapi({ description: `The certificates presented, leaf first: at most the first ${MAX_PRESENTED}, all that the judge reads` }),
@@ -56,6 +74,20 @@ export const VerdictSchema = z
     }),
     checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })),
     hints: z.array(z.string()),
+    strict: z
+      .object({
+        status: z.enum(['verified', 'failed', 'absent']),
+        reason: z.enum([...STRICT_RULES, 'malformed']).nullable(),
+        checks: z.array(
+          z.object({ name: z.enum(STRICT_RULES), ok: z.boolean(), detail: z.string(), refusedBy: z.array(z.enum(STRICT_VERIFIERS)) }),
+        ),
+        path: z.array(z.object({ subject: z.string(), issuer: z.string(), fingerprintSha256: z.string() })).nullable(),
+        hint: z.string().nullable(),
+      })
+      .openapi({
+        description:
+          'RFC 5280 path validation (backtracking over every candidate issuer, no depth limit) plus the web-PKI rules of Go, rustls/webpki, Java, BoringSSL (Envoy) and pyca/cryptography; `hint` says which of them would refuse a chain nginx accepts',
+      }),
   })
   .openapi('Verdict');
 

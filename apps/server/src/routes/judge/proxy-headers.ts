@@ -1,8 +1,10 @@
 /**
  * The judge behind a TLS-terminating proxy: which addresses are trusted (ANVIL_TRUSTED_PROXIES),
- * how the forwarded client certificate is read (nginx X-Client-Cert, Envoy X-Forwarded-Client-Cert),
- * and the chain source GET /verify uses on the plain HTTP listener.
+ * how the forwarded client certificate is read (nginx X-Client-Cert, Envoy X-Forwarded-Client-Cert,
+ * HAProxy X-SSL-Client-Der, Cloudflare Cf-Client-Cert-Der-Base64 and RFC 9440 Client-Cert), and the
+ * chain source GET /verify uses on the plain HTTP listener.
  */
+import { createHash } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { JudgeCheck } from '@anvil/pki';
 import { JudgeInputProblem, pemBlocksOf } from './input.ts';
@@ -43,7 +45,7 @@ export function trustedProxies(list: string[]): TrustedProxies {
 }
 
 export interface ForwardedChain {
-  header: 'x-client-cert' | 'x-forwarded-client-cert';
+  header: (typeof FORWARD_HEADERS)[number];
   /** DER, leaf first, as the proxy forwarded it. */
   chain: Uint8Array[];
   /** true when the proxy forwards only the leaf (nginx $ssl_client_escaped_cert). */
@@ -121,10 +123,74 @@ export function forwardedChain(headers: { get(name: string): string | undefined 
     const pem = nginx.includes('%') ? decode(nginx) : nginx.replace(/\t/g, '\n');
     return { header: 'x-client-cert', chain: pemBlocksOf(pem, 'the forwarded certificate', 'forwarded_certificate'), leafOnly: true };
   }
-  return null;
+  return derHeaderChain(headers);
 }
 
-export const FORWARD_HEADERS = ['x-client-cert', 'x-forwarded-client-cert'] as const;
+/**
+ * Every header a trusted proxy may carry the client certificate in. The gateway right in front of
+ * Anvil (Envoy, nginx, HAProxy) comes first: behind Cloudflare its own header would describe
+ * Cloudflare's origin-pull certificate, and a gateway that forwards the client's passes the
+ * Cloudflare headers on instead.
+ */
+export const FORWARD_HEADERS = [
+  'x-client-cert',
+  'x-forwarded-client-cert',
+  'x-ssl-client-der',
+  'cf-client-cert-der-base64',
+  'client-cert',
+  'client-cert-chain',
+] as const;
+
+const base64Der = (value: string, header: string): Uint8Array => {
+  const b64 = value.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 === 1)
+    throw new JudgeInputProblem(400, 'malformed_forwarded_certificate', `${header} is not base64 DER`);
+  return new Uint8Array(Buffer.from(b64, 'base64'));
+};
+
+/** An RFC 9440 (Structured Fields) byte sequence: `:base64:`; a list of them for Client-Cert-Chain. */
+const rfc9440List = (value: string, header: string): Uint8Array[] =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+    .map((item) => {
+      const m = /^:([^:]*):$/.exec(item);
+      if (!m) throw new JudgeInputProblem(400, 'malformed_forwarded_certificate', `${header} is not an RFC 9440 byte sequence (:base64:)`);
+      return base64Der(m[1], header);
+    });
+
+/**
+ * HAProxy (`http-request set-header X-SSL-Client-Der %[ssl_c_der,base64]`), Cloudflare's
+ * client_certificate_forwarding (Cf-Client-Cert-Der-Base64, with Cf-Client-Cert-Sha256 beside it)
+ * and Cloudflare Transform Rules or other proxies writing RFC 9440 Client-Cert / Client-Cert-Chain.
+ */
+function derHeaderChain(headers: { get(name: string): string | undefined }): ForwardedChain | null {
+  const haproxy = headers.get('x-ssl-client-der')?.trim();
+  if (haproxy) return { header: 'x-ssl-client-der', chain: [base64Der(haproxy, 'X-SSL-Client-Der')], leafOnly: true };
+  const cf = headers.get('cf-client-cert-der-base64')?.trim();
+  if (cf) {
+    const der = base64Der(cf, 'Cf-Client-Cert-Der-Base64');
+    // Its documentation does not show the fingerprint's format: compared only when it is hex.
+    const sha = headers.get('cf-client-cert-sha256')?.trim().toLowerCase().replace(/:/g, '');
+    if (sha && /^[0-9a-f]{64}$/.test(sha) && sha !== createHash('sha256').update(der).digest('hex')) {
+      const detail = 'Cf-Client-Cert-Sha256 is not the SHA-256 of Cf-Client-Cert-Der-Base64';
+      throw new JudgeInputProblem(400, 'malformed_forwarded_certificate', detail);
+    }
+    return { header: 'cf-client-cert-der-base64', chain: [der], leafOnly: true };
+  }
+  const leaf = headers.get('client-cert')?.trim();
+  if (leaf) {
+    // RFC 9440: Client-Cert is one certificate; an empty value (Cloudflare's when none) is none.
+    const [cert, ...extra] = rfc9440List(leaf, 'Client-Cert');
+    if (!cert) return null;
+    if (extra.length) throw new JudgeInputProblem(400, 'malformed_forwarded_certificate', 'Client-Cert holds more than one certificate');
+    const chain = headers.get('client-cert-chain');
+    const rest = chain ? rfc9440List(chain, 'Client-Cert-Chain') : [];
+    return { header: 'client-cert', chain: [cert, ...rest], leafOnly: chain === undefined };
+  }
+  return null;
+}
 
 /**
  * Source for the plain HTTP listener: certificates a trusted proxy forwarded. Headers from any
@@ -142,7 +208,7 @@ export function proxySource(trusted: TrustedProxies, anvilIntermediatesFor: (lea
             name: 'source',
             ok: false,
             detail:
-              'plain HTTP request: no TLS client certificate here, and no X-Client-Cert or X-Forwarded-Client-Cert header from a trusted proxy',
+              'plain HTTP request: no TLS client certificate here, and no X-Client-Cert, X-Forwarded-Client-Cert, X-SSL-Client-Der, Cf-Client-Cert-Der-Base64 or Client-Cert header from a trusted proxy',
           },
         ],
         hints: [

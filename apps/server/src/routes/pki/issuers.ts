@@ -1,6 +1,8 @@
 /** Public distribution of CA certificates, chains and the trust bundle. */
 import { Hono } from 'hono';
 import { chainPem, type Authority } from '@anvil/ca';
+import { toPem } from '@anvil/pki';
+import { pathToRoot } from '../../gateway/index.ts';
 import { problem } from '../../problem.ts';
 
 const CACHEABLE = 'public, max-age=3600';
@@ -17,6 +19,17 @@ export function pkiRoutes(authority: Authority) {
     const issuer = authority.issuerByName(c.req.param('name'));
     // The issuer and its parents up to, not including, the root: what a server sends after its leaf.
     return c.body(chainPem(issuer), 200, { 'content-type': 'application/x-pem-file', 'cache-control': CACHEABLE });
+  });
+
+  // nginx ssl_crl, HAProxy crl-file and Envoy crl take ONE file and check every CA on the path:
+  // the current CRLs of the issuer and each CA above it, up to and including the root.
+  app.get('/issuers/:name/crls.pem', async (c) => {
+    const path = pathToRoot(authority, authority.issuerByName(c.req.param('name')));
+    const crls = await Promise.all(path.map((i) => authority.crls.current(i)));
+    return c.body(crls.map((crl) => toPem(crl.der, 'X509 CRL')).join(''), 200, {
+      'content-type': 'application/x-pem-file',
+      'cache-control': 'public, max-age=60, must-revalidate',
+    });
   });
 
   app.get('/issuers/:file', (c) => {

@@ -4,6 +4,8 @@ import { Hono } from 'hono';
 import { can, CaError, userActor, type Authority, type LoadedIssuer } from '@anvil/ca';
 import { requirePermission, type UiEnv } from '../../middleware/session.ts';
 import { IssuerDetail, IssuerList, type CrlState, type IssuerSummary } from '../../views/issuer-pages.tsx';
+import { GATEWAY_KINDS, gatewayConfig, gatewayInput, isGatewayKind } from '../../gateway/index.ts';
+import { GatewayPage } from '../../views/gateway-page.tsx';
 import { forbiddenPage, notFoundPage, page, type UiContext } from './render.tsx';
 import type { UiDeps } from './index.ts';
 
@@ -78,6 +80,18 @@ export function issuerPages(deps: UiDeps) {
     if (!issuer) return notFoundPage(c, 'issuer');
     const resigned = c.req.query('resigned');
     return detail(c, issuer, resigned && /^\d{1,40}$/.test(resigned) ? resigned : undefined);
+  });
+
+  // Gateway configuration: links choose the kind (no form, so no CSRF token and no script).
+  app.get('/:name/gateway', (c) => c.redirect(`/issuers/${encodeURIComponent(c.req.param('name'))}/gateway/nginx`, 302));
+  app.get('/:name/gateway/:kind', (c) => {
+    const issuer = issuerNamed(authority, c.req.param('name'));
+    if (!issuer) return notFoundPage(c, 'issuer');
+    const kind = c.req.param('kind');
+    if (!isGatewayKind(kind)) return notFoundPage(c, 'gateway kind');
+    const gateway = gatewayConfig(kind, gatewayInput(authority, issuer));
+    const body = <GatewayPage issuer={issuer.record.name} kinds={GATEWAY_KINDS} gateway={gateway} />;
+    return page(c, `Gateway configuration: ${issuer.record.name}`, body, { section: '/issuers' });
   });
 
   app.post(

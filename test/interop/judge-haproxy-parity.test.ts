@@ -1,0 +1,206 @@
+/**
+ * Judge parity with HAProxy: for every case of the nginx parity matrix (test/support/judge-pki.ts)
+ * the verdict's `haproxy` field must say what a real HAProxy 2.6 says for the same certificates,
+ * trust anchors and CRLs. Each case gets two binds: `verify optional` alone (does the handshake
+ * complete?) and `verify optional ca-ignore-err all crt-ignore-err all`, which lets a failed
+ * certificate reach `http-request return` so ssl_c_verify, ssl_c_ca_err(_depth) and ssl_c_err
+ * can be read from response headers. curl presents each case's client certificate.
+ *
+ * Without haproxy, openssl or curl the suite skips loudly; under CI=true it fails (haveTool).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { judgeChain, type HaproxyVerdict } from '../../packages/pki/src/index.ts';
+import { buildMatrix, OpensslPki, type Case } from '../support/judge-pki.ts';
+import { freePort, waitForPort } from '../support/nginx.ts';
+import { haveTool } from '../support/tools.ts';
+
+const HAVE = ['haproxy', 'openssl', 'curl'].map(haveTool).every(Boolean);
+const withTools = HAVE ? describe : describe.skip;
+
+interface Prepared {
+  c: Case;
+  dir: string;
+  /** `verify optional` only. */
+  strictPort: number;
+  /** `verify optional ca-ignore-err all crt-ignore-err all`. */
+  lenientPort: number;
+}
+
+function haproxyConf(prepared: Prepared[], serverPem: string): string {
+  const frontends = prepared.map((p, i) => {
+    const tls = `ssl crt ${serverPem} ca-file ${join(p.dir, 'anchors.pem')}${p.c.crls ? ` crl-file ${join(p.dir, 'crls.pem')}` : ''} verify optional`;
+    return `
+frontend case${i}
+  bind 127.0.0.1:${p.strictPort} ${tls}
+  bind 127.0.0.1:${p.lenientPort} ${tls} ca-ignore-err all crt-ignore-err all
+  http-request return status 200 hdr x-used "%[ssl_c_used]" hdr x-verify "%[ssl_c_verify]" hdr x-ca-err "%[ssl_c_ca_err]" hdr x-ca-err-depth "%[ssl_c_ca_err_depth]" hdr x-err "%[ssl_c_err]"`;
+  });
+  return `global
+  log stderr format raw local0 info
+defaults
+  mode http
+  log global
+  timeout client 10s
+  timeout connect 10s
+  timeout server 10s
+${frontends.join('\n')}
+`;
+}
+
+/** The response headers HAProxy returned, or null when the handshake (or the request) failed. */
+function curlHeaders(p: Prepared, port: number): Record<string, string> | null {
+  const args = ['-sk', '--max-time', '10', '-D', '-', '-o', '/dev/null', `https://127.0.0.1:${port}/`];
+  const env = { ...process.env };
+  if (p.c.clientSeclevel0) {
+    env.OPENSSL_CONF = join(p.dir, 'client-openssl.cnf');
+    writeFileSync(
+      env.OPENSSL_CONF,
+      'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nCipherString = DEFAULT:@SECLEVEL=0\n',
+    );
+  }
+  if (p.c.chain.length) {
+    const certFile = join(p.dir, 'client.pem');
+    writeFileSync(certFile, p.c.chain.map((x) => x.pem).join(''));
+    args.unshift('--cert', certFile, '--key', p.c.key!);
+  }
+  const r = spawnSync('curl', args, { encoding: 'utf8', env });
+  if (r.status !== 0) return null;
+  const headers: Record<string, string> = {};
+  for (const line of r.stdout.split(/\r?\n/)) {
+    const m = /^([\w-]+):\s*(.*)$/.exec(line);
+    if (m) headers[m[1].toLowerCase()] = m[2];
+  }
+  return headers;
+}
+
+withTools('judge parity with HAProxy (ssl_c_verify, ssl_c_ca_err, ssl_c_err)', () => {
+  let work: string;
+  let haproxy: ChildProcess | undefined;
+  let version = '';
+  const prepared = new Map<string, Prepared>();
+  const rows: Array<Record<string, string>> = [];
+  let cases: Case[] = [];
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'anvil-judge-haproxy-'));
+    const pki = new OpensslPki(work);
+    cases = buildMatrix(pki);
+    const server = pki.root('haproxy-server', '/CN=localhost', 'ec', ['subjectAltName=DNS:localhost,IP:127.0.0.1']);
+    const serverPem = join(work, 'haproxy-server.pem');
+    writeFileSync(serverPem, server.pem + readFileSync(server.keyPath, 'utf8'));
+    for (const [i, c] of cases.entries()) {
+      const dir = join(work, `case-${i}`);
+      spawnSync('mkdir', ['-p', dir]);
+      writeFileSync(join(dir, 'anchors.pem'), c.anchors.map((a) => a.pem).join(''));
+      if (c.crls) writeFileSync(join(dir, 'crls.pem'), c.crls.map((x) => x.pem).join(''));
+      prepared.set(c.name, { c, dir, strictPort: await freePort(), lenientPort: await freePort() });
+    }
+    const cfg = join(work, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyConf([...prepared.values()], serverPem));
+    const logPath = join(work, 'haproxy.log');
+    const log = openSync(logPath, 'w');
+    version = spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
+    haproxy = spawn('haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', log, log] });
+    for (const p of prepared.values()) {
+      await waitForPort(p.strictPort, haproxy, logPath);
+      await waitForPort(p.lenientPort, haproxy, logPath);
+    }
+  });
+
+  afterAll(() => {
+    if (haproxy && haproxy.exitCode === null) haproxy.kill('SIGTERM');
+    if (rows.length) {
+      console.log(version);
+      console.table(rows);
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('runs HAProxy 2.6 over the whole nginx matrix', () => {
+    expect(version).toMatch(/^HAProxy version 2\.6\./);
+    expect(cases.length).toBeGreaterThanOrEqual(27);
+  });
+
+  // The same names as the nginx suite; beforeAll builds the certificates.
+  const names = [
+    'valid EC client certificate + intermediate',
+    'valid RSA client via a second intermediate (RSA)',
+    'valid Ed25519 client certificate',
+    'leaf only (intermediate not sent)',
+    'expired',
+    'not yet valid',
+    'CRLs for every CA, leaf not revoked',
+    'revoked (CRL)',
+    'ssl_crl without the root CRL',
+    'server-only EKU',
+    'keyUsage without digitalSignature',
+    'unknown CA (foreign intermediate sent)',
+    'foreign root sent in the chain',
+    'self-signed client certificate',
+    'signed by a non-CA certificate',
+    'bad signature (one bit flipped)',
+    'wrong DNS name (expectName)',
+    'wrong email (expectName)',
+    'wrong IP (expectName)',
+    'right DNS name (expectName)',
+    'pathLenConstraint 0 violated',
+    'three-level chain within ssl_verify_depth 3',
+    'three-level chain beyond ssl_verify_depth 1',
+    'trust bundle holds only the intermediate',
+    'name constraints violated',
+    'SHA-1 signed leaf (security level 1)',
+    'no client certificate',
+  ];
+
+  it.each(names)('%s', (name) => {
+    const p = prepared.get(name);
+    if (!p) throw new Error(`case "${name}" is not in the matrix`);
+    const { c } = p;
+    const verdict = judgeChain({
+      presented: c.chain.map((x) => x.der),
+      anchors: c.anchors.map((a) => a.der),
+      crls: c.crls?.map((x) => x.der),
+      at: new Date(),
+      expectName: c.expectName,
+      maxDepth: c.depth ?? 3,
+    });
+    const strict = curlHeaders(p, p.strictPort);
+    const lenient = curlHeaders(p, p.lenientPort);
+    const h = verdict.haproxy;
+    rows.push({
+      case: name,
+      'verify optional': strict ? 'accepted' : 'rejected',
+      'ignore-err all': lenient
+        ? `verify=${lenient['x-verify']} ca_err=${lenient['x-ca-err']}@${lenient['x-ca-err-depth']} err=${lenient['x-err']}`
+        : 'rejected',
+      judge: `${h.handshake}; verify=${h.ssl_c_verify} ca_err=${h.ssl_c_ca_err}@${h.ssl_c_ca_err_depth} err=${h.ssl_c_err}`,
+    });
+
+    expect(h.handshake).toBe(strict ? 'accepted' : 'rejected');
+    expect(h.handshakeIgnoringErrors).toBe(lenient ? 'accepted' : 'rejected');
+    if (lenient) {
+      const fromHaproxy: Omit<HaproxyVerdict, 'handshake' | 'handshakeIgnoringErrors'> = {
+        ssl_c_used: lenient['x-used'] === '1',
+        ssl_c_verify: Number(lenient['x-verify']),
+        ssl_c_ca_err: Number(lenient['x-ca-err']),
+        ssl_c_ca_err_depth: Number(lenient['x-ca-err-depth']),
+        ssl_c_err: Number(lenient['x-err']),
+      };
+      const { handshake: _a, handshakeIgnoringErrors: _b, ...fetches } = h;
+      expect(fetches).toEqual(fromHaproxy);
+    }
+    // `verify optional` lets a good certificate through with the same fetches.
+    if (strict) expect(Number(strict['x-verify'])).toBe(0);
+    expect(verdict.kong).toBe(
+      verdict.status === 'verified'
+        ? null
+        : verdict.status === 'absent'
+          ? 'No required TLS certificate was sent'
+          : 'TLS certificate failed verification',
+    );
+  });
+});
