@@ -1,6 +1,5 @@
 /** TLS alerts (RFC 8446 6.2) a server sends about a client certificate: their names, what they usually mean, and how Node reports them. */
 
-/** TLS alert numbers (RFC 8446 6.2) and what they usually mean when a server sends them about a client certificate. */
 export const ALERTS: Record<number, { name: string; meaning: string }> = {
   40: {
     name: 'handshake_failure',

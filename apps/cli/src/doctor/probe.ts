@@ -7,8 +7,11 @@
  * 'keylog' does not reveal it, and the CA names are not exposed at all), while `openssl
  * s_client` prints "Acceptable client certificate CA names" / "No client certificate CA names
  * sent" and "Requested Signature Algorithms" (the latter only when a CertificateRequest came).
- * Trust, though, is judged by Node, the runtime the user's clients most likely share. Neither
- * probe is given the private key.
+ * Trust, though, is judged by Node, the runtime the user's clients most likely share.
+ *
+ * Neither probe is given the private key, with one exception: a TLS 1.2 server that requires a
+ * certificate aborts a handshake without one before Node shows its certificate, so that probe
+ * is repeated with the user's certificate; `tls.connect` signs with the key and never sends it.
  */
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';

@@ -1,4 +1,4 @@
-/** The server side: does its certificate verify against the given or system trust, match the host, come with its chain, carry serverAuth. */
+/** The server side: does its certificate verify against --cacert or Node's public CA list, match the host, come with its chain, carry serverAuth. */
 import type { X509Certificate } from 'node:crypto';
 import { checkServerIdentity } from 'node:tls';
 import { describeCertificate } from '@anvil/pki';
