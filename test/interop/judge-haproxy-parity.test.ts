@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { judgeChain, type HaproxyVerdict } from '../../packages/pki/src/index.ts';
-import { buildMatrix, OpensslPki, type Case } from '../support/judge-pki.ts';
+import { buildMatrix, MATRIX_CASE_NAMES, OpensslPki, type Case } from '../support/judge-pki.ts';
 import { freePort, waitForPort } from '../support/nginx.ts';
 import { haveTool } from '../support/tools.ts';
 
@@ -125,38 +125,7 @@ withTools('judge parity with HAProxy (ssl_c_verify, ssl_c_ca_err, ssl_c_err)', (
     expect(cases.length).toBeGreaterThanOrEqual(27);
   });
 
-  // The same names as the nginx suite; beforeAll builds the certificates.
-  const names = [
-    'valid EC client certificate + intermediate',
-    'valid RSA client via a second intermediate (RSA)',
-    'valid Ed25519 client certificate',
-    'leaf only (intermediate not sent)',
-    'expired',
-    'not yet valid',
-    'CRLs for every CA, leaf not revoked',
-    'revoked (CRL)',
-    'ssl_crl without the root CRL',
-    'server-only EKU',
-    'keyUsage without digitalSignature',
-    'unknown CA (foreign intermediate sent)',
-    'foreign root sent in the chain',
-    'self-signed client certificate',
-    'signed by a non-CA certificate',
-    'bad signature (one bit flipped)',
-    'wrong DNS name (expectName)',
-    'wrong email (expectName)',
-    'wrong IP (expectName)',
-    'right DNS name (expectName)',
-    'pathLenConstraint 0 violated',
-    'three-level chain within ssl_verify_depth 3',
-    'three-level chain beyond ssl_verify_depth 1',
-    'trust bundle holds only the intermediate',
-    'name constraints violated',
-    'SHA-1 signed leaf (security level 1)',
-    'no client certificate',
-  ];
-
-  it.each(names)('%s', (name) => {
+  it.each(MATRIX_CASE_NAMES)('%s', (name) => {
     const p = prepared.get(name);
     if (!p) throw new Error(`case "${name}" is not in the matrix`);
     const { c } = p;

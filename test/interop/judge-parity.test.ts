@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPENSSL_VERIFY_CONTINUES, createJudge, judgeChain, type JudgeOptions, type Verdict } from '../../packages/pki/src/index.ts';
-import { buildMatrix, clientExt, OpensslPki, type Ca, type Case, type Issued } from '../support/judge-pki.ts';
+import { buildMatrix, clientExt, MATRIX_CASE_NAMES, OpensslPki, type Ca, type Case, type Issued } from '../support/judge-pki.ts';
 import { freePort, waitForPort } from '../support/nginx.ts';
 
 // ---- environment ------------------------------------------------------------------------------
@@ -177,38 +177,7 @@ withTools('judge parity with nginx and openssl verify', () => {
     expect(cases.length).toBeGreaterThanOrEqual(14);
   });
 
-  // Case names are known before beforeAll builds the certificates.
-  const names = [
-    'valid EC client certificate + intermediate',
-    'valid RSA client via a second intermediate (RSA)',
-    'valid Ed25519 client certificate',
-    'leaf only (intermediate not sent)',
-    'expired',
-    'not yet valid',
-    'CRLs for every CA, leaf not revoked',
-    'revoked (CRL)',
-    'ssl_crl without the root CRL',
-    'server-only EKU',
-    'keyUsage without digitalSignature',
-    'unknown CA (foreign intermediate sent)',
-    'foreign root sent in the chain',
-    'self-signed client certificate',
-    'signed by a non-CA certificate',
-    'bad signature (one bit flipped)',
-    'wrong DNS name (expectName)',
-    'wrong email (expectName)',
-    'wrong IP (expectName)',
-    'right DNS name (expectName)',
-    'pathLenConstraint 0 violated',
-    'three-level chain within ssl_verify_depth 3',
-    'three-level chain beyond ssl_verify_depth 1',
-    'trust bundle holds only the intermediate',
-    'name constraints violated',
-    'SHA-1 signed leaf (security level 1)',
-    'no client certificate',
-  ];
-
-  it.each(names)('%s', (name) => {
+  it.each(MATRIX_CASE_NAMES)('%s', (name) => {
     const p = prepared.get(name);
     if (!p) throw new Error(`case "${name}" is not in the matrix`);
     const { c } = p;

@@ -474,3 +474,34 @@ export function buildMatrix(pki: OpensslPki): Case[] {
     { name: 'no client certificate', chain: [], anchors: [root], status: 'absent', reason: null },
   ];
 }
+
+/** The matrix's case names, in order: known before a suite's beforeAll builds the certificates (it.each needs them at collection). */
+export const MATRIX_CASE_NAMES = [
+  'valid EC client certificate + intermediate',
+  'valid RSA client via a second intermediate (RSA)',
+  'valid Ed25519 client certificate',
+  'leaf only (intermediate not sent)',
+  'expired',
+  'not yet valid',
+  'CRLs for every CA, leaf not revoked',
+  'revoked (CRL)',
+  'ssl_crl without the root CRL',
+  'server-only EKU',
+  'keyUsage without digitalSignature',
+  'unknown CA (foreign intermediate sent)',
+  'foreign root sent in the chain',
+  'self-signed client certificate',
+  'signed by a non-CA certificate',
+  'bad signature (one bit flipped)',
+  'wrong DNS name (expectName)',
+  'wrong email (expectName)',
+  'wrong IP (expectName)',
+  'right DNS name (expectName)',
+  'pathLenConstraint 0 violated',
+  'three-level chain within ssl_verify_depth 3',
+  'three-level chain beyond ssl_verify_depth 1',
+  'trust bundle holds only the intermediate',
+  'name constraints violated',
+  'SHA-1 signed leaf (security level 1)',
+  'no client certificate',
+];
