@@ -117,7 +117,7 @@ describe('the console page per issuer', () => {
     const page = await browser.get('/issuers/issuing-ca/gateway/haproxy');
     expect(page.status).toBe(200);
     for (const kind of KINDS) expect(page.html).toContain(`href="/issuers/issuing-ca/gateway/${kind}"`);
-    expect(page.html).toMatch(/<pre>[^<]*ca-file \/etc\/anvil\/issuing-ca\/trust\.pem/);
+    expect(page.html).toMatch(/<pre[^>]*>[^<]*ca-file \/etc\/anvil\/issuing-ca\/trust\.pem/);
     expect(page.html).toContain('http://anvil.test/pki/issuers/issuing-ca/crls.pem');
     expect(page.html).not.toContain('<script');
     const envoy = await browser.get('/issuers/issuing-ca/gateway/envoy');

@@ -129,7 +129,7 @@ async function checkPage(page: Page, name: string) {
   for (const width of WIDTHS) {
     await page.setViewportSize({ width, height: 900 });
     const violations = await seriousViolations(page);
-    expect(violations, `${name} at ${width} px`).toEqual([]);
+    expect(violations.join('\n'), `${name} at ${width} px`).toBe('');
     await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
     // Nothing but a table region scrolls sideways at 360 px: the page itself fits.
     const overflow = await page.evaluate(() => {
@@ -390,6 +390,8 @@ describe.skipIf(!available)('the operator console in chromium', () => {
       ['profile-edit', '/profiles/client/edit'],
       ['users', '/users'],
       ['tokens', '/tokens'],
+      ['invitations', '/invitations'],
+      ['gateway-nginx', `/issuers/${cert.issuer}/gateway/nginx`],
       ['audit', '/audit'],
       ['judge', '/judge'],
       ['not-found', '/certificates/00000000-0000-0000-0000-000000000000'],
@@ -409,5 +411,31 @@ describe.skipIf(!available)('the operator console in chromium', () => {
     await admin.getByText('SUCCESS').first().waitFor();
     await checkPage(admin, 'judge-verdict');
     expect(audited.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('a partner without an account enrols through an invitation link, with a key made as PKCS#12; the used link says so', async () => {
+    const invited = await api('POST', '/api/v1/invitations', {
+      name: 'Partner H',
+      profile: 'client',
+      subject: { O: 'Partner H' },
+      sans: { dns: ['api.partner-h.test'] },
+    });
+    expect(invited.status).toBe(201);
+    const { context, page } = await newPage(); // no session cookie: no account
+    const opened = await page.goto(invited.body.url);
+    expect(opened?.status()).toBe(200);
+    await page.getByText('Certificate for Partner H').first().waitFor();
+    await checkPage(page, 'enroll');
+    await page.getByLabel('PKCS#12 password').fill('partner h p12 password');
+    await page.getByRole('button', { name: /make the key/i }).click();
+    await page.getByRole('heading', { name: 'Certificate issued' }).waitFor();
+    await checkPage(page, 'enroll-result');
+    const download = page.waitForEvent('download');
+    await page.getByRole('link', { name: /PKCS#12/ }).click();
+    expect((await download).suggestedFilename()).toBe('api.partner-h.test.p12');
+    const again = await page.goto(invited.body.url);
+    expect(again?.status()).toBe(410);
+    await checkPage(page, 'enroll-used');
+    await context.close();
   });
 });

@@ -302,3 +302,12 @@ export function sansText(sans: { dns: string[]; ip: string[]; uri: string[]; ema
     ...sans.email.map((v) => `email:${v}`),
   ].join(', ');
 }
+
+/** A block of configuration or commands: keyboard-focusable, since it scrolls when long (axe: scrollable-region-focusable). */
+export function CodeBlock(props: { label: string; children?: Child }) {
+  return (
+    <pre tabindex={0} aria-label={props.label}>
+      {props.children}
+    </pre>
+  );
+}

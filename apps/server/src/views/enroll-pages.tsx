@@ -5,7 +5,19 @@
  * the result with its downloads, and the refusal of a used, expired or withdrawn invitation.
  */
 import { KEY_ALGORITHMS } from '@anvil/pki';
-import { Field, FormError, KvRow, KvTable, Notice, PasteOrUpload, Select, sansText, Time, type FieldErrors } from './components.tsx';
+import {
+  CodeBlock,
+  Field,
+  FormError,
+  KvRow,
+  KvTable,
+  Notice,
+  PasteOrUpload,
+  Select,
+  sansText,
+  Time,
+  type FieldErrors,
+} from './components.tsx';
 import type { DataDownload } from './issue-pages.tsx';
 import { CertificateFacts, dataUrl } from './issue-pages.tsx';
 
@@ -93,9 +105,7 @@ export function EnrollPage(props: {
 
       <section class="panel" aria-labelledby="cli-h">
         <h2 id="cli-h">With the anvil command (the key never leaves your machine)</h2>
-        <pre class="mono">
-          <code>{`anvil enroll '${props.url}' --key client.key.pem --cert client.fullchain.pem`}</code>
-        </pre>
+        <CodeBlock label="The anvil command">{`anvil enroll '${props.url}' --key client.key.pem --cert client.fullchain.pem`}</CodeBlock>
         <p class="muted">
           It makes the key, sends only a certificate request, and writes the key (mode 0600) and the full chain. Renew it later with{' '}
           <code>anvil renew --cert client.fullchain.pem --key client.key.pem</code>.
@@ -105,9 +115,7 @@ export function EnrollPage(props: {
       <section class="panel" aria-labelledby="csr-h">
         <h2 id="csr-h">With a certificate request (CSR) you made</h2>
         <p>For example with OpenSSL:</p>
-        <pre class="mono">
-          <code>{opensslCommand}</code>
-        </pre>
+        <CodeBlock label="The OpenSSL command">{opensslCommand}</CodeBlock>
         <form method="post" enctype="multipart/form-data" class="stack">
           <input type="hidden" name="method" value="csr" />
           <PasteOrUpload

@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 /** The console's gateway configuration page for one issuer: kinds as links, the configuration, its files and download lines. */
 import type { GatewayConfig } from '../gateway/index.ts';
-import { DataTable, Notice } from './components.tsx';
+import { CodeBlock, DataTable, Notice } from './components.tsx';
 
 const LABELS: Record<string, string> = {
   nginx: 'nginx',
@@ -46,7 +46,7 @@ export function GatewayPage(props: { issuer: string; kinds: string[]; gateway: G
       <h2>
         {label}: <span class="mono">{g.configName}</span>
       </h2>
-      <pre>{g.config}</pre>
+      <CodeBlock label={`${label} configuration`}>{g.config}</CodeBlock>
       <p class="muted">
         Verify depth {g.depth}. The same as text:{' '}
         <span class="mono">
@@ -71,11 +71,11 @@ export function GatewayPage(props: { issuer: string; kinds: string[]; gateway: G
       </DataTable>
 
       <h2>Download</h2>
-      <pre>{g.download}</pre>
+      <CodeBlock label="Download commands">{g.download}</CodeBlock>
       {g.apply ? (
         <>
           <h2>Admin API</h2>
-          <pre>{g.apply}</pre>
+          <CodeBlock label="Admin API calls">{g.apply}</CodeBlock>
         </>
       ) : null}
 

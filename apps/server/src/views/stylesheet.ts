@@ -41,6 +41,8 @@ h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 .muted { color: var(--muted); }
 .mono, code, pre, kbd { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; }
 .mono { overflow-wrap: anywhere; }
+/* Commands and links shown inline (the enrolment page's curl line and link) break anywhere rather than widen the page. */
+p code, p a { overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; word-break: break-all; background: #eef1f4; padding: .75rem; border-radius: .3rem; max-height: 24rem; overflow: auto; }
 /* position: relative keeps the .sr-only labels inside a scrolled table from widening the page. */
 .table-wrap { position: relative; overflow-x: auto; background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; margin-bottom: 1rem; }
