@@ -21,7 +21,7 @@ ANVIL_TEST_DB=pglite npx vitest run --exclude 'test/failover/**' --reporter=defa
 
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || psql "$PG_URL" -Atc 'select 1' >/dev/null 2>&1; then
   echo "== database-backed suites on PostgreSQL"
-  ANVIL_TEST_DB=postgres ANVIL_TEST_PG_URL="$PG_URL" npx vitest run test/api --exclude 'test/failover/**' \
+  ANVIL_TEST_DB=postgres ANVIL_TEST_PG_URL="$PG_URL" npx vitest run test/api test/multinode --exclude 'test/failover/**' \
     --reporter=default --reporter=json --outputFile="$report_dir/postgres.json" || status=1
 
   echo "== failover: PostgreSQL restarted under issuance load (alone: it restarts the cluster)"
