@@ -303,11 +303,7 @@ export function sansText(sans: { dns: string[]; ip: string[]; uri: string[]; ema
   ].join(', ');
 }
 
-/** A block of configuration or commands: keyboard-focusable, since it scrolls when long (axe: scrollable-region-focusable). */
-export function CodeBlock(props: { label: string; children?: Child }) {
-  return (
-    <pre tabindex={0} aria-label={props.label}>
-      {props.children}
-    </pre>
-  );
+/** A block of configuration or commands (named by the heading before it): keyboard-focusable, since it scrolls when long (axe: scrollable-region-focusable). */
+export function CodeBlock(props: { children?: Child }) {
+  return <pre tabindex={0}>{props.children}</pre>;
 }

@@ -105,7 +105,7 @@ export function EnrollPage(props: {
 
       <section class="panel" aria-labelledby="cli-h">
         <h2 id="cli-h">With the anvil command (the key never leaves your machine)</h2>
-        <CodeBlock label="The anvil command">{`anvil enroll '${props.url}' --key client.key.pem --cert client.fullchain.pem`}</CodeBlock>
+        <CodeBlock>{`anvil enroll '${props.url}' --key client.key.pem --cert client.fullchain.pem`}</CodeBlock>
         <p class="muted">
           It makes the key, sends only a certificate request, and writes the key (mode 0600) and the full chain. Renew it later with{' '}
           <code>anvil renew --cert client.fullchain.pem --key client.key.pem</code>.
@@ -115,7 +115,7 @@ export function EnrollPage(props: {
       <section class="panel" aria-labelledby="csr-h">
         <h2 id="csr-h">With a certificate request (CSR) you made</h2>
         <p>For example with OpenSSL:</p>
-        <CodeBlock label="The OpenSSL command">{opensslCommand}</CodeBlock>
+        <CodeBlock>{opensslCommand}</CodeBlock>
         <form method="post" enctype="multipart/form-data" class="stack">
           <input type="hidden" name="method" value="csr" />
           <PasteOrUpload

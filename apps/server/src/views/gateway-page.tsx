@@ -46,7 +46,7 @@ export function GatewayPage(props: { issuer: string; kinds: string[]; gateway: G
       <h2>
         {label}: <span class="mono">{g.configName}</span>
       </h2>
-      <CodeBlock label={`${label} configuration`}>{g.config}</CodeBlock>
+      <CodeBlock>{g.config}</CodeBlock>
       <p class="muted">
         Verify depth {g.depth}. The same as text:{' '}
         <span class="mono">
@@ -71,11 +71,11 @@ export function GatewayPage(props: { issuer: string; kinds: string[]; gateway: G
       </DataTable>
 
       <h2>Download</h2>
-      <CodeBlock label="Download commands">{g.download}</CodeBlock>
+      <CodeBlock>{g.download}</CodeBlock>
       {g.apply ? (
         <>
           <h2>Admin API</h2>
-          <CodeBlock label="Admin API calls">{g.apply}</CodeBlock>
+          <CodeBlock>{g.apply}</CodeBlock>
         </>
       ) : null}
 
