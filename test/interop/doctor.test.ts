@@ -167,7 +167,7 @@ function haproxyConf(sites: HaproxySite[]): string {
   bind 127.0.0.1:${s.port} ssl crt ${s.crt} ${s.bindOptions}
 ${(s.extra ?? []).map((l) => `  ${l}\n`).join('')}  http-request return status 200 content-type text/plain lf-string "hello %[ssl_c_s_dn]\\n"`,
   );
-  return `global\n  maxconn 64\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n${frontends.join('\n')}\n`;
+  return `global\n  maxconn 64\n  noreuseport\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n${frontends.join('\n')}\n`;
 }
 
 async function startProcess(bin: string, args: string[], ports: number[], logPath: string): Promise<ChildProcess> {

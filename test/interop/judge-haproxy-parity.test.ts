@@ -39,8 +39,11 @@ frontend case${i}
   bind 127.0.0.1:${p.lenientPort} ${tls} ca-ignore-err all crt-ignore-err all
   http-request return status 200 hdr x-used "%[ssl_c_used]" hdr x-verify "%[ssl_c_verify]" hdr x-ca-err "%[ssl_c_ca_err]" hdr x-ca-err-depth "%[ssl_c_ca_err_depth]" hdr x-err "%[ssl_c_err]"`;
   });
+  // noreuseport: a port another process holds fails the start instead of being shared (SO_REUSEPORT would
+  // spread the connections of one case over two listeners).
   return `global
   log stderr format raw local0 info
+  noreuseport
 defaults
   mode http
   log global
@@ -77,6 +80,18 @@ function curlHeaders(p: Prepared, port: number): Record<string, string> | null {
   return headers;
 }
 
+/** 54 listeners: freePort can hand out a port twice (each is released before HAProxy binds), so each is checked unused. */
+const taken = new Set<number>();
+async function distinctPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (!taken.has(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+}
+
 withTools('judge parity with HAProxy (ssl_c_verify, ssl_c_ca_err, ssl_c_err)', () => {
   let work: string;
   let haproxy: ChildProcess | undefined;
@@ -97,7 +112,7 @@ withTools('judge parity with HAProxy (ssl_c_verify, ssl_c_ca_err, ssl_c_err)', (
       spawnSync('mkdir', ['-p', dir]);
       writeFileSync(join(dir, 'anchors.pem'), c.anchors.map((a) => a.pem).join(''));
       if (c.crls) writeFileSync(join(dir, 'crls.pem'), c.crls.map((x) => x.pem).join(''));
-      prepared.set(c.name, { c, dir, strictPort: await freePort(), lenientPort: await freePort() });
+      prepared.set(c.name, { c, dir, strictPort: await distinctPort(), lenientPort: await distinctPort() });
     }
     const cfg = join(work, 'haproxy.cfg');
     writeFileSync(cfg, haproxyConf([...prepared.values()], serverPem));
