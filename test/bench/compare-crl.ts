@@ -3,7 +3,7 @@
  * and published in a fresh child process per round (so each round's peak RSS is its own):
  *
  *   seedCrl(n)      a throwaway database, a bootstrapped authority, an EC P-256 intermediate
- *                   `bench-crl` and n revoked rows inserted in bulk (crl.ts's SQL)
+ *                   `bench-crl` and n revoked rows inserted in bulk (support.ts `insertRevoked`, as crl.ts)
  *   publishCrl(s)   `node --import tsx compare-crl.ts` with ANVIL_BENCH_CRL_CHILD set: opens the
  *                   store, bootstraps, `authority.crls.publish(issuer)`; prints one JSON line with
  *                   the publish time, process.resourceUsage().maxRSS, and the CRL checked by
@@ -19,18 +19,9 @@ import postgres from 'postgres';
 import { Authority, KeyEncryptionKey, SoftwareKeyCustody, SYSTEM_ACTOR } from '@anvil/ca';
 import { openStore } from '@anvil/db';
 import { parseCrl, toPem } from '@anvil/pki';
-import { adminStatement, BENCH_PG_URL } from './support.ts';
+import { adminStatement, BENCH_PG_URL, insertRevoked } from './support.ts';
 
 const ISSUER = 'bench-crl';
-const REASONS = [
-  'unspecified',
-  'keyCompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-];
 
 export interface CrlSeed {
   db: string;
@@ -62,22 +53,7 @@ export async function seedCrl(n: number, onDatabase: (db: string) => void): Prom
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     const t0 = performance.now();
     try {
-      // As test/bench/crl.ts: 16-octet DER-minimal unique serials, 90 days to expiry.
-      const BATCH = 200_000;
-      for (let start = 0; start < n; start += BATCH) {
-        const count = Math.min(BATCH, n - start);
-        await sql`
-          insert into certificates (issuer_id, serial, profile, subject, common_name, sans, search_text, key_algorithm,
-                                    not_before, not_after, der, fingerprint_sha256, status, revoked_at, revocation_reason)
-          select ${issuer.record.id}::uuid,
-                 case when g % 2 = 0 then '4' || substr(m, 2) else '00c' || substr(m, 2) end,
-                 'client', 'CN=bench-' || g, 'bench-' || g, '{"dns":[],"ip":[],"uri":[],"email":[]}'::jsonb, '', 'EC-P256',
-                 now() - interval '1 day', now() + interval '90 days', '\\x00'::bytea, m, 'revoked',
-                 date_trunc('second', now() - (g % 86400) * interval '1 second'),
-                 (${REASONS}::text[])[1 + g % ${REASONS.length}]
-          from (select g, md5(g::text) as m from generate_series(${start + 1}::bigint, ${start + count}::bigint) g) s`;
-      }
-      await sql`analyze certificates`;
+      await insertRevoked(sql, issuer.record.id, n, 0);
     } finally {
       await sql.end();
     }

@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { Authority, KeyEncryptionKey, SoftwareKeyCustody, SYSTEM_ACTOR } from '@anvil/ca';
 import { openStore } from '@anvil/db';
-import { adminStatement, BENCH_PG_URL, loadAverage } from './support.ts';
+import { adminStatement, BENCH_PG_URL, insertRevoked, loadAverage } from './support.ts';
 import { parseCrl, toPem } from '@anvil/pki';
 
 const { values } = parseArgs({
@@ -43,39 +43,6 @@ const sizes = values.sizes.split(',').map(parseSize);
 const dbName = `anvil_bench_${randomBytes(5).toString('hex')}`;
 const dbUrl = BENCH_PG_URL.replace(/\/[^/]*$/, `/${dbName}`);
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-
-const REASONS = [
-  'unspecified',
-  'keyCompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-];
-
-/**
- * Inserts `n` revoked certificates for `issuerId`, in batches of one statement each. Serials are
- * 16 octets, DER-minimal and unique (from md5 of the row number): half with the top bit set and
- * so a 00 sign octet, as issued serials are. Expiry is 90 days out, so none is dropped as expired.
- */
-async function insertRevoked(sql: postgres.Sql, issuerId: string, n: number, offset: number) {
-  const BATCH = 200_000;
-  for (let start = 0; start < n; start += BATCH) {
-    const count = Math.min(BATCH, n - start);
-    await sql`
-      insert into certificates (issuer_id, serial, profile, subject, common_name, sans, search_text, key_algorithm,
-                                not_before, not_after, der, fingerprint_sha256, status, revoked_at, revocation_reason)
-      select ${issuerId}::uuid,
-             case when g % 2 = 0 then '4' || substr(m, 2) else '00c' || substr(m, 2) end,
-             'client', 'CN=bench-' || g, 'bench-' || g, '{"dns":[],"ip":[],"uri":[],"email":[]}'::jsonb, '', 'EC-P256',
-             now() - interval '1 day', now() + interval '90 days', '\\x00'::bytea, m, 'revoked',
-             date_trunc('second', now() - (g % 86400) * interval '1 second'),
-             (${REASONS}::text[])[1 + g % ${REASONS.length}]
-      from (select g, md5(g::text) as m from generate_series(${offset + start + 1}::bigint, ${offset + start + count}::bigint) g) s`;
-  }
-  await sql`analyze certificates`;
-}
 
 const results: Array<Record<string, string | number>> = [];
 let store: Awaited<ReturnType<typeof openStore>> | undefined;
