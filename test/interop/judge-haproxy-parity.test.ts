@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { judgeChain, type HaproxyVerdict } from '../../packages/pki/src/index.ts';
-import { buildMatrix, MATRIX_CASE_NAMES, OpensslPki, type Case } from '../support/judge-pki.ts';
+import { buildMatrix, curlAsClient, MATRIX_CASE_NAMES, OpensslPki, type Case } from '../support/judge-pki.ts';
 import { freePort, waitForPort } from '../support/nginx.ts';
 import { haveTool } from '../support/tools.ts';
 
@@ -57,20 +57,7 @@ ${frontends.join('\n')}
 /** The response headers HAProxy returned, or null when the handshake (or the request) failed. */
 function curlHeaders(p: Prepared, port: number): Record<string, string> | null {
   const args = ['-sk', '--max-time', '10', '-D', '-', '-o', '/dev/null', `https://127.0.0.1:${port}/`];
-  const env = { ...process.env };
-  if (p.c.clientSeclevel0) {
-    env.OPENSSL_CONF = join(p.dir, 'client-openssl.cnf');
-    writeFileSync(
-      env.OPENSSL_CONF,
-      'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nCipherString = DEFAULT:@SECLEVEL=0\n',
-    );
-  }
-  if (p.c.chain.length) {
-    const certFile = join(p.dir, 'client.pem');
-    writeFileSync(certFile, p.c.chain.map((x) => x.pem).join(''));
-    args.unshift('--cert', certFile, '--key', p.c.key!);
-  }
-  const r = spawnSync('curl', args, { encoding: 'utf8', env });
+  const r = curlAsClient(p.c, p.dir, args);
   if (r.status !== 0) return null;
   const headers: Record<string, string> = {};
   for (const line of r.stdout.split(/\r?\n/)) {

@@ -13,7 +13,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPENSSL_VERIFY_CONTINUES, createJudge, judgeChain, type JudgeOptions, type Verdict } from '../../packages/pki/src/index.ts';
-import { buildMatrix, clientExt, MATRIX_CASE_NAMES, OpensslPki, type Ca, type Case, type Issued } from '../support/judge-pki.ts';
+import {
+  buildMatrix,
+  clientExt,
+  curlAsClient,
+  MATRIX_CASE_NAMES,
+  OpensslPki,
+  type Ca,
+  type Case,
+  type Issued,
+} from '../support/judge-pki.ts';
 import { freePort, waitForPort } from '../support/nginx.ts';
 
 // ---- environment ------------------------------------------------------------------------------
@@ -79,20 +88,7 @@ ${blocks.join('\n')}
 
 function curlVerdict(p: Prepared): string {
   const args = ['-sk', '--max-time', '10', `https://127.0.0.1:${p.port}/`];
-  const env = { ...process.env };
-  if (p.c.clientSeclevel0) {
-    env.OPENSSL_CONF = join(p.dir, 'client-openssl.cnf');
-    writeFileSync(
-      env.OPENSSL_CONF,
-      'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nCipherString = DEFAULT:@SECLEVEL=0\n',
-    );
-  }
-  if (p.c.chain.length) {
-    const certFile = join(p.dir, 'client.pem');
-    writeFileSync(certFile, p.c.chain.map((x) => x.pem).join(''));
-    args.unshift('--cert', certFile, '--key', p.c.key!);
-  }
-  const r = spawnSync('curl', args, { encoding: 'utf8', env });
+  const r = curlAsClient(p.c, p.dir, args);
   if (r.status !== 0) throw new Error(`curl failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }

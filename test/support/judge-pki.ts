@@ -3,7 +3,7 @@
  * judge-haproxy-parity.test.ts): a small PKI made with the openssl CLI, so validity dates and
  * CRLs are real OpenSSL output, and the matrix of client chains judged against it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -505,3 +505,25 @@ export const MATRIX_CASE_NAMES = [
   'SHA-1 signed leaf (security level 1)',
   'no client certificate',
 ];
+
+/**
+ * curl presenting a case's client chain and key (none for the no-certificate case), with OpenSSL's
+ * security level 0 on the client when the case needs it; `args` are curl's other arguments.
+ */
+export function curlAsClient(c: Case, dir: string, args: string[]): SpawnSyncReturns<string> {
+  const env = { ...process.env };
+  if (c.clientSeclevel0) {
+    env.OPENSSL_CONF = join(dir, 'client-openssl.cnf');
+    writeFileSync(
+      env.OPENSSL_CONF,
+      'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nCipherString = DEFAULT:@SECLEVEL=0\n',
+    );
+  }
+  const certArgs: string[] = [];
+  if (c.chain.length) {
+    const certFile = join(dir, 'client.pem');
+    writeFileSync(certFile, c.chain.map((x) => x.pem).join(''));
+    certArgs.push('--cert', certFile, '--key', c.key!);
+  }
+  return spawnSync('curl', [...certArgs, ...args], { encoding: 'utf8', env });
+}
