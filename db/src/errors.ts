@@ -51,3 +51,12 @@ export function databaseUnavailableCode(err: unknown): string | null {
 export function isDatabaseUnavailable(err: unknown): boolean {
   return databaseUnavailableCode(err) !== null;
 }
+
+/** The SQLSTATE of a PostgreSQL error, looking through drizzle's wrapping (`cause`); else null. */
+export function sqlState(err: unknown): string | null {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return null;
+}

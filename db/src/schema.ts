@@ -11,6 +11,7 @@ import {
   pgTable,
   text,
   timestamp,
+  unique,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
@@ -34,6 +35,8 @@ export const issuers = pgTable('issuers', {
   /** AES-256-GCM under the key-encryption key; null when the key lives in an HSM (keyRef). */
   encryptedKey: bytea('encrypted_key'),
   keyRef: text('key_ref'),
+  /** Imported issuers (migration 0010): PEM of the external CA certificates above it, nearest first. */
+  externalChain: text('external_chain'),
   certificateDer: bytea('certificate_der').notNull(),
   serial: text('serial').notNull(),
   subjectKeyId: text('subject_key_id').notNull(),
@@ -41,11 +44,40 @@ export const issuers = pgTable('issuers', {
   notAfter: tstz('not_after').notNull(),
   /** Last CRL number handed out; incremented in the same transaction that stores the CRL. */
   crlNumber: bigint('crl_number', { mode: 'bigint' }).notNull().default(sql`0`),
-  status: text('status').notNull().default('active'),
+  status: text('status').notNull().default('active'), // active | retired | revoked
   revokedAt: tstz('revoked_at'),
   revocationReason: text('revocation_reason'),
+  /** Migration 0011: the subtrees an intermediate's nameConstraints carry (null: none). */
+  nameConstraints: jsonb('name_constraints'),
+  /** Migration 0011: when a rotation retired it (it signs nothing more, keeps publishing revocation). */
+  retiredAt: tstz('retired_at'),
+  /** Migration 0011: the intermediate a rotation moved its profiles to (the default issuer follows it). */
+  successorId: uuid('successor_id'),
   createdAt: tstz('created_at').notNull().defaultNow(),
 });
+
+/** Root rollover (migration 0011): a newer root's subject and key certified by an older root. */
+export const crossCertificates = pgTable(
+  'cross_certificates',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectIssuerId: uuid('subject_issuer_id')
+      .notNull()
+      .references(() => issuers.id),
+    signerIssuerId: uuid('signer_issuer_id')
+      .notNull()
+      .references(() => issuers.id),
+    serial: text('serial').notNull(),
+    certificateDer: bytea('certificate_der').notNull(),
+    notBefore: tstz('not_before').notNull(),
+    notAfter: tstz('not_after').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    unique('cross_certificates_pair').on(t.signerIssuerId, t.subjectIssuerId),
+    unique('cross_certificates_signer_serial').on(t.signerIssuerId, t.serial),
+  ],
+);
 
 export const profiles = pgTable('profiles', {
   name: text('name').primaryKey(),
@@ -261,3 +293,26 @@ export const invitations = pgTable(
   },
   (t) => [uniqueIndex('invitations_secret_hash').on(t.secretHash), index('invitations_created_at').on(t.createdAt, t.id)],
 );
+
+/** Roots Anvil trusts but holds no key for (migration 0010): in the trust bundle, never signing. */
+export const trustAnchors = pgTable('trust_anchors', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  subject: text('subject').notNull(),
+  certificateDer: bytea('certificate_der').notNull(),
+  fingerprintSha256: text('fingerprint_sha256').notNull().unique(),
+  notAfter: tstz('not_after').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});
+
+/** Intermediates waiting for an external root's signature (migration 0010): key held, CSR exported. */
+export const pendingIssuers = pgTable('pending_issuers', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  subject: text('subject').notNull(),
+  keyAlgorithm: text('key_algorithm').notNull(),
+  encryptedKey: bytea('encrypted_key'),
+  keyRef: text('key_ref'),
+  csrDer: bytea('csr_der').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});

@@ -1,7 +1,9 @@
 /** The Store of packages/ca over drizzle, for PGlite and PostgreSQL alike. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { and, asc, desc, eq, gt, gte, isNull, lt, ne, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, ne, sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { sqlState } from './errors.ts';
+import { GroupCommit } from './group-commit.ts';
 import type {
   RevocationReason,
   RevokedRow,
@@ -20,6 +22,7 @@ import type {
   IssuerRecord,
   NewCertificate,
   ProfileRecord,
+  NoticeConfirmation,
   RevocationSubscriber,
   Store,
   StoreTx,
@@ -27,6 +30,8 @@ import type {
   TokenRecord,
 } from '@anvil/ca';
 import { emissionIntervalUs, RATE_WINDOW_MS, retryAfterSeconds, revocationReasonFromColumn } from '@anvil/ca';
+import { packRevokedEntries, REVOCATION_REASON_CODES, type PackedRevokedEntries } from '@anvil/ca';
+import type { CrossCertificateRecord, PendingIssuerRecord, TrustAnchorRecord } from '@anvil/ca';
 import * as schema from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -110,7 +115,12 @@ function toToken(row: typeof apiTokens.$inferSelect): TokenRecord {
 
 function toIssuer(row: typeof issuers.$inferSelect): IssuerRecord {
   const { crlNumber: _crlNumber, createdAt: _createdAt, ...rest } = row;
-  return { ...rest, kind: row.kind as IssuerRecord['kind'], revocationReason: revocationReasonFromColumn(row.revocationReason) };
+  return {
+    ...rest,
+    kind: row.kind as IssuerRecord['kind'],
+    revocationReason: revocationReasonFromColumn(row.revocationReason),
+    nameConstraints: (row.nameConstraints as IssuerRecord['nameConstraints']) ?? null,
+  };
 }
 
 /** What the search box matches: CN, serial, SANs, subject (organisation) and SHA-256 fingerprint (migration 0005 keeps old rows alike). */
@@ -161,6 +171,82 @@ export class InvalidCursorError extends Error {
   readonly code = 'invalid_cursor';
 }
 
+type IssuedCertificateOptions = {
+  idempotency?: { tokenId: string; key: string; requestHash: string };
+  supersedes?: string;
+  invitation?: { id: string; at: Date };
+};
+
+/**
+ * The one statement that records an issued certificate, and how its result becomes the record.
+ * One statement, so one round trip and one implicit transaction (or a part of a group commit's):
+ * the idempotency key (when given; ON CONFLICT DO NOTHING waits for a concurrent holder and then
+ * yields nothing), the renewed certificate's mark (when given; only an active, unrenewed row
+ * takes it, and a concurrent renewal or revocation is waited for and re-checked), the certificate
+ * only if both were won, and the audit row only if the certificate was written.
+ */
+function issuedCertificateWrite(
+  cert: NewCertificate,
+  audit: Omit<AuditEntry, 'target'>,
+  options: IssuedCertificateOptions,
+): { statement: SQL; finish: (result: unknown) => CertificateRecord | null } {
+  const { idempotency, supersedes, invitation } = options;
+  const id = randomUUID();
+  const won = idempotency
+    ? sql`won as (
+        insert into idempotency_keys (token_id, key, request_hash, certificate_id)
+        values (${idempotency.tokenId}, ${idempotency.key}, ${idempotency.requestHash}, ${id})
+        on conflict do nothing returning key),`
+    : sql``;
+  const renewed = supersedes
+    ? sql`renewed as (
+        update certificates set superseded_by = ${id}
+        where id = ${supersedes} and status = 'active' and superseded_by is null returning id),`
+    : sql``;
+  // An invitation is used once: a concurrent use waits on the row lock, then finds used_at set and takes nothing.
+  const invited = invitation
+    ? sql`invited as (
+        update invitations set used_at = ${invitation.at.toISOString()}::timestamptz, certificate_id = ${id}
+        where id = ${invitation.id} and used_at is null and revoked_at is null
+          and expires_at > ${invitation.at.toISOString()}::timestamptz returning id),`
+    : sql``;
+  const conditions = [
+    idempotency ? sql`exists (select 1 from won)` : null,
+    supersedes ? sql`exists (select 1 from renewed)` : null,
+    invitation ? sql`exists (select 1 from invited)` : null,
+  ].filter((c): c is SQL => c !== null);
+  const statement = sql`
+    with ${won} ${renewed} ${invited}
+    c as (
+      insert into certificates (id, issuer_id, serial, profile, subject, common_name, sans, search_text,
+                                key_algorithm, not_before, not_after, der, fingerprint_sha256, requested_by)
+      select ${id}, ${cert.issuerId}, ${cert.serial}, ${cert.profile}, ${cert.subject}, ${cert.commonName},
+             ${JSON.stringify(cert.sans)}::jsonb, ${searchText(cert)}, ${cert.keyAlgorithm},
+             ${cert.notBefore.toISOString()}::timestamptz, ${cert.notAfter.toISOString()}::timestamptz,
+             ${Buffer.from(cert.der)}, ${cert.fingerprintSha256}, ${cert.requestedBy}
+      ${conditions.length ? sql`where ${sql.join(conditions, sql` and `)}` : sql``}
+      returning created_at),
+    a as (
+      insert into audit_log (actor, source, action, target, outcome, details)
+      select ${audit.actor}, ${audit.source}, ${audit.action}, ${id}, ${audit.outcome}, ${JSON.stringify(audit.details ?? null)}::jsonb
+      from c)
+    select created_at from c`;
+  const finish = (result: unknown): CertificateRecord | null => {
+    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ created_at: string | Date }>;
+    if (rows.length === 0) return null;
+    return {
+      ...cert,
+      id,
+      status: 'active',
+      revokedAt: null,
+      revocationReason: null,
+      supersededBy: null,
+      createdAt: new Date(rows[0].created_at),
+    };
+  };
+  return { statement, finish };
+}
+
 /** StoreTx over a drizzle database or transaction handle. */
 export class DrizzleTx implements StoreTx {
   constructor(protected readonly db: Db) {}
@@ -191,67 +277,14 @@ export class DrizzleTx implements StoreTx {
    * concurrent renewal or revocation is waited for and re-checked), the certificate only if both
    * were won, and the audit row only if the certificate was written.
    */
+  /** Records an issued certificate; see issuedCertificateWrite. Outside a transaction, in a group commit (DrizzleStore). */
   async insertIssuedCertificate(
     cert: NewCertificate,
     audit: Omit<AuditEntry, 'target'>,
-    options: {
-      idempotency?: { tokenId: string; key: string; requestHash: string };
-      supersedes?: string;
-      invitation?: { id: string; at: Date };
-    } = {},
+    options: IssuedCertificateOptions = {},
   ): Promise<CertificateRecord | null> {
-    const { idempotency, supersedes, invitation } = options;
-    const id = randomUUID();
-    const won = idempotency
-      ? sql`won as (
-          insert into idempotency_keys (token_id, key, request_hash, certificate_id)
-          values (${idempotency.tokenId}, ${idempotency.key}, ${idempotency.requestHash}, ${id})
-          on conflict do nothing returning key),`
-      : sql``;
-    const renewed = supersedes
-      ? sql`renewed as (
-          update certificates set superseded_by = ${id}
-          where id = ${supersedes} and status = 'active' and superseded_by is null returning id),`
-      : sql``;
-    // An invitation is used once: a concurrent use waits on the row lock, then finds used_at set and takes nothing.
-    const invited = invitation
-      ? sql`invited as (
-          update invitations set used_at = ${invitation.at.toISOString()}::timestamptz, certificate_id = ${id}
-          where id = ${invitation.id} and used_at is null and revoked_at is null
-            and expires_at > ${invitation.at.toISOString()}::timestamptz returning id),`
-      : sql``;
-    const conditions = [
-      idempotency ? sql`exists (select 1 from won)` : null,
-      supersedes ? sql`exists (select 1 from renewed)` : null,
-      invitation ? sql`exists (select 1 from invited)` : null,
-    ].filter((c): c is SQL => c !== null);
-    const result: unknown = await this.db.execute(sql`
-      with ${won} ${renewed} ${invited}
-      c as (
-        insert into certificates (id, issuer_id, serial, profile, subject, common_name, sans, search_text,
-                                  key_algorithm, not_before, not_after, der, fingerprint_sha256, requested_by)
-        select ${id}, ${cert.issuerId}, ${cert.serial}, ${cert.profile}, ${cert.subject}, ${cert.commonName},
-               ${JSON.stringify(cert.sans)}::jsonb, ${searchText(cert)}, ${cert.keyAlgorithm},
-               ${cert.notBefore.toISOString()}::timestamptz, ${cert.notAfter.toISOString()}::timestamptz,
-               ${Buffer.from(cert.der)}, ${cert.fingerprintSha256}, ${cert.requestedBy}
-        ${conditions.length ? sql`where ${sql.join(conditions, sql` and `)}` : sql``}
-        returning created_at),
-      a as (
-        insert into audit_log (actor, source, action, target, outcome, details)
-        select ${audit.actor}, ${audit.source}, ${audit.action}, ${id}, ${audit.outcome}, ${JSON.stringify(audit.details ?? null)}::jsonb
-        from c)
-      select created_at from c`);
-    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ created_at: string | Date }>;
-    if (rows.length === 0) return null;
-    return {
-      ...cert,
-      id,
-      status: 'active',
-      revokedAt: null,
-      revocationReason: null,
-      supersededBy: null,
-      createdAt: new Date(rows[0].created_at),
-    };
+    const write = issuedCertificateWrite(cert, audit, options);
+    return write.finish(await this.db.execute(write.statement));
   }
 
   async getCertificate(id: string): Promise<CertificateRecord | null> {
@@ -518,9 +551,29 @@ export class DrizzleTx implements StoreTx {
     await this.db
       .update(issuers)
       .set({ status: 'revoked', revokedAt: at, revocationReason: reason })
-      .where(and(eq(issuers.id, id), eq(issuers.status, 'active')));
+      // A retired issuer's certificate can still be revoked (its key compromised after rotation).
+      .where(and(eq(issuers.id, id), inArray(issuers.status, ['active', 'retired'])));
     const [row] = await this.db.select().from(issuers).where(eq(issuers.id, id));
     return row ? toIssuer(row) : null;
+  }
+
+  async retireIssuer(id: string, at: Date, successorId: string | null): Promise<IssuerRecord | null> {
+    const [row] = await this.db
+      .update(issuers)
+      .set({ status: 'retired', retiredAt: at, successorId })
+      .where(and(eq(issuers.id, id), eq(issuers.status, 'active')))
+      .returning();
+    return row ? toIssuer(row) : null;
+  }
+
+  async insertCrossCertificate(cross: Omit<CrossCertificateRecord, 'id'>): Promise<CrossCertificateRecord> {
+    const [{ createdAt: _createdAt, ...row }] = await this.db.insert(schema.crossCertificates).values(cross).returning();
+    return row;
+  }
+
+  async listCrossCertificates(): Promise<CrossCertificateRecord[]> {
+    const rows = await this.db.select().from(schema.crossCertificates).orderBy(schema.crossCertificates.createdAt);
+    return rows.map(({ createdAt: _createdAt, ...row }) => row);
   }
 
   async nextCrlNumber(issuerId: string): Promise<bigint> {
@@ -567,10 +620,102 @@ export class DrizzleTx implements StoreTx {
     }
   }
 
+  /**
+   * The entries of revokedEntries packed for the CRL builder, from one cursor (one snapshot):
+   * its first row is the summary, then each row is a page of entries that PostgreSQL packed with
+   * string_agg over a range of the table's blocks (a TID range scan, in physical order), so no
+   * row reaches JavaScript per certificate. The next page is fetched while the builder encodes
+   * the current one.
+   */
+  async revokedEntryPages(issuerId: string, expiredBefore: Date): Promise<PackedRevokedEntries> {
+    const cas: RevokedRow[] = [];
+    for await (const ca of revokedChildCas(this.db, issuerId)) cas.push(ca);
+    const children = packRevokedEntries(cas);
+    const step = await crlPageBlocks(this.db);
+    const cursor = `anvil_crl_${randomBytes(8).toString('hex')}`;
+    const scope = sql`${certificates.issuerId} = ${issuerId} and ${certificates.status} = 'revoked'
+        and ${certificates.notAfter} > ${expiredBefore.toISOString()}::timestamptz`;
+    await this.db.execute(sql`declare ${sql.raw(cursor)} no scroll cursor for
+      select null::bytea as page, count(*) as n, coalesce(sum(length(${certificates.serial})), 0) / 2 as serial_octets,
+             count(*) filter (where coalesce(${certificates.revocationReason}, 'unspecified') <> 'unspecified') as with_reason,
+             count(*) filter (where ${certificates.revokedAt} < '1950-01-01T00:00:00Z' or ${certificates.revokedAt} >= '2050-01-01T00:00:00Z') as generalized
+        from ${certificates} where ${scope}
+      union all
+      select c.page, null, null, null, null
+        from generate_series(0::bigint, pg_relation_size('certificates') / current_setting('block_size')::bigint, ${step}::bigint) b
+        cross join lateral (
+          select string_agg(${PACKED_ENTRY}, ''::bytea) as page from ${certificates}
+          where ctid >= format('(%s,0)', b)::tid and ctid < format('(%s,0)', b + ${step}::bigint)::tid and ${scope}
+        ) c
+        where c.page is not null`);
+    const fetch = () => {
+      const rows = this.db.execute(sql.raw(`fetch forward ${CRL_FETCH_PAGES} from ${cursor}`)).then(rowsOf<CrlCursorRow>);
+      rows.catch(() => {}); // awaited below; a rollback while the builder works must not go unhandled
+      return rows;
+    };
+    let head: CrlCursorRow[];
+    try {
+      head = await fetch();
+    } catch (err) {
+      await this.db.execute(sql.raw(`close ${cursor}`)).catch(() => {});
+      throw err;
+    }
+    const first = head[0];
+    if (!first || first.page !== null) throw new Error('the CRL cursor did not start with its summary row');
+    const db = this.db;
+    const summary = {
+      count: Number(first.n) + children.summary.count,
+      serialOctets: Number(first.serial_octets) + children.summary.serialOctets,
+      withReasonCode: Number(first.with_reason) + children.summary.withReasonCode,
+      generalizedTimes: Number(first.generalized) + children.summary.generalizedTimes,
+    };
+    async function* pages(): AsyncIterable<Uint8Array> {
+      // A short answer is the cursor's last.
+      let next: Promise<CrlCursorRow[]> | null = head.length === CRL_FETCH_PAGES ? fetch() : null;
+      try {
+        yield* children.pages as Uint8Array[];
+        for (const r of head.slice(1)) if (r.page) yield r.page;
+        while (next) {
+          const rows: CrlCursorRow[] = await next;
+          next = rows.length === CRL_FETCH_PAGES ? fetch() : null;
+          for (const r of rows) if (r.page) yield r.page;
+        }
+      } finally {
+        if (next) await next.catch(() => {});
+        await db.execute(sql.raw(`close ${cursor}`)).catch(() => {}); // fails only if the transaction already did
+      }
+    }
+    return { summary, pages: pages() };
+  }
+
+  /**
+   * A CRL can be tens of MB, and postgres.js builds a statement's whole message in memory (a
+   * bytea parameter as hex, twice its size, copied twice more on the way out). A big one goes as
+   * parts of CRL_SAVE_PART octets (base64) into a temporary table and is joined by PostgreSQL,
+   * so the process holds at most a few parts at once besides the CRL itself. The row is written
+   * once, by one upsert either way.
+   */
   async saveCrl(crl: StoredCrl): Promise<void> {
-    // A CRL can be tens of MB. postgres.js sends a bytea parameter as a hex string (twice the
-    // size) and the update clause repeated it: send it once, as base64, and reuse it via excluded.
-    const der = sql`decode(${Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.byteLength).toString('base64')}, 'base64')`;
+    const bytes = Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.byteLength);
+    const part = (start: number) => bytes.subarray(start, start + CRL_SAVE_PART).toString('base64');
+    let der: SQL;
+    if (bytes.length <= CRL_SAVE_PART) {
+      der = sql`decode(${part(0)}, 'base64')`;
+    } else {
+      await this.db.execute(sql`create temporary table anvil_crl_parts (seq integer not null, part bytea not null) on commit drop`);
+      // No compression attempt on parts that are joined and dropped within the statement after.
+      await this.db.execute(sql`alter table anvil_crl_parts alter column part set storage external`);
+      const inFlight: Promise<unknown>[] = [];
+      for (let seq = 0, start = 0; start < bytes.length; seq++, start += CRL_SAVE_PART) {
+        if (inFlight.length >= CRL_SAVE_IN_FLIGHT) await inFlight.shift();
+        // then() once: a drizzle query runs again on every then().
+        const sent = this.db.execute(sql`insert into anvil_crl_parts values (${seq}, decode(${part(start)}, 'base64'))`).then(() => {});
+        sent.catch(() => {}); // awaited below or by the loop
+        inFlight.push(sent);
+      }
+      await Promise.all(inFlight);
+      der = sql`(select string_agg(part, ''::bytea order by seq) from anvil_crl_parts)`;
+    }
     await this.db
       .insert(crls)
       .values({ ...crl, der })
@@ -583,6 +728,7 @@ export class DrizzleTx implements StoreTx {
           der: sql`excluded.der`,
         },
       });
+    if (bytes.length > CRL_SAVE_PART) await this.db.execute(sql`drop table anvil_crl_parts`);
   }
 
   async getCrl(issuerId: string): Promise<StoredCrl | null> {
@@ -686,6 +832,33 @@ export class DrizzleTx implements StoreTx {
     return row ? toInvitation(row) : null;
   }
 
+  async listTrustAnchors(): Promise<TrustAnchorRecord[]> {
+    const rows = await this.db.select().from(schema.trustAnchors).orderBy(schema.trustAnchors.createdAt);
+    return rows.map(({ createdAt: _createdAt, ...anchor }) => anchor);
+  }
+
+  async insertTrustAnchor(anchor: Omit<TrustAnchorRecord, 'id'>): Promise<TrustAnchorRecord> {
+    const [{ createdAt: _createdAt, ...row }] = await this.db.insert(schema.trustAnchors).values(anchor).returning();
+    return row;
+  }
+
+  async listPendingIssuers(): Promise<PendingIssuerRecord[]> {
+    return this.db.select().from(schema.pendingIssuers).orderBy(schema.pendingIssuers.createdAt);
+  }
+
+  async insertPendingIssuer(pending: Omit<PendingIssuerRecord, 'id' | 'createdAt'>): Promise<PendingIssuerRecord> {
+    const [row] = await this.db.insert(schema.pendingIssuers).values(pending).returning();
+    return row;
+  }
+
+  async deletePendingIssuer(id: string): Promise<boolean> {
+    const rows = await this.db
+      .delete(schema.pendingIssuers)
+      .where(eq(schema.pendingIssuers.id, id))
+      .returning({ id: schema.pendingIssuers.id });
+    return rows.length === 1;
+  }
+
   async revokeToken(id: string, at: Date): Promise<TokenRecord | null> {
     const [row] = await this.db
       .update(apiTokens)
@@ -739,6 +912,58 @@ export class DrizzleTx implements StoreTx {
   }
 }
 
+/**
+ * The transient strings of a big CRL's trip to and from the database are kept under V8's
+ * large-object size (128 KiB): strings that small die young, in the scavenger, where the ~150
+ * MB of larger ones that a million entries make (hex pages in, base64 parts out) piled up in
+ * the old generation until a full collection (issue 13: peak RSS).
+ *
+ * saveCrl sends a CRL bigger than CRL_SAVE_PART in parts of that size (122,880 base64
+ * characters), CRL_SAVE_IN_FLIGHT at a time.
+ */
+const CRL_SAVE_PART = 90 * 1024;
+const CRL_SAVE_IN_FLIGHT = 1;
+/** Entries per page of revokedEntryPages (about 52 KB packed, 104 KB as the hex that carries a bytea), CRL_FETCH_PAGES per FETCH. */
+const CRL_PAGE_ENTRIES = 2_000;
+const CRL_FETCH_PAGES = 4;
+
+/** One row of revokedEntryPages' cursor: the summary (page null) or a page. */
+interface CrlCursorRow {
+  page: Uint8Array | null;
+  n: string | number | bigint | null;
+  serial_octets: string | number | bigint | null;
+  with_reason: string | number | bigint | null;
+  generalized: string | number | bigint | null;
+}
+
+/** postgres.js answers a row array, PGlite an object holding `rows`. */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/**
+ * One certificate as PackedRevokedEntries lays it out (pki crl-builder.ts): serial length,
+ * serial, revocation second (int8send is big-endian), CRLReason code. decode() refuses a serial
+ * that is not hex; the builder checks the rest. A reason outside the table packs as 255, which
+ * the builder refuses.
+ */
+const PACKED_ENTRY = sql.raw(
+  `set_byte('\\x00'::bytea, 0, least(length(serial) / 2, 255)) || decode(serial, 'hex')
+   || int8send(floor(date_part('epoch', revoked_at))::int8)
+   || set_byte('\\x00'::bytea, 0, case coalesce(revocation_reason, 'unspecified') ${Object.entries(REVOCATION_REASON_CODES)
+     .map(([name, code]) => `when '${name}' then ${code}`)
+     .join(' ')} else 255 end)`,
+);
+
+/** Blocks per page of revokedEntryPages, from the planner's rows per block (a guess when never analysed). */
+async function crlPageBlocks(db: Db): Promise<number> {
+  const [row] = rowsOf<{ pages: number; tuples: number }>(
+    await db.execute(sql`select relpages as pages, reltuples as tuples from pg_class where oid = 'certificates'::regclass`),
+  );
+  const perBlock = row && row.pages > 0 && row.tuples > 0 ? Number(row.tuples) / Number(row.pages) : 25;
+  return Math.max(1, Math.ceil(CRL_PAGE_ENTRIES / perBlock));
+}
+
 /** Revoked CA certificates an issuer signed (few): the root's CRL lists revoked intermediates. */
 async function* revokedChildCas(db: Db, issuerId: string): AsyncIterable<RevokedRow> {
   const cas = await db
@@ -754,6 +979,8 @@ export interface StoreHooks {
   close(): Promise<void>;
   startupLock<T>(fn: () => Promise<T>): Promise<T>;
   listen(channel: string, subscriber: RevocationSubscriber): Promise<void>;
+  /** See Store.confirmRevocationNotices (notification-listener.ts); absent: one process, nothing to confirm. */
+  confirmNotices?(): Promise<NoticeConfirmation>;
 }
 
 export class DrizzleStore extends DrizzleTx implements Store {
@@ -769,6 +996,31 @@ export class DrizzleStore extends DrizzleTx implements Store {
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(new DrizzleTx(tx as unknown as Db)));
+  }
+
+  /** Issued certificates commit in groups (group-commit.ts): each statement pipelined in one transaction. */
+  private readonly issuedGroups = new GroupCommit<SQL, unknown>({
+    group: (statements) => this.db.transaction((tx) => Promise.all(statements.map((s) => tx.execute(s)))),
+    alone: (statement) => this.db.execute(statement),
+    retryAlone: (err) => sqlState(err) === '40P01', // deadlock_detected
+  });
+
+  issuedGroupStats(): { writes: number; groups: number; largest: number } {
+    return { ...this.issuedGroups.stats };
+  }
+
+  override async insertIssuedCertificate(
+    cert: NewCertificate,
+    audit: Omit<AuditEntry, 'target'>,
+    options: IssuedCertificateOptions = {},
+  ): Promise<CertificateRecord | null> {
+    const write = issuedCertificateWrite(cert, audit, options);
+    return write.finish(await this.issuedGroups.write(write.statement));
+  }
+
+  /** A cursor lives in a transaction: outside one the pool may run each FETCH on another connection. */
+  override revokedEntryPages(): Promise<PackedRevokedEntries> {
+    return Promise.reject(new Error('revokedEntryPages reads through a cursor: call it inside store.transaction'));
   }
 
   /**
@@ -802,6 +1054,10 @@ export class DrizzleStore extends DrizzleTx implements Store {
 
   onRevocation(subscriber: RevocationSubscriber): Promise<void> {
     return this.hooks.listen(REVOCATION_CHANNEL, subscriber);
+  }
+
+  async confirmRevocationNotices(): Promise<NoticeConfirmation> {
+    return (await this.hooks.confirmNotices?.()) ?? { processes: 1, confirmed: 1 };
   }
 
   withStartupLock<T>(fn: () => Promise<T>): Promise<T> {

@@ -55,6 +55,9 @@ const API_MATRIX = [
   '  401  401  401  401  403  403  200  200  403  403  200  403  403   POST /api/v1/certificates/revoke (by issuer and serial)',
   '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/issuers',
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/issuers/{name}/revoke',
+  '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/issuers/{name}/rotate',
+  '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/issuers/{name}/retire',
+  '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/issuers/{name}/cross-certificates',
   '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/profiles',
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   PUT /api/v1/profiles/{name}',
   '  401  401  401  401  403  403  403  403  200  403  200  403  403   POST /api/v1/judge',
@@ -188,6 +191,25 @@ const API_CALLS: Record<string, ApiCall> = {
     fixture: freshIssuer,
     body: () => ({ reason: 'cessationOfOperation' }),
     state: async (fx) => anvil.authority.issuerByName(fx.name!).record.status,
+  },
+  'POST /api/v1/issuers/{name}/rotate': {
+    route: 'POST /issuers/{name}/rotate',
+    fixture: freshIssuer,
+    body: () => ({ to: 'issuing-ca' }),
+    state: async (fx) => anvil.authority.issuerByName(fx.name!).record.status,
+  },
+  'POST /api/v1/issuers/{name}/retire': {
+    route: 'POST /issuers/{name}/retire',
+    fixture: freshIssuer,
+    state: async (fx) => anvil.authority.issuerByName(fx.name!).record.status,
+  },
+  'POST /api/v1/issuers/{name}/cross-certificates': {
+    route: 'POST /issuers/{name}/cross-certificates',
+    fixture: async () => ({
+      name: (await adminApi('POST', '/api/v1/issuers', { name: `mx-fixture-root-${++counter}`, kind: 'root' })).name,
+    }),
+    body: () => ({ signer: 'root-ca' }),
+    state: async () => (await anvil.authority.crossCertificates()).length,
   },
   'POST /api/v1/profiles': {
     route: 'POST|PUT /profiles',

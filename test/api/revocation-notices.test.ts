@@ -126,10 +126,10 @@ describe.runIf(TEST_DB === 'postgres' && hasOpenssl)(
       await a?.close();
     });
 
-    /** Terminates every LISTEN connection of this test's database (both processes'). */
+    /** Terminates every LISTEN connection of this test's database (both processes': they name themselves, notification-listener.ts). */
     async function killListeners(): Promise<number> {
       const rows =
-        await admin`select pg_terminate_backend(pid) as killed from pg_stat_activity where datname = ${dbName} and query ilike 'listen %'`;
+        await admin`select pg_terminate_backend(pid) as killed from pg_stat_activity where datname = ${dbName} and application_name like 'anvil-notices %'`;
       return rows.length;
     }
 
@@ -169,7 +169,7 @@ describe.runIf(TEST_DB === 'postgres' && hasOpenssl)(
       const deadline = Date.now() + 10_000;
       while (
         Date.now() < deadline &&
-        (await admin`select 1 from pg_stat_activity where datname = ${dbName} and query ilike 'listen %'`).length < 2
+        (await admin`select 1 from pg_stat_activity where datname = ${dbName} and application_name like 'anvil-notices %'`).length < 2
       ) {
         await new Promise((r) => setTimeout(r, 50));
       }

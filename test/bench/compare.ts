@@ -9,7 +9,7 @@
  *   3. a 1M-entry CRL: time and peak RSS of test/bench/crl.ts (child process) vs
  *      `openssl ca -gencrl` over an index.txt of 1M revoked entries             (/usr/bin/time -v)
  *   4. full mTLS handshakes with a verdict: Anvil GET /verify on the mTLS listener vs nginx
- *      `ssl_verify_client on` (one process each)                             (openssl s_time -new)
+ *      `ssl_verify_client on` (BENCH_WORKERS processes each)                 (openssl s_time -new)
  *
  * Anvil is the real server process (apps/server/src/main.ts) on a throwaway PostgreSQL database
  * anvil_bench_<random> (ANVIL_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres),
@@ -24,13 +24,14 @@
  *   BENCH_OCSP_CERTS (1000)  certificates each side issues for the OCSP pair
  *   BENCH_CRL_SIZE (1m)      CRL entries (pair 3)
  *   BENCH_PAIRS (issue,ocsp,crl,mtls)  which pairs to run
+ *   BENCH_WORKERS (cores)    Anvil's ANVIL_WORKERS, and nginx's worker_processes in pair 4
  *
  * A script, never a timed test. Needs wrk, cfssl (Debian golang-cfssl), nginx, openssl,
  * /usr/bin/time (all in .ci/run's package list) and PostgreSQL.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -48,6 +49,7 @@ const OCSP_CERTS = positive('BENCH_OCSP_CERTS', process.env.BENCH_OCSP_CERTS ?? 
 const CRL_SIZE = process.env.BENCH_CRL_SIZE ?? '1m';
 const PAIRS = new Set((process.env.BENCH_PAIRS ?? 'issue,ocsp,crl,mtls').split(',').map((s) => s.trim()));
 const WRK_THREADS = Math.max(1, Math.min(CONNECTIONS, cpus().length));
+const WORKERS = positive('BENCH_WORKERS', process.env.BENCH_WORKERS ?? String(cpus().length));
 
 function positive(name: string, value: string): number {
   const v = Number(value);
@@ -176,6 +178,56 @@ interface WrkResult {
   p50: string;
   p99: string;
   load: string;
+  /** CPU milliseconds per request: the server's process tree, PostgreSQL's processes, wrk itself. */
+  cpu?: { server: number; postgres: number; wrk: number };
+}
+
+// ---- CPU time: /proc/<pid>/stat utime + stime (clock ticks, 100 per second on Linux) -----------
+
+const TICK_MS = 10;
+
+function procStat(pid: number): { ppid: number; comm: string; ticks: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = text.lastIndexOf(')');
+    const comm = text.slice(text.indexOf('(') + 1, close);
+    const f = text.slice(close + 2).split(' '); // f[0] is field 3 (state)
+    return { ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return null; // exited meanwhile
+  }
+}
+
+function allStats() {
+  const out = new Map<number, { ppid: number; comm: string; ticks: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = procStat(Number(name));
+    if (st) out.set(Number(name), st);
+  }
+  return out;
+}
+
+/** CPU ticks used so far by `root` and its descendants, and by every process named postgres. */
+function cpuTicks(root: number | undefined): { server: number; postgres: number } {
+  const stats = allStats();
+  const tree = new Set<number>(root ? [root] : []);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, st] of stats) {
+      if (!tree.has(pid) && tree.has(st.ppid)) {
+        tree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let server = 0;
+  let postgres = 0;
+  for (const [pid, st] of stats) {
+    if (tree.has(pid)) server += st.ticks;
+    else if (st.comm === 'postgres') postgres += st.ticks;
+  }
+  return { server, postgres };
 }
 
 /** `wrk.method = "POST"`, the body read from a file (binary-safe), the given headers. */
@@ -192,9 +244,24 @@ function wrkScript(name: string, bodyFile: string, headers: Record<string, strin
   return file;
 }
 
-async function wrk(url: string, script: string, seconds = SECONDS): Promise<WrkResult> {
-  const r = await must('wrk', [`-t${WRK_THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url]);
+async function wrk(url: string, script: string, seconds = SECONDS, server?: ChildProcess): Promise<WrkResult> {
+  const before = cpuTicks(server?.pid);
+  // wrk under /usr/bin/time: its own CPU seconds on the last line of stderr.
+  const r = await must('/usr/bin/time', [
+    '-f',
+    'wrk-cpu %U %S',
+    'wrk',
+    `-t${WRK_THREADS}`,
+    `-c${CONNECTIONS}`,
+    `-d${seconds}s`,
+    '--latency',
+    '-s',
+    script,
+    url,
+  ]);
+  const after = cpuTicks(server?.pid);
   const out = r.stdout;
+  const wrkCpu = /wrk-cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   if (!Number.isFinite(rps) || !Number.isFinite(requests)) throw new Error(`cannot read wrk's output:\n${out}`);
@@ -206,6 +273,14 @@ async function wrk(url: string, script: string, seconds = SECONDS): Promise<WrkR
     p50: /^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '?',
     p99: /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '?',
     load: load1(),
+    cpu:
+      requests > 0
+        ? {
+            server: ((after.server - before.server) * TICK_MS) / requests,
+            postgres: ((after.postgres - before.postgres) * TICK_MS) / requests,
+            wrk: wrkCpu ? ((Number(wrkCpu[1]) + Number(wrkCpu[2])) * 1000) / requests : Number.NaN,
+          }
+        : undefined,
   };
 }
 
@@ -226,23 +301,30 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 async function alternateWrk(
   label: string,
   unit: string,
-  sides: { anvil: { url: string; script: string }; peer: { name: string; url: string; script: string } },
+  sides: {
+    anvil: { url: string; script: string; proc: ChildProcess };
+    peer: { name: string; url: string; script: string; proc: ChildProcess };
+  },
 ) {
   // Warm-up (JIT, pools), not measured.
   await wrk(sides.anvil.url, sides.anvil.script, 2);
   await wrk(sides.peer.url, sides.peer.script, 2);
   const a: number[] = [];
   const p: number[] = [];
+  const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '?');
   const line = (who: string, round: number, r: WrkResult) =>
     console.log(
       `  round ${round} ${who.padEnd(8)} ${r.rps.toFixed(0).padStart(7)} ${unit}  (${r.requests} requests, non-2xx ${r.non2xx}` +
-        `${r.socketErrors ? `, ${r.socketErrors}` : ''}; latency p50 ${r.p50} p99 ${r.p99})  load ${r.load}`,
+        `${r.socketErrors ? `, ${r.socketErrors}` : ''}; latency p50 ${r.p50} p99 ${r.p99})  load ${r.load}` +
+        (r.cpu
+          ? `\n           CPU ms per request: server ${ms(r.cpu.server)}, PostgreSQL ${ms(r.cpu.postgres)}, wrk ${ms(r.cpu.wrk)}`
+          : ''),
     );
   let bad = 0;
   for (let round = 1; round <= ROUNDS; round++) {
-    const ra = await wrk(sides.anvil.url, sides.anvil.script);
+    const ra = await wrk(sides.anvil.url, sides.anvil.script, SECONDS, sides.anvil.proc);
     line('anvil', round, ra);
-    const rp = await wrk(sides.peer.url, sides.peer.script);
+    const rp = await wrk(sides.peer.url, sides.peer.script, SECONDS, sides.peer.proc);
     line(sides.peer.name, round, rp);
     a.push(ra.rps);
     p.push(rp.rps);
@@ -298,6 +380,7 @@ async function startAnvil(): Promise<Anvil> {
     ANVIL_CA_KEY_ALGORITHM: 'EC-P256',
     // The benchmark measures issuance, not the per-token limit (60/min by default).
     ANVIL_ISSUE_RATE_LIMIT: '0',
+    ANVIL_WORKERS: String(WORKERS),
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
   });
@@ -311,7 +394,21 @@ async function startAnvil(): Promise<Anvil> {
     proc,
     log,
   );
-  console.log(`Anvil: ${base} (mTLS listener :${mtlsPort}), one Node process, PostgreSQL database ${db}, LOG_LEVEL=warn`);
+  // The ports answer once the first worker listens: wait until every worker has answered /healthz.
+  const seen = new Set<number>();
+  await waitFor(
+    `all ${WORKERS} Anvil workers`,
+    async () => {
+      const res = await fetch(`${base}/healthz`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(2000) });
+      seen.add(((await res.json()) as { worker: number }).worker);
+      return seen.size >= WORKERS || seen.has(0);
+    },
+    proc,
+    log,
+  );
+  console.log(
+    `Anvil: ${base} (mTLS listener :${mtlsPort}), ANVIL_WORKERS=${WORKERS} (a supervisor and ${WORKERS} worker processes), PostgreSQL database ${db}, LOG_LEVEL=warn`,
+  );
   return {
     base,
     mtlsPort,
@@ -455,9 +552,11 @@ async function pairIssue(anvil: Anvil, cfssl: Cfssl, csr: string) {
     anvil: {
       url: `${anvil.base}/api/v1/certificates`,
       script: wrkScript('issue-anvil', anvilBody, { 'Content-Type': 'application/json', Authorization: `Bearer ${anvil.token}` }),
+      proc: anvil.proc,
     },
     peer: {
       name: 'cfssl',
+      proc: cfssl.proc,
       url: `${cfssl.base}/api/v1/cfssl/sign`,
       script: wrkScript('issue-cfssl', cfsslBody, { 'Content-Type': 'application/json' }),
     },
@@ -549,8 +648,8 @@ async function pairOcsp(anvil: Anvil, cfssl: Cfssl, csr: string) {
 
   const headers = { 'Content-Type': 'application/ocsp-request' };
   await alternateWrk('OCSP (answers/s)', 'answers/s', {
-    anvil: { url: anvilUrl, script: wrkScript('ocsp-anvil', anvilReq, headers) },
-    peer: { name: 'cfssl', url: cfsslUrl, script: wrkScript('ocsp-cfssl', cfsslReq, headers) },
+    anvil: { url: anvilUrl, script: wrkScript('ocsp-anvil', anvilReq, headers), proc: anvil.proc },
+    peer: { name: 'cfssl', url: cfsslUrl, script: wrkScript('ocsp-cfssl', cfsslReq, headers), proc },
   });
   await stop(proc);
 }
@@ -762,7 +861,7 @@ async function pairMtls(anvil: Anvil) {
   writeFileSync(f.crls, await (await fetch(`${anvil.base}/pki/issuers/issuing-ca/crls.pem`)).text());
 
   const port = await freePort();
-  // worker_processes 1 (test/support/nginx.ts: master_process off, one process), as Anvil is one process.
+  // The same worker count on both sides: nginx worker_processes = Anvil's ANVIL_WORKERS (BENCH_WORKERS).
   nginx = await startNginx(
     join(dir, 'nginx'),
     [
@@ -776,7 +875,7 @@ async function pairMtls(anvil: Anvil) {
         depth: 3,
       },
     ],
-    1,
+    WORKERS,
   );
   const anvilVerdict = JSON.parse(await curl(['--cert', f.fullchain, '--key', f.key, `https://127.0.0.1:${anvil.mtlsPort}/verify`])) as {
     status?: string;
@@ -808,7 +907,7 @@ async function pairMtls(anvil: Anvil) {
   summary.push({
     pair: 'mTLS handshake + verdict (handshakes/s)',
     anvil: `${mean(a).toFixed(0)} /s`,
-    peer: `${mean(p).toFixed(0)} /s (nginx, 1 process)`,
+    peer: `${mean(p).toFixed(0)} /s (nginx, ${WORKERS} worker${WORKERS > 1 ? 's' : ''})`,
     ratio: mean(ratios).toFixed(2),
     load: load1(),
   });

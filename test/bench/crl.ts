@@ -1,6 +1,7 @@
 /**
  * CRL publication at scale, end to end: N revoked certificates in PostgreSQL, streamed by
- * `authority.crls.publish(issuer)` (keyset pages -> streaming builder -> one signature -> stored).
+ * `authority.crls.publish(issuer)` (pages PostgreSQL packs from one cursor -> entries encoded into
+ * the CRL's one buffer -> one signature -> stored in parts).
  *
  *   npm run bench:crl                       # 100k and 1M (default)
  *   npm run bench:crl -- --sizes 100k       # one size; also 1m, 250000, "100k,1m"

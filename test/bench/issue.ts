@@ -10,6 +10,7 @@
  *   npm run bench:issue -- --cpu-prof                     # server writes .cpuprofile files to the temp dir
  *   BENCH_N=2000 BENCH_CONCURRENCY=16 BENCH_WORKERS=2 npm run bench:issue
  *   ANVIL_BENCH_PG_URL=postgres://user@host:5432/postgres npm run bench:issue
+ *   npm run bench:issue -- --custody pkcs11 --duration 10 # CA keys on a SoftHSM2 token (made in the temp dir)
  *
  * Everything lives in a throwaway database anvil_bench_<random> on 127.0.0.1:5432, dropped at
  * the end (also on Ctrl-C), and a temp dir (kept with --cpu-prof). The server runs as in
@@ -24,6 +25,13 @@
  * depend on their load. Then checks the database holds exactly the certificates answered 201.
  * Target: >= 500 certificates/s on a 2-core machine with an ECDSA P-256 issuer.
  *
+ * --custody pkcs11 initialises a SoftHSM2 token in the temp dir and starts the server with
+ * ANVIL_CA_KEY_STORE=pkcs11, so the root and the issuing CA are generated on the token and every
+ * certificate is signed there. After the HTTP run (not during it: they would share the CPUs) it
+ * prints SoftHSM2's own signing rate with the issuing CA's key, measured through the same
+ * Pkcs11KeyCustody session queues (node-webcrypto-p11, same number of sessions) in this process:
+ * certificates/s can never exceed it, and the gap is what Anvil costs around each signature.
+ *
  * --workers N runs the server under node:cluster (this file is then the primary, forking N copies
  * of main.ts that share the port and one database; bootstrap is serialised by an advisory lock).
  */
@@ -31,7 +39,7 @@ import cluster from 'node:cluster';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -55,6 +63,7 @@ async function bench() {
       workers: { type: 'string', default: process.env.BENCH_WORKERS ?? '1' },
       'cpu-prof': { type: 'boolean', default: false },
       'keep-db': { type: 'boolean', default: false },
+      custody: { type: 'string', default: process.env.BENCH_CUSTODY ?? 'software' },
     },
   });
   const n = positive('n', values.n);
@@ -63,6 +72,8 @@ async function bench() {
   const warmup = Number(values.warmup);
   if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup must be a whole number >= 0 (got "${values.warmup}")`);
   const workers = positive('workers', values.workers);
+  if (values.custody !== 'software' && values.custody !== 'pkcs11')
+    throw new Error(`--custody is software or pkcs11 (got "${values.custody}")`);
 
   const ADMIN_URL = process.env.ANVIL_BENCH_PG_URL ?? process.env.ANVIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const dbName = `anvil_bench_${randomBytes(5).toString('hex')}`;
@@ -133,6 +144,8 @@ async function bench() {
       ANVIL_BENCH_ROLE: workers > 1 ? 'cluster-primary' : '',
       ANVIL_BENCH_WORKERS: String(workers),
     };
+    const token11 = values.custody === 'pkcs11' ? softHsmToken(work) : null;
+    if (token11) Object.assign(env, token11.env);
     const execArgv = ['--import', 'tsx', ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${work}`] : [])];
     const entry = workers > 1 ? fileURLToPath(import.meta.url) : MAIN;
     server = spawn(process.execPath, [...execArgv, entry], { cwd: ROOT, env, stdio: ['ignore', logFd, logFd] });
@@ -142,6 +155,7 @@ async function bench() {
     await waitForServer(base, server, logFile);
     console.log(
       `server: ${workers} process${workers > 1 ? 'es (node:cluster)' : ''} on ${base}, PostgreSQL database ${dbName}, ` +
+        `CA keys ${token11 ? `on SoftHSM2 token "${token11.label}" (${token11.sessions} PKCS#11 sessions per process)` : 'in software'}, ` +
         `LOG_LEVEL=${env.LOG_LEVEL}${values['cpu-prof'] ? ` (log: ${logFile})` : ''}`,
     );
 
@@ -202,6 +216,13 @@ async function bench() {
       `CPU share        server used ${(cpu.server / 10 / seconds).toFixed(0)}% of one CPU, PostgreSQL ${(cpu.pg / 10 / seconds).toFixed(0)}%, load generator ${(cpu.client / 10 / seconds).toFixed(0)}%`,
     );
     for (const [status, body] of result.samples) console.log(`sample ${status}: ${body.slice(0, 300)}`);
+    if (token11) {
+      const raw = await tokenSignRate(dbUrl, token11, Math.min(Math.max(durationS, 3), 10));
+      console.log(
+        `token raw sign   ${raw.rate.toFixed(0)} signatures/s (SoftHSM2, issuing-ca ${raw.keyAlgorithm}, ${token11.sessions} sessions, ${raw.count} in ${raw.seconds.toFixed(1)} s); ` +
+          `certificates/s is ${((100 * rate) / raw.rate).toFixed(0)}% of it`,
+      );
+    }
 
     // 6. Every 201 is a committed row (plus the sanity and warm-up issuances).
     const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
@@ -228,6 +249,91 @@ async function bench() {
     throw err;
   } finally {
     await cleanup();
+  }
+}
+
+// ---- a SoftHSM2 token for --custody pkcs11 ------------------------------------------------------
+
+interface BenchToken {
+  label: string;
+  pin: string;
+  sessions: number;
+  module: string;
+  env: Record<string, string>;
+}
+
+function softHsmToken(work: string): BenchToken {
+  const module = process.env.ANVIL_PKCS11_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
+  const conf = join(work, 'softhsm2.conf');
+  const tokenDir = join(work, 'tokens');
+  mkdirSync(tokenDir, { recursive: true });
+  writeFileSync(conf, `directories.tokendir = ${tokenDir}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  const label = 'anvil-bench';
+  const pin = randomBytes(9).toString('base64url');
+  const init = spawnSync(
+    'softhsm2-util',
+    ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', randomBytes(9).toString('base64url')],
+    {
+      env: { ...process.env, SOFTHSM2_CONF: conf },
+      encoding: 'utf8',
+    },
+  );
+  if (init.status !== 0)
+    throw new Error(`softhsm2-util --init-token failed (is Debian's softhsm2 installed?): ${init.stderr || init.error}`);
+  const pinFile = join(work, 'pin');
+  writeFileSync(pinFile, pin, { mode: 0o600 });
+  const sessions = Number(process.env.ANVIL_PKCS11_SESSIONS ?? 2);
+  return {
+    label,
+    pin,
+    sessions,
+    module,
+    env: {
+      SOFTHSM2_CONF: conf,
+      ANVIL_CA_KEY_STORE: 'pkcs11',
+      ANVIL_PKCS11_MODULE: module,
+      ANVIL_PKCS11_TOKEN_LABEL: label,
+      ANVIL_PKCS11_PIN_FILE: pinFile,
+      ANVIL_PKCS11_SESSIONS: String(sessions),
+    },
+  };
+}
+
+/** SoftHSM2's signing rate with the issuing CA's token key, through Pkcs11KeyCustody's own sessions and queues. */
+async function tokenSignRate(dbUrl: string, token: BenchToken, seconds: number) {
+  const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+  const [row] = await sql<
+    { key_ref: string; key_algorithm: string }[]
+  >`select key_ref, key_algorithm from issuers where name = 'issuing-ca'`;
+  await sql.end();
+  const { Pkcs11KeyCustody, parseKeyRef } = await import('@anvil/ca/pkcs11');
+  const { SoftwareKeyCustody, KeyEncryptionKey } = await import('@anvil/ca');
+  process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
+  const custody = Pkcs11KeyCustody.open(
+    { module: token.module, tokenLabel: token.label, pin: token.pin, generateOn: 'token', sessions: token.sessions },
+    new SoftwareKeyCustody(KeyEncryptionKey.random()),
+  );
+  try {
+    const ref = parseKeyRef(row.key_ref);
+    if (!ref) throw new Error(`issuing-ca's key is not on the token (key_ref ${row.key_ref})`);
+    // What the server signs per certificate: a TBS of about this size.
+    const data = randomBytes(600);
+    const alg = row.key_algorithm as 'EC-P256';
+    await custody.rawSign(ref.id, alg, data);
+    let count = 0;
+    const started = performance.now();
+    const deadline = started + seconds * 1000;
+    const loop = async () => {
+      while (performance.now() < deadline) {
+        await custody.rawSign(ref.id, alg, data);
+        count++;
+      }
+    };
+    await Promise.all(Array.from({ length: token.sessions * 2 }, loop));
+    const elapsed = (performance.now() - started) / 1000;
+    return { rate: count / elapsed, count, seconds: elapsed, keyAlgorithm: row.key_algorithm };
+  } finally {
+    custody.close();
   }
 }
 

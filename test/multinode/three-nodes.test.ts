@@ -147,7 +147,8 @@ async function startNode(name: string, publicUrl: string): Promise<Node> {
   proc.once('exit', (code, signal) => (node.exit = `${code ?? signal}`));
   proc.stderr!.on('data', (d) => (node.err = tail(node.err, String(d))));
   nodes.push(node);
-  const deadline = Date.now() + 60_000;
+  // A node is a supervisor and its workers (ANVIL_WORKERS, the cores by default), each loading the whole server.
+  const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
     if (node.out.includes('Anvil listening')) return node;
     if (proc.exitCode !== null) break;

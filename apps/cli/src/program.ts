@@ -1,6 +1,7 @@
 /** The `anvil` command tree (commander): connection settings, subcommands, exit codes. */
 import { Command, CommanderError } from 'commander';
 import { auditCommand } from './commands/audit.ts';
+import { caCommand } from './commands/ca.ts';
 import { crlCommand } from './commands/crl.ts';
 import { doctorCommand } from './commands/doctor.ts';
 import { downloadCommand } from './commands/download.ts';
@@ -8,6 +9,7 @@ import { enrollCommand } from './commands/enroll.ts';
 import { gatewayCommand } from './commands/gateway.ts';
 import { inviteCommand } from './commands/invite.ts';
 import { issueCommand } from './commands/issue.ts';
+import { issuerCommand } from './commands/issuer.ts';
 import { judgeCommand } from './commands/judge.ts';
 import { listCommand } from './commands/list.ts';
 import { renewCommand } from './commands/renew.ts';
@@ -37,6 +39,8 @@ export function buildProgram(): Command {
   program.addCommand(enrollCommand());
   program.addCommand(gatewayCommand());
   program.addCommand(doctorCommand());
+  program.addCommand(caCommand());
+  program.addCommand(issuerCommand());
   return program;
 }
 

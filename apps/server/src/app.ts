@@ -18,7 +18,7 @@ import { pkiRoutes } from './routes/pki/issuers.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { countOcspAnswers, createMetrics, type Metrics } from './metrics.ts';
 import { crlRoutes } from './routes/pki/crl.ts';
-import { ocspRoutes } from './routes/pki/ocsp.ts';
+import { ocspFastPath, ocspRoutes } from './routes/pki/ocsp.ts';
 import { JudgeService } from '@anvil/ca';
 import { proxySource, trustedProxies } from './routes/judge/proxy-headers.ts';
 import { verifyRoutes } from './routes/judge/verify.ts';
@@ -119,6 +119,12 @@ export function createApp(deps: AppDeps) {
 
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(unlessClientAborted(mapError));
+
+  // OCSP is the hottest public path: its plain requests are answered before the Hono app
+  // (routes/pki/ocsp.ts says what that skips and what it keeps); the rest reach ocspRoutes above.
+  const ocspFast = ocspFastPath({ authority: deps.authority, log: deps.log, onAnswer: countOcspAnswers(metrics) });
+  const viaHono = app.fetch;
+  app.fetch = (request, env, executionCtx) => ocspFast(request, env) ?? viaHono(request, env, executionCtx);
   return app;
 }
 

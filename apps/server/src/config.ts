@@ -1,4 +1,5 @@
 /** Configuration from the environment: one schema, one message naming every bad variable. */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '@anvil/pki';
 
@@ -35,7 +36,23 @@ const schema = z.object({
   ANVIL_CRL_VALIDITY_HOURS: z.coerce.number().positive().default(24),
   /** Certificates per minute per API token without a limit of its own (admin tokens exempt); 0: none. */
   ANVIL_ISSUE_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000).default(60),
+  /** Worker processes sharing PORT and ANVIL_MTLS_PORT (node:cluster); default: the cores, on PostgreSQL. */
+  ANVIL_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // ---- CA key custody (apps/server/src/custody.ts): software, or a PKCS#11 token; restore of a key backup ----
+  /** Where new CA keys are made: `software` (under the KEK) or `pkcs11` (on the token, never leaving it). */
+  ANVIL_CA_KEY_STORE: z.enum(['software', 'pkcs11']).default('software'),
+  /** The PKCS#11 module (.so); set it to sign with token keys, e.g. /usr/lib/softhsm/libsofthsm2.so. */
+  ANVIL_PKCS11_MODULE: z.string().optional(),
+  ANVIL_PKCS11_TOKEN_LABEL: z.string().optional(),
+  ANVIL_PKCS11_SLOT: z.coerce.number().int().min(0).optional(),
+  /** The user PIN, or a file holding it (preferred: the environment of a process is easier to read). Never logged. */
+  ANVIL_PKCS11_PIN: z.string().optional(),
+  ANVIL_PKCS11_PIN_FILE: z.string().optional(),
+  ANVIL_PKCS11_SESSIONS: z.coerce.number().int().min(1).max(64).default(2),
+  /** A CA key backup (`anvil ca export`) restored into an empty database at first start, and its passphrase file. */
+  ANVIL_RESTORE_FILE: z.string().optional(),
+  ANVIL_RESTORE_PASSPHRASE_FILE: z.string().optional(),
 });
 
 export type Config = {
@@ -62,6 +79,14 @@ export type Config = {
   /** Default issuance rate limit per API token, per minute; 0: none. */
   issueRateLimit: number;
   logLevel: string;
+  /** Worker processes (1: the process serves itself; more: a supervisor and that many workers, see main.ts). */
+  workers: number;
+  /** CA key custody; see custody.ts. The PIN is read from its file there, not kept here. */
+  custody: {
+    keyStore: 'software' | 'pkcs11';
+    pkcs11?: { module: string; tokenLabel?: string; slot?: number; pin?: string; pinFile?: string; sessions: number };
+    restore?: { file: string; passphraseFile: string };
+  };
 };
 
 const list = (s: string) =>
@@ -100,6 +125,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     crlValidityHours: e.ANVIL_CRL_VALIDITY_HOURS,
     issueRateLimit: e.ANVIL_ISSUE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
+    workers: workersOf(e.ANVIL_WORKERS, e.DATABASE_URL),
+    custody: custodyOf(e),
+  };
+}
+
+/** PGlite is one process holding its files: it cannot be shared, so it has one worker. */
+function workersOf(workers: number | undefined, databaseUrl: string | undefined): number {
+  if (!databaseUrl) {
+    if (workers !== undefined && workers > 1) {
+      throw new Error(
+        'invalid configuration:\n  ANVIL_WORKERS: the embedded PGlite database is one process; several workers need DATABASE_URL (PostgreSQL)',
+      );
+    }
+    return 1;
+  }
+  return workers ?? availableParallelism();
+}
+
+function custodyOf(e: z.infer<typeof schema>): Config['custody'] {
+  const problems: string[] = [];
+  if (e.ANVIL_CA_KEY_STORE === 'pkcs11' && !e.ANVIL_PKCS11_MODULE)
+    problems.push('ANVIL_PKCS11_MODULE: required when ANVIL_CA_KEY_STORE=pkcs11');
+  if (e.ANVIL_PKCS11_MODULE) {
+    if (e.ANVIL_PKCS11_TOKEN_LABEL === undefined && e.ANVIL_PKCS11_SLOT === undefined)
+      problems.push('ANVIL_PKCS11_TOKEN_LABEL: set it (or ANVIL_PKCS11_SLOT) to choose the token');
+    if (e.ANVIL_PKCS11_PIN === undefined && e.ANVIL_PKCS11_PIN_FILE === undefined)
+      problems.push('ANVIL_PKCS11_PIN_FILE: set it (or ANVIL_PKCS11_PIN) to log in to the token');
+  }
+  if ((e.ANVIL_RESTORE_FILE === undefined) !== (e.ANVIL_RESTORE_PASSPHRASE_FILE === undefined)) {
+    problems.push('ANVIL_RESTORE_PASSPHRASE_FILE: ANVIL_RESTORE_FILE and ANVIL_RESTORE_PASSPHRASE_FILE go together');
+  }
+  if (problems.length) throw new Error(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return {
+    keyStore: e.ANVIL_CA_KEY_STORE,
+    ...(e.ANVIL_PKCS11_MODULE
+      ? {
+          pkcs11: {
+            module: e.ANVIL_PKCS11_MODULE,
+            tokenLabel: e.ANVIL_PKCS11_TOKEN_LABEL,
+            slot: e.ANVIL_PKCS11_SLOT,
+            pin: e.ANVIL_PKCS11_PIN,
+            pinFile: e.ANVIL_PKCS11_PIN_FILE,
+            sessions: e.ANVIL_PKCS11_SESSIONS,
+          },
+        }
+      : {}),
+    ...(e.ANVIL_RESTORE_FILE && e.ANVIL_RESTORE_PASSPHRASE_FILE
+      ? { restore: { file: e.ANVIL_RESTORE_FILE, passphraseFile: e.ANVIL_RESTORE_PASSPHRASE_FILE } }
+      : {}),
   };
 }
 

@@ -3,11 +3,12 @@
  * bootstrap.ts, issuer-registry.ts, profile-catalog.ts, issuance.ts, tokens.ts and revocation/.
  * Callers get these methods, never the store.
  */
-import { toPem, type KeyAlgorithm } from '@anvil/pki';
+import { toPem, type KeyAlgorithm, type KeyBackup } from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
 import { verifyAuditChain, type AuditChainReport } from './audit-chain.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
-import { CaError, invalid, notFound } from './errors.ts';
+import { createKeyBackup } from './custody/backup.ts';
+import { CaError, conflict, invalid, notFound } from './errors.ts';
 import {
   checkInvitation,
   createInvitation,
@@ -17,7 +18,18 @@ import {
   type InvitationParams,
 } from './invitations.ts';
 import { Issuance, type IssuedCertificate, type IssueRequest } from './issuance.ts';
+import {
+  completePendingIssuer,
+  createPendingIssuer,
+  importIssuer,
+  pendingCsrPem,
+  type CompletePendingParams,
+  type ImportDeps,
+  type ImportIssuerParams,
+  type PendingIssuerParams,
+} from './issuer-import.ts';
 import { IssuerRegistry, type CreateIssuerParams } from './issuer-registry.ts';
+import { IssuerRotation, type LoadedCrossCertificate, type RotationResult } from './issuer-rotation.ts';
 import { chainPem, type LoadedIssuer } from './issuers.ts';
 import type { KeyCustody } from './key-custody.ts';
 import { ProfileCatalog, type ProfileParams } from './profile-catalog.ts';
@@ -25,7 +37,7 @@ import { effectiveRateLimit } from './rate-limit.ts';
 import type { Profile } from './profiles.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './revocation/crl-publisher.ts';
 import { RevocationNotices } from './revocation/notices.ts';
-import { OcspResponder } from './revocation/ocsp-responder.ts';
+import { OcspResponder, type ResponderCredentials } from './revocation/ocsp-responder.ts';
 import { propagateRevocation } from './revocation/propagation.ts';
 import { Revocations } from './revocation/revocations.ts';
 import { SerialReservations } from './serials.ts';
@@ -35,11 +47,13 @@ import type {
   CertificateQuery,
   CertificateRecord,
   InvitationRecord,
+  PendingIssuerRecord,
   SerialStatus,
   Store,
   StoredCrl,
   StoreTx,
   TokenRecord,
+  TrustAnchorRecord,
 } from './store.ts';
 import { authenticate, checkScopedToken, createScopedToken, revokeToken, type ScopedTokenParams } from './tokens.ts';
 import { DEFAULT_SESSION_POLICY, Users, type SessionPolicy } from './users.ts';
@@ -53,6 +67,11 @@ export interface AuthorityConfig {
   crl?: Partial<CrlPolicy>;
   /** Lifetime of the delegated OCSP responder certificates (default 48 h, renewed with 24 h left). */
   ocspResponderTtlMs?: number;
+  /**
+   * Where this process gets its OCSP responder credentials (default: it issues them itself). A
+   * worker process asks its supervisor, so one responder per issuer serves every worker (main.ts).
+   */
+  ocspResponders?: (issuer: LoadedIssuer) => Promise<ResponderCredentials>;
   /** Console sessions and sign-in throttling (defaults: 30 min idle, 12 h absolute). */
   sessions?: Partial<SessionPolicy>;
   /**
@@ -73,6 +92,7 @@ export class Authority {
   private readonly registry: IssuerRegistry;
   private readonly catalog: ProfileCatalog;
   private readonly issuance: Issuance;
+  private readonly rotation: IssuerRotation;
 
   constructor(
     private readonly deps: {
@@ -86,7 +106,15 @@ export class Authority {
     const now = deps.now ?? (() => new Date());
     const serials = new SerialReservations(store);
     this.registry = new IssuerRegistry({ store, custody, serials, publicUrl: config.publicUrl, organization: config.organization, now });
-    this.catalog = new ProfileCatalog({ store, checkIssuer: (name) => void this.registry.issuerByName(name) });
+    this.catalog = new ProfileCatalog({
+      store,
+      checkIssuer: (name) => {
+        // A profile issues from a working issuer: a retired one signs nothing more (issuer-rotation.ts).
+        if (this.registry.issuerByName(name).record.status === 'retired') {
+          throw conflict('issuer_retired', `issuer "${name}" is retired: choose the issuer it was rotated to`);
+        }
+      },
+    });
     this.issuance = new Issuance({
       store,
       issuers: this.registry,
@@ -94,6 +122,14 @@ export class Authority {
       serials,
       publicUrl: config.publicUrl,
       organization: config.organization,
+      now,
+    });
+    this.rotation = new IssuerRotation({
+      store,
+      registry: this.registry,
+      profiles: this.catalog,
+      serials,
+      publicUrl: config.publicUrl,
       now,
     });
     this.users = new Users({ store, now, policy: { ...DEFAULT_SESSION_POLICY, ...config.sessions } });
@@ -105,7 +141,7 @@ export class Authority {
       notices: this.revocationNotices,
       now,
       issuers: () => this.issuers(),
-      issueResponder: (issuer) => this.issuance.issueOcspResponder(issuer, responderTtl),
+      issueResponder: config.ocspResponders ?? ((issuer) => this.issuance.issueOcspResponder(issuer, responderTtl)),
       renewBeforeMs: responderTtl / 2,
     });
     this.revocations = new Revocations({
@@ -121,9 +157,39 @@ export class Authority {
    * Background duties of a running server: keep CRLs fresh, and hear of revocations committed by
    * other processes sharing the database (the caches drop what they concern).
    */
-  async start(onError: (err: unknown) => void): Promise<void> {
+  async start(onError: (err: unknown) => void, options: { background?: boolean } = {}): Promise<void> {
+    // Issuers changed by another process (created, imported, retired, revoked): reload ours.
+    this.revocationNotices.onIssuersChanged(() => void this.reloadIssuers().catch(onError));
     await this.revocationNotices.start();
-    this.crls.start(() => this.issuers(), onError);
+    // A worker process leaves the background CRL re-signing to its supervisor (main.ts): once per node, not per worker.
+    if (options.background !== false) this.crls.start(() => this.issuers(), onError);
+  }
+
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+
+  /** Re-reads issuers, anchors, pending issuers and cross-certificates; calls during a reload share one more after it. */
+  private reloadIssuers(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        await this.registry.load();
+        this.rotation.forgetCrossCertificates();
+        this.ocsp.indexIssuers();
+      } while (this.reloadAgain);
+    })().finally(() => {
+      this.reloading = null;
+    });
+    return this.reloading;
+  }
+
+  /** A new delegated OCSP responder certificate and key for the issuer (the supervisor hands it to its workers). */
+  issueOcspResponder(issuerId: string): Promise<ResponderCredentials> {
+    return this.issuance.issueOcspResponder(this.registry.issuerById(issuerId), this.deps.config.ocspResponderTtlMs ?? 48 * 3600_000);
   }
 
   stop(): void {
@@ -175,6 +241,82 @@ export class Authority {
   /** Creates a root (self-signed) or an intermediate under `parent`, pathLen 0 for intermediates. */
   createIssuer(params: CreateIssuerParams, actor: Actor): Promise<LoadedIssuer> {
     return this.registry.createIssuer(params, actor);
+  }
+
+  /** An encrypted backup of every software CA key with the issuer certificates (custody/backup.ts); audited `issuer.backup`. */
+  async exportKeyBackup(passphrase: string, actor: Actor): Promise<KeyBackup> {
+    const backup = createKeyBackup(this.registry.issuers(), this.deps.custody, passphrase, this.now());
+    const keys = backup.issuers.filter((i) => i.privateKey).length;
+    await this.deps.store.transaction((tx) =>
+      tx.appendAudit({
+        ...audit(actor),
+        action: 'issuer.backup',
+        target: '*',
+        outcome: 'success',
+        details: { issuers: backup.issuers.length, softwareKeys: keys },
+      }),
+    );
+    return backup;
+  }
+
+  // ---- rotation and root rollover (issuer-rotation.ts) ----------------------------------------
+
+  /** Moves profiles from intermediate `from` to `to` (none: retire only, refused while a profile issues from it) and retires `from`. */
+  rotateIssuer(from: string, params: { to?: string; profiles?: string[] }, actor: Actor): Promise<RotationResult> {
+    return this.rotation.rotate(from, params, actor);
+  }
+
+  /** Root rollover: root `subject`'s subject and key certified by the older root `signer`. */
+  crossCertify(subject: string, signer: string, actor: Actor): Promise<LoadedCrossCertificate> {
+    return this.rotation.crossCertify(subject, signer, actor);
+  }
+
+  crossCertificates(): Promise<LoadedCrossCertificate[]> {
+    return this.rotation.crossCertificates();
+  }
+
+  /** chain.pem followed by the cross-certificates of the issuer's root: for servers whose clients may trust only an older root. */
+  async crossChainPem(issuer: LoadedIssuer): Promise<string> {
+    return (await this.rotation.crossChain(issuer)).join('');
+  }
+
+  // ---- CAs brought in from elsewhere (issuer-import.ts) --------------------------------------
+
+  private importDeps(): ImportDeps {
+    return {
+      store: this.deps.store,
+      custody: this.deps.custody,
+      host: this.registry,
+      organization: this.deps.config.organization,
+      now: () => this.now(),
+    };
+  }
+
+  /** Imports an existing CA with its key: a root when self-signed, else an intermediate under its chain; audited `issuer.import`. */
+  importIssuer(params: ImportIssuerParams, actor: Actor): Promise<LoadedIssuer> {
+    return importIssuer(this.importDeps(), params, actor);
+  }
+
+  /** An intermediate whose key Anvil holds, pending until an external root's certificate is imported. */
+  createPendingIssuer(params: PendingIssuerParams, actor: Actor): Promise<PendingIssuerRecord> {
+    return createPendingIssuer(this.importDeps(), params, actor);
+  }
+
+  pendingIssuers(): PendingIssuerRecord[] {
+    return this.registry.pendingIssuers();
+  }
+
+  pendingCsrPem(name: string): string {
+    return pendingCsrPem(this.importDeps(), name);
+  }
+
+  /** Activates a pending intermediate with the certificate an external root signed (and that root as a trust anchor). */
+  completePendingIssuer(name: string, params: CompletePendingParams, actor: Actor): Promise<LoadedIssuer> {
+    return completePendingIssuer(this.importDeps(), name, params, actor);
+  }
+
+  trustAnchors(): TrustAnchorRecord[] {
+    return this.registry.trustAnchors();
   }
 
   // ---- profiles (profile-catalog.ts) ---------------------------------------------------------
@@ -254,9 +396,16 @@ export class Authority {
   }
 
   trustBundlePem(): string {
-    return this.roots()
-      .map((r) => r.pem)
-      .join('');
+    // External roots above imported intermediates (issuer-import.ts) are trusted too.
+    return (
+      this.roots()
+        .map((r) => r.pem)
+        .join('') +
+      this.registry
+        .trustAnchors()
+        .map((a) => toPem(a.certificateDer, 'CERTIFICATE'))
+        .join('')
+    );
   }
 
   authenticate(token: string) {

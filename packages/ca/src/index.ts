@@ -2,6 +2,7 @@
 export * from './store.ts';
 export * from './errors.ts';
 export * from './key-custody.ts';
+export * from './custody/backup.ts';
 export * from './profiles.ts';
 export * from './issuers.ts';
 export * from './tokens.ts';
@@ -12,6 +13,7 @@ export * from './audit.ts';
 export * from './audit-chain.ts';
 export * from './bootstrap.ts';
 export * from './issuer-registry.ts';
+export * from './issuer-rotation.ts';
 export * from './profile-catalog.ts';
 export * from './issuance.ts';
 export * from './authority.ts';

@@ -1,7 +1,9 @@
 /** Issuing end-entity certificates: issue, renew, Idempotency-Key replays, and the OCSP responder certificates. */
 import { createHash } from 'node:crypto';
 import {
+  checkNameConstraints,
   CsrError,
+  describeViolation,
   emptySans,
   fingerprintSha256,
   generateKey,
@@ -65,6 +67,26 @@ export interface IssuedCertificate {
   privateKeyPkcs8?: Uint8Array;
   /** True when an Idempotency-Key replay returned an earlier issuance. */
   replayed: boolean;
+}
+
+/**
+ * Refuses names outside the issuer's name constraints (and those of the CAs above it), before
+ * anything is signed: `openssl verify` would refuse the certificate for them anyway.
+ */
+export function checkIssuerNameConstraints(issuer: LoadedIssuer, sans: Sans, commonName: string | undefined): void {
+  for (const ca of [issuer, ...issuer.parents]) {
+    const nc = ca.record.nameConstraints;
+    const violation = nc ? checkNameConstraints(nc, { sans, commonName }) : null;
+    if (violation) {
+      throw invalid('name_constraint_violation', describeViolation(violation, ca.record.name), {
+        name: violation.name,
+        nameType: violation.type,
+        subtree: violation.subtree,
+        constraints: violation.constraints,
+        issuer: ca.record.name,
+      });
+    }
+  }
 }
 
 /** The subject attributes a renewal carries over. */
@@ -254,6 +276,12 @@ export class Issuance {
     if (issuer.record.kind !== 'intermediate') {
       throw invalid('issuer_not_allowed', 'end-entity certificates are issued by an intermediate, not a root');
     }
+    if (issuer.record.status === 'retired') {
+      throw conflict(
+        'issuer_retired',
+        `issuer "${issuer.record.name}" is retired (rotated out): it publishes CRLs and OCSP answers for what it issued, and issues nothing more`,
+      );
+    }
     if (issuer.record.status !== 'active') {
       throw invalid('issuer_revoked', `issuer "${issuer.record.name}" is revoked and issues nothing more`);
     }
@@ -295,6 +323,7 @@ export class Issuance {
     const asked = req.subject ? { ...req.subject } : csrNames.cn ? { CN: csrNames.cn } : {};
     checkTokenSans(req.tokenLimits, sans, asked.CN, req.limitsHolder);
     const subject = checkSubject(profile.kind, applyTokenSubject(req.tokenLimits, asked, req.limitsHolder), sans);
+    checkIssuerNameConstraints(issuer, sans, subject.CN);
 
     const ttl = req.ttl === undefined ? profile.policy.defaultTtl : parseTtl(req.ttl);
     if (ttl > profile.policy.maxTtl) {
@@ -438,7 +467,12 @@ export class Issuance {
         },
       ),
     );
-    return { certificateDer: der, signer: new SoftwareSigner('EC-P256', key.pkcs8Der), notAfter: truncateToSeconds(tbs.notAfter) };
+    return {
+      certificateDer: der,
+      signer: new SoftwareSigner('EC-P256', key.pkcs8Der),
+      notAfter: truncateToSeconds(tbs.notAfter),
+      keyPkcs8: key.pkcs8Der,
+    };
   }
 }
 

@@ -30,8 +30,9 @@ export function chainOf(issuer: LoadedIssuer): LoadedIssuer[] {
 
 /** chain.pem: the PEM of chainOf(issuer), the one place it is written. */
 export function chainPem(issuer: LoadedIssuer): string {
+  // An imported issuer's external CA certificates (issuer-import.ts) follow it, nearest first.
   return chainOf(issuer)
-    .map((i) => i.pem)
+    .map((i) => i.pem + (i.record.externalChain ?? ''))
     .join('');
 }
 

@@ -47,6 +47,7 @@ import {
   Lru,
   type CertificateFacts as CertFacts,
   parseCrl,
+  pemToDerList,
   verifyCrlSignature,
   type ExpectName,
   type Judge,
@@ -88,6 +89,8 @@ export interface RevocationTruth {
   serialStatus(issuerId: string, serialHex: string): Promise<SerialStatus | null>;
   currentCrl(issuer: LoadedIssuer): Promise<StoredCrl>;
   notices: Pick<RevocationNotices, 'subscribe' | 'live'>;
+  /** Roots trusted without a key, above imported intermediates (issuer-import.ts). */
+  trustAnchors?(): Uint8Array[];
 }
 
 /** What JudgeService takes of an Authority (which has all of it) to build its RevocationTruth. */
@@ -96,6 +99,7 @@ export interface JudgeAuthority {
   serialStatus(issuerId: string, serialHex: string): Promise<SerialStatus | null>;
   crls: { current(issuer: LoadedIssuer): Promise<StoredCrl> };
   revocationNotices: Pick<RevocationNotices, 'subscribe' | 'live'>;
+  trustAnchors?(): { certificateDer: Uint8Array }[];
 }
 
 export interface JudgeServiceOptions {
@@ -160,6 +164,7 @@ export class JudgeService {
       serialStatus: (issuerId, serialHex) => authority.serialStatus(issuerId, serialHex),
       currentCrl: (issuer) => authority.crls.current(issuer),
       notices: authority.revocationNotices,
+      trustAnchors: () => authority.trustAnchors?.().map((a) => a.certificateDer) ?? [],
     };
     this.crlFetcher = new CrlFetcher({
       timeoutMs: options.crlFetchTimeoutMs ?? 5_000,
@@ -276,9 +281,16 @@ export class JudgeService {
     if (!judge) {
       const issuers = this.anvil.issuers();
       judge = createJudge({
-        anchors: anchors ?? issuers.filter((i) => i.record.kind === 'root').map((i) => i.record.certificateDer),
+        anchors: anchors ?? [
+          ...issuers.filter((i) => i.record.kind === 'root').map((i) => i.record.certificateDer),
+          ...(this.anvil.trustAnchors?.() ?? []),
+        ],
         crls: crls ?? undefined,
-        knownIssuers: issuers.filter((i) => i.record.kind !== 'root').map((i) => i.record.certificateDer),
+        knownIssuers: [
+          ...issuers.filter((i) => i.record.kind !== 'root').map((i) => i.record.certificateDer),
+          // An imported issuer's external intermediates (issuer-import.ts), which no issuer row holds.
+          ...issuers.flatMap((i) => (i.record.externalChain ? pemToDerList(i.record.externalChain, ['CERTIFICATE']) : [])),
+        ],
       });
       this.judges.set(key, judge);
     }

@@ -2,7 +2,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SoftwareSigner, type KeyAlgorithm, type Signer } from '@anvil/pki';
+import { generateKey, SoftwareSigner, type KeyAlgorithm, type Signer } from '@anvil/pki';
 
 /**
  * CA private keys at rest: AES-256-GCM under a key-encryption key (KEK). The stored blob is
@@ -55,21 +55,53 @@ export class KeyEncryptionKey {
   }
 }
 
-/** Where issuer keys come from. PKCS#11 custody implements the same interface. */
+/** What an issuer row keeps of its key: the software blob, or where a token holds it. */
+export interface CustodyEntry {
+  encryptedKey: Uint8Array | null;
+  /** null for a software key; `pkcs11:token=…;object=…;id=…` (RFC 7512) for a token key. */
+  keyRef: string | null;
+}
+
+/** What custody is given to make a signer: the issuer row, or (while its certificate is made) the fresh key's SPKI. */
+export interface CustodyIssuer extends CustodyEntry {
+  name: string;
+  keyAlgorithm: string;
+  certificateDer?: Uint8Array;
+  spkiDer?: Uint8Array;
+}
+
+/** Where issuer keys come from: software (below) or a PKCS#11 token (custody/pkcs11.ts). */
 export interface KeyCustody {
-  /** Stores a freshly generated private key and returns what the issuer row keeps. */
-  wrap(issuerName: string, pkcs8Der: Uint8Array): { encryptedKey: Uint8Array | null; keyRef: string | null };
-  signer(issuer: { name: string; keyAlgorithm: string; encryptedKey: Uint8Array | null; keyRef: string | null }): Signer;
+  /** Makes a new issuer key where this custody puts new keys (in software, or on the token, never leaving it). */
+  generate(issuerName: string, keyAlgorithm: KeyAlgorithm): Promise<CustodyEntry & { spkiDer: Uint8Array }>;
+  /** Stores a private key made elsewhere (an imported CA) in software and returns what the issuer row keeps. */
+  wrap(issuerName: string, pkcs8Der: Uint8Array): CustodyEntry;
+  signer(issuer: CustodyIssuer): Signer;
+  /** The decrypted PKCS#8 of a software key, for the encrypted backup; null for a key that never leaves its token. */
+  softwareKey(issuer: CustodyIssuer): Uint8Array | null;
 }
 
 export class SoftwareKeyCustody implements KeyCustody {
   constructor(private readonly kek: KeyEncryptionKey) {}
 
+  async generate(issuerName: string, keyAlgorithm: KeyAlgorithm) {
+    const key = await generateKey(keyAlgorithm);
+    return { ...this.wrap(issuerName, key.pkcs8Der), spkiDer: key.spkiDer };
+  }
+
   wrap(issuerName: string, pkcs8Der: Uint8Array) {
     return { encryptedKey: this.kek.encrypt(pkcs8Der, `issuer:${issuerName}`), keyRef: null };
   }
 
-  signer(issuer: { name: string; keyAlgorithm: string; encryptedKey: Uint8Array | null }): Signer {
+  signer(issuer: CustodyIssuer): Signer {
+    return new SoftwareSigner(issuer.keyAlgorithm as KeyAlgorithm, this.pkcs8(issuer));
+  }
+
+  softwareKey(issuer: CustodyIssuer): Uint8Array | null {
+    return issuer.encryptedKey ? this.pkcs8(issuer) : null;
+  }
+
+  private pkcs8(issuer: { name: string; encryptedKey: Uint8Array | null }): Uint8Array {
     if (!issuer.encryptedKey) throw new Error(`issuer ${issuer.name} has no software key`);
     let pkcs8: Uint8Array;
     try {
@@ -79,6 +111,6 @@ export class SoftwareKeyCustody implements KeyCustody {
         `cannot decrypt the private key of issuer "${issuer.name}": the key-encryption key (ANVIL_KEK, or kek.key in ANVIL_DATA_DIR) is not the one it was stored with. Restore that key; the database alone cannot be used.`,
       );
     }
-    return new SoftwareSigner(issuer.keyAlgorithm as KeyAlgorithm, pkcs8);
+    return pkcs8;
   }
 }

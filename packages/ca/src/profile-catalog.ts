@@ -57,6 +57,12 @@ export class ProfileCatalog {
     return profile;
   }
 
+  /** Drops cached copies of profiles changed elsewhere in this process (a rotation moves their issuer). */
+  forget(names: string[]): void {
+    this.generation++;
+    for (const name of names) this.cache.delete(name);
+  }
+
   async saveProfile(params: ProfileParams, mode: 'create' | 'update', actor: Actor): Promise<Profile> {
     checkPolicy(params.policy);
     if (params.policy.issuer) this.deps.checkIssuer(params.policy.issuer);

@@ -1,9 +1,16 @@
 /** The Store interface the authority needs (db/ implements it) and its record types. */
-import { isRevocationReason, type RevocationReason, type Sans } from '@anvil/pki';
+import { isRevocationReason, type NameConstraints, type PackedRevokedEntries, type RevocationReason, type Sans } from '@anvil/pki';
 import type { TokenLimits } from './token-limits.ts';
 
 /** The store speaks RFC 5280 reason names; implementations (db/) take the type from here. */
 export type { RevocationReason };
+
+/**
+ * How a store hands a CRL its entries without an object per entry (the layout is pki's
+ * crl-builder.ts `PackedRevokedEntries`): the packer for rows it holds as objects, and the
+ * reason codes for a store that packs them itself (in SQL).
+ */
+export { packRevokedEntries, REVOCATION_REASON_CODES, type PackedRevokedEntries } from '@anvil/pki';
 
 /**
  * What the authority needs from storage. `db/` implements it for PGlite and PostgreSQL; every
@@ -18,6 +25,8 @@ export interface IssuerRecord {
   keyAlgorithm: string;
   encryptedKey: Uint8Array | null;
   keyRef: string | null;
+  /** An imported issuer's external CA certificates above it (PEM, nearest first), served in chain.pem; null for Anvil's own. */
+  externalChain?: string | null;
   certificateDer: Uint8Array;
   serial: string;
   subjectKeyId: string;
@@ -26,6 +35,25 @@ export interface IssuerRecord {
   status: string;
   revokedAt: Date | null;
   revocationReason: RevocationReason | null;
+  /** An intermediate's name constraints, as its certificate carries them; null or absent: none. */
+  nameConstraints?: NameConstraints | null;
+  /** When a rotation retired it (status 'retired'); null or absent: never retired. */
+  retiredAt?: Date | null;
+  /** The intermediate a rotation moved its profiles to; the default issuer follows it. */
+  successorId?: string | null;
+}
+
+/** A newer root's subject and key certified by an older root (root rollover, issuer-rotation.ts). */
+export interface CrossCertificateRecord {
+  id: string;
+  /** The root the certificate is about (its subject and key). */
+  subjectIssuerId: string;
+  /** The older root that signed it. */
+  signerIssuerId: string;
+  serial: string;
+  certificateDer: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
 }
 
 export type CertificateStatus = 'active' | 'revoked';
@@ -288,6 +316,10 @@ export interface StoreTx {
   /** Ends a certificateHold; returns null when the certificate is not on hold. */
   releaseHold(id: string): Promise<CertificateRecord | null>;
   revokeIssuer(id: string, reason: RevocationReason, at: Date): Promise<IssuerRecord | null>;
+  /** Marks an active issuer retired (rotated to `successorId`); null, changing nothing, when it is not active (retired or revoked already). */
+  retireIssuer(id: string, at: Date, successorId: string | null): Promise<IssuerRecord | null>;
+  insertCrossCertificate(cross: Omit<CrossCertificateRecord, 'id'>): Promise<CrossCertificateRecord>;
+  listCrossCertificates(): Promise<CrossCertificateRecord[]>;
   /** Takes the next CRL number for an issuer; the row lock serialises concurrent publishers. */
   nextCrlNumber(issuerId: string): Promise<bigint>;
   /**
@@ -295,6 +327,12 @@ export interface StoreTx {
    * in serial order, read page by page so a million entries never sit in memory at once.
    */
   revokedEntries(issuerId: string, expiredBefore: Date): AsyncIterable<RevokedRow>;
+  /**
+   * The same entries packed for the CRL builder: the summary first, then pages of entries, all
+   * from one snapshot, with no object per entry (what the CRL publisher reads). Inside a
+   * transaction only: the pages come from a cursor of that transaction.
+   */
+  revokedEntryPages(issuerId: string, expiredBefore: Date): Promise<PackedRevokedEntries>;
   saveCrl(crl: StoredCrl): Promise<void>;
   getCrl(issuerId: string): Promise<StoredCrl | null>;
   getCrlHeader(issuerId: string): Promise<Omit<StoredCrl, 'der'> | null>;
@@ -331,6 +369,36 @@ export interface StoreTx {
   listInvitations(query: { limit: number; before?: string }): Promise<InvitationRecord[]>;
   /** Marks an unused invitation revoked; null, changing nothing, when it is unknown, used or revoked already. */
   revokeInvitation(id: string, at: Date): Promise<InvitationRecord | null>;
+
+  // ---- CAs brought in from elsewhere (issuer-import.ts) ----
+  listTrustAnchors(): Promise<TrustAnchorRecord[]>;
+  insertTrustAnchor(anchor: Omit<TrustAnchorRecord, 'id'>): Promise<TrustAnchorRecord>;
+  listPendingIssuers(): Promise<PendingIssuerRecord[]>;
+  insertPendingIssuer(pending: Omit<PendingIssuerRecord, 'id' | 'createdAt'>): Promise<PendingIssuerRecord>;
+  /** Deletes a pending issuer; false when it was gone already (another process completed it first). */
+  deletePendingIssuer(id: string): Promise<boolean>;
+}
+
+/** A root Anvil trusts but holds no key for: published in the trust bundle, never signing. */
+export interface TrustAnchorRecord {
+  id: string;
+  name: string;
+  subject: string;
+  certificateDer: Uint8Array;
+  fingerprintSha256: string;
+  notAfter: Date;
+}
+
+/** An intermediate whose key Anvil holds, waiting for its certificate from an external root. */
+export interface PendingIssuerRecord {
+  id: string;
+  name: string;
+  subject: string;
+  keyAlgorithm: string;
+  encryptedKey: Uint8Array | null;
+  keyRef: string | null;
+  csrDer: Uint8Array;
+  createdAt: Date;
 }
 
 export interface RevokedRow {
@@ -372,11 +440,34 @@ export interface RevocationSubscriber {
   revoked(issuerId: string): void;
   /** The subscription stands (true; the first time too) or dropped (false; notices are lost until it stands again). */
   subscription(live: boolean): void;
+  /**
+   * Every notice committed from now until `until` (a `performance.now()` time) is certain to
+   * reach this subscriber first; past it, nothing cached may be trusted until the next lease.
+   * Stores whose subscription cannot drop unseen (PGlite, in process) never call it.
+   */
+  lease?(until: number): void;
+  /**
+   * An issuer, trust anchor, pending issuer or cross-certificate changed (in any process): what
+   * this process keeps of them must be reloaded. Missed while the subscription was down, so a
+   * subscription that stands again means the same.
+   */
+  issuersChanged?(): void;
+}
+
+/** What confirmRevocationNotices saw: `processes` listening, of which `confirmed` acknowledged in time. */
+export interface NoticeConfirmation {
+  processes: number;
+  confirmed: number;
 }
 
 export interface Store extends StoreTx {
   /** Subscribes to revocation notices (retried by the store until it stands); resolves after the first attempt. */
   onRevocation(subscriber: RevocationSubscriber): Promise<void>;
+  /**
+   * Returns once every process subscribed to revocation notices has processed every notice
+   * committed before the call, or has stopped trusting its caches (its lease ran out). Never throws.
+   */
+  confirmRevocationNotices(): Promise<NoticeConfirmation>;
   /** Runs `fn` in one database transaction; a throw rolls everything back. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Serialises start-up work (bootstrap) across processes sharing one database. */

@@ -9,6 +9,7 @@ import { readTlv, TAG, tlv } from './der.ts';
 import { CertificateParseError } from './errors.ts';
 import type { Signer } from './signer.ts';
 import { encodeTimeDer, truncateToSeconds } from './time.ts';
+import { nameConstraintsDer, type NameConstraints } from './name-constraints.ts';
 
 /** Everything a certificate says, decided by the caller (the CA applies profiles; this only encodes). */
 export interface CertificateParams {
@@ -32,6 +33,8 @@ export interface CertificateParams {
   caIssuersUrl?: string;
   /** id-pkix-ocsp-nocheck, for delegated OCSP signers. */
   ocspNoCheck?: boolean;
+  /** A CA's name constraints (name-constraints.ts), written critical as RFC 5280 4.2.1.10 asks. */
+  nameConstraints?: NameConstraints;
 }
 
 /**
@@ -129,6 +132,7 @@ export function encodeTbsCertificate(p: CertificateParams, sig: SignatureAlgorit
   if (p.caIssuersUrl) access.push(tlv(TAG.SEQUENCE, oidDer(OID.caIssuers), uri(p.caIssuersUrl)));
   if (access.length) exts.push(derExtension(OID.authorityInfoAccess, false, tlv(TAG.SEQUENCE, ...access)));
   if (p.ocspNoCheck) exts.push(derExtension(OID.ocspNoCheck, false, Uint8Array.of(TAG.NULL, 0)));
+  if (p.nameConstraints) exts.push(derExtension(OID.nameConstraints, true, nameConstraintsDer(p.nameConstraints)));
 
   return tlv(
     TAG.SEQUENCE,

@@ -5,10 +5,12 @@ export * from './oids.ts';
 export * from './keys.ts';
 export * from './signature-algorithms.ts';
 export * from './signer.ts';
+export * from './key-backup.ts';
 export * from './time.ts';
 export * from './serial.ts';
 export * from './names.ts';
 export * from './certificate.ts';
+export * from './name-constraints.ts';
 export * from './certificate-info.ts';
 export {
   certificateFacts,
@@ -24,6 +26,7 @@ export {
 export * from './lru.ts';
 export * from './csr.ts';
 export * from './csr-builder.ts';
+export * from './ca-import.ts';
 export * from './lint.ts';
 export * from './bundles/pkcs7.ts';
 export * from './bundles/pkcs12.ts';

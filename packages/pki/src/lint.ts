@@ -209,5 +209,9 @@ export function lintCertificateFacts(cert: LintFacts, ctx: LintContext): LintFin
   if (ctx.role === 'client' && !cn) fail('client_cn', 'a client certificate needs a CN');
   if (ctx.role === 'ocsp' && !getExtension(OID.ocspNoCheck)) fail('ocsp_nocheck', 'an OCSP signer needs id-pkix-ocsp-nocheck');
   if (isCaRole && !cn) fail('ca_cn', 'a CA certificate needs a CN');
+  // RFC 5280 4.2.1.10: only in CA certificates, and conforming CAs mark it critical.
+  const nc = getExtension(OID.nameConstraints);
+  if (nc && !isCaRole) fail('name_constraints', 'an end-entity certificate carries no nameConstraints');
+  if (nc && !nc.critical) fail('name_constraints', 'nameConstraints must be critical');
   return findings;
 }

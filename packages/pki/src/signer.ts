@@ -3,6 +3,9 @@ import { createPrivateKey, createPublicKey, sign as nodeSign, type KeyObject } f
 import type { KeyAlgorithm } from './keys.ts';
 import { signatureAlgorithmFor, type SignatureAlgorithm } from './signature-algorithms.ts';
 
+// The WebCrypto adapter (any provider, PKCS#11 tokens included) is part of the same surface.
+export * from './webcrypto-signer.ts';
+
 /**
  * Whatever holds an issuer's private key. `sign` returns the signature exactly as X.509 wants
  * it inside the BIT STRING (DER `SEQUENCE { r, s }` for ECDSA, raw for RSA PKCS#1 v1.5 and

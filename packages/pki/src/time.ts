@@ -48,8 +48,26 @@ export function toAsn1Time(date: Date): pkijs.Time {
  * `form: 'x509'` is RFC 5280's Time CHOICE; `'generalized'` is OCSP's GeneralizedTime-only rule.
  */
 export function writeTimeDer(date: Date, out: Uint8Array, offset: number, form: 'x509' | 'generalized' = 'x509'): number {
-  const d = new Date(wholeSecondsMs(date));
-  const year = d.getUTCFullYear();
+  return writeTimeDerSeconds(wholeSecondsMs(date) / 1000, out, offset, form);
+}
+
+/**
+ * writeTimeDer for whole seconds since 1970: the calendar by integer arithmetic (Hinnant's
+ * days-to-civil), with no Date per call, for entries the store hands over as numbers.
+ */
+export function writeTimeDerSeconds(seconds: number, out: Uint8Array, offset: number, form: 'x509' | 'generalized' = 'x509'): number {
+  if (!Number.isSafeInteger(seconds)) throw new TimeError(`${seconds} is not a whole number of seconds`);
+  const days = Math.floor(seconds / 86_400);
+  let rest = seconds - days * 86_400;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
   if (year < 0 || year > 9999) throw new TimeError(`year ${year} cannot be encoded as an ASN.1 time`);
   const utc = form === 'x509' && year >= 1950 && year < 2050;
   let p = offset;
@@ -59,11 +77,14 @@ export function writeTimeDer(date: Date, out: Uint8Array, offset: number, form: 
     p = two(out, p, Math.floor(year / 100));
   }
   p = two(out, p, year % 100);
-  p = two(out, p, d.getUTCMonth() + 1);
-  p = two(out, p, d.getUTCDate());
-  p = two(out, p, d.getUTCHours());
-  p = two(out, p, d.getUTCMinutes());
-  p = two(out, p, d.getUTCSeconds());
+  p = two(out, p, month);
+  p = two(out, p, day);
+  const hours = Math.floor(rest / 3600);
+  rest -= hours * 3600;
+  const minutes = Math.floor(rest / 60);
+  p = two(out, p, hours);
+  p = two(out, p, minutes);
+  p = two(out, p, rest - minutes * 60);
   out[p++] = 0x5a; // 'Z'
   return p;
 }

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyAlgorithm } from '../src/keys.ts';
 import { toPem } from '../src/pem.ts';
-import { buildCrl, CrlBuildError, type RevokedEntry } from '../src/revocation/crl-builder.ts';
+import {
+  buildCrl,
+  CrlBuildError,
+  packRevokedEntries,
+  type PackedRevokedEntries,
+  type RevokedEntry,
+} from '../src/revocation/crl-builder.ts';
 import { CrlParseError, parseCrl, verifyCrlSignature } from '../src/x509/crl-reader.ts';
 import { ctx, readWhole, TAG, tlv } from '../src/der.ts';
 import {
@@ -559,6 +565,132 @@ describe('CRL encoding details', () => {
     expect(() => parseCrl(Buffer.concat([crl, Uint8Array.of(0)]))).toThrow(/trailing/);
     expect(() => parseCrl(new Uint8Array(randomBytes(64)))).toThrow(CrlParseError);
     expect(() => verifyCrlSignature(Uint8Array.of(0x30, 0x80), p.ca.spkiDer)).toThrow(CrlParseError);
+  });
+});
+
+// --- packed entries (what the store pages out of the database) --------------------------
+
+describe('CRL from packed entries', () => {
+  /** Every reason a full CRL may carry, serials of 1..20 octets (with and without a sign octet), both time forms. */
+  function variedEntries(): RevokedEntry[] {
+    const reasons = (Object.keys(REVOCATION_REASON_CODES) as RevocationReason[]).filter((r) => r !== 'removeFromCRL');
+    const times = [
+      '1949-12-31T23:59:59Z',
+      '1950-01-01T00:00:00Z',
+      '2026-06-01T12:34:56.789Z',
+      '2049-12-31T23:59:59.999Z',
+      '2050-01-01T00:00:00Z',
+      '9999-12-31T23:59:59Z',
+      '1601-01-01T00:00:00Z',
+    ];
+    const entries: RevokedEntry[] = [];
+    for (let i = 0; i < 120; i++) {
+      const n = 1 + (i % 20);
+      const body = Buffer.alloc(n, (i * 37 + 11) & 0x7f);
+      body[n - 1] = i; // unique among the serials of this length
+      body[0] = n === 1 ? 1 + i : 1 + (i % 126);
+      if (n > 2 && i % 3 === 0) {
+        body[0] = 0; // a sign octet before a set top bit
+        body[1] |= 0x80;
+      }
+      entries.push({ serialHex: body.toString('hex'), revokedAt: new Date(times[i % times.length]), reason: reasons[i % reasons.length] });
+    }
+    return entries;
+  }
+
+  it('encodes to the same TBS bytes as RevokedEntry objects, from one page or several, sync or async', async () => {
+    const entries = variedEntries();
+    const packed = packRevokedEntries(entries);
+    expect(packed.summary).toMatchObject({ count: 120, generalizedTimes: expect.any(Number), withReasonCode: expect.any(Number) });
+    expect(packed.summary.generalizedTimes).toBeGreaterThan(0);
+    const page = (packed.pages as Uint8Array[])[0];
+    // the same entries cut into pages at entry boundaries: the first 7 entries, then the rest
+    let cut = 0;
+    for (let k = 0; k < 7; k++) cut += 1 + page[cut] + 9;
+    async function* pages() {
+      yield page.subarray(0, cut);
+      yield page.subarray(cut);
+    }
+    const objects = parseCrl(await buildCrl(fixedCrlParams(entries)), { issuerSpkiDer: pkis.EC.ca.spkiDer });
+    const one = parseCrl(await buildCrl({ ...fixedCrlParams([]), entries: packed }), { issuerSpkiDer: pkis.EC.ca.spkiDer });
+    const two = parseCrl(await buildCrl({ ...fixedCrlParams([]), entries: { summary: packed.summary, pages: pages() } }));
+    expect(one.signatureValid).toBe(true);
+    expect(hex(one.tbsDer)).toBe(hex(objects.tbsDer));
+    expect(hex(two.tbsDer)).toBe(hex(objects.tbsDer));
+    expect(one.entries.map((e) => [e.serialHex, e.revokedAt.toISOString(), e.reason])).toEqual(
+      entries.map((e) => [e.serialHex, wholeSeconds(e.revokedAt).toISOString(), e.reason]),
+    );
+  });
+
+  it('is accepted by openssl crl -verify, entries, reasons and GeneralizedTimes as packed', async () => {
+    const p = pkis.EC;
+    const entries = variedEntries();
+    const crl = await buildCrl({ ...fixedCrlParams([]), entries: packRevokedEntries(entries) });
+    write('packed.crl', crl);
+    const r = openssl('crl', '-inform', 'DER', '-in', 'packed.crl', '-noout', '-verify', '-CAfile', `${p.prefix}ca.pem`, '-text');
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toMatch(/verify OK/);
+    expect(r.out.match(/Serial Number: /g)).toHaveLength(entries.length);
+    expect(r.out).toContain('Revocation Date: Dec 31 23:59:59 1949 GMT');
+    expect(r.out).toContain('Revocation Date: Jan  1 00:00:00 2050 GMT');
+    expect(r.out).toContain('Revocation Date: Dec 31 23:59:59 9999 GMT');
+    expect(r.out).toContain('AA Compromise');
+  });
+
+  it('writes no revokedCertificates for an empty summary and page list', async () => {
+    const empty: PackedRevokedEntries = { summary: { count: 0, serialOctets: 0, withReasonCode: 0, generalizedTimes: 0 }, pages: [] };
+    const a = parseCrl(await buildCrl({ ...fixedCrlParams([]), entries: empty }));
+    const b = parseCrl(await buildCrl(fixedCrlParams([])));
+    expect(hex(a.tbsDer)).toBe(hex(b.tbsDer));
+    expect(a.entries).toHaveLength(0);
+  });
+
+  it('refuses pages that do not add up to their summary', async () => {
+    const packed = packRevokedEntries(variedEntries());
+    const build = (summary: PackedRevokedEntries['summary'], pages = packed.pages) =>
+      buildCrl({ ...fixedCrlParams([]), entries: { summary, pages } });
+    const s = packed.summary;
+    await expect(build({ ...s, count: s.count + 1 })).rejects.toThrow(/do not add up/);
+    await expect(build({ ...s, serialOctets: s.serialOctets - 1 })).rejects.toThrow(/longer than their summary/);
+    await expect(build({ ...s, withReasonCode: s.withReasonCode + 1 })).rejects.toThrow(/do not add up/);
+    await expect(build({ ...s, generalizedTimes: s.generalizedTimes - 1 })).rejects.toThrow(/longer than their summary/);
+    await expect(build({ ...s, count: -1 })).rejects.toThrow(/non-negative integers/);
+    await expect(build({ ...s, withReasonCode: s.count + 1 })).rejects.toThrow(/impossible/);
+    await expect(build(s, [...(packed.pages as Uint8Array[]), (packed.pages as Uint8Array[])[0]])).rejects.toThrow(
+      /longer than their summary/,
+    );
+    await expect(build(s, ['not bytes' as unknown as Uint8Array])).rejects.toThrow(/not bytes/);
+  });
+
+  /** One packed entry: serial, seconds since 1970, reason code. */
+  const packedEntry = (serial: string, seconds: bigint, code: number) => {
+    const n = serial.length / 2;
+    const b = Buffer.alloc(1 + n + 9);
+    b[0] = n;
+    Buffer.from(serial, 'hex').copy(b, 1);
+    b.writeBigInt64BE(seconds, 1 + n);
+    b[1 + n + 8] = code;
+    return b;
+  };
+  const T = 1_780_000_000n;
+  const badPages: Array<[string, Uint8Array, RegExp]> = [
+    ['an empty serial', packedEntry('', T, 1), /serial length 0/],
+    ['a 21-octet serial', packedEntry(`01${'00'.repeat(20)}`, T, 1), /serial length 21/],
+    ['a non-minimal serial', packedEntry('0001', T, 1), /DER-minimal/],
+    ['a negative serial', packedEntry('80', T, 1), /DER-minimal/],
+    ['a zero serial', packedEntry('00', T, 1), /DER-minimal/],
+    ['reason code 7 (unused)', packedEntry('01', T, 7), /unknown revocation reason code 7/],
+    ['reason code 255 (what the store packs for a name it does not know)', packedEntry('01', T, 255), /unknown revocation reason code 255/],
+    ['removeFromCRL', packedEntry('01', T, 8), /delta CRL/],
+    ['the year 10000', packedEntry('01', 253402300800n, 1), /year 10000/],
+    ['a time beyond 2^53 seconds', packedEntry('01', 2n ** 62n, 1), /whole number of seconds/],
+    ['an entry cut off', packedEntry('0102', T, 1).subarray(0, 5), /cut off/],
+  ];
+  it.each(badPages)('refuses a packed entry with %s', async (_name, page, message) => {
+    const summary = { count: 1, serialOctets: Math.min(20, Math.max(1, page[0])), withReasonCode: 1, generalizedTimes: 0 };
+    const params = { ...fixedCrlParams([]), entries: { summary, pages: [page] } };
+    await expect(buildCrl(params)).rejects.toThrow(CrlBuildError);
+    await expect(buildCrl(params)).rejects.toThrow(message);
   });
 });
 

@@ -15,7 +15,11 @@ import { problem } from '../problem.ts';
  * not from the error's message; app.request() in tests has none and is never "aborted".
  */
 export function clientAborted(c: Context): boolean {
-  const incoming = (c.env as { incoming?: Partial<IncomingMessage> } | undefined)?.incoming;
+  return incomingAborted((c.env as { incoming?: Partial<IncomingMessage> } | undefined)?.incoming);
+}
+
+/** The same, on Node's request itself (the OCSP fast path has no Context). */
+export function incomingAborted(incoming: Partial<IncomingMessage> | undefined): boolean {
   if (incoming?.complete !== false) return false;
   return Boolean(incoming.errored) || incoming.destroyed === true;
 }

@@ -44,6 +44,11 @@ export interface MtlsListenerOptions {
   renewWhenLeft?: number;
   /** How often to check (default a minute). */
   checkIntervalMs?: number;
+  /**
+   * Where the listener's certificate and key come from (default: issued here by issueListenerIdentity).
+   * A worker process asks its supervisor, so the workers of one node share one certificate (main.ts).
+   */
+  issueIdentity?: () => Promise<MtlsIdentity>;
   now?: () => Date;
 }
 
@@ -110,7 +115,8 @@ export async function startMtlsListener(options: MtlsListenerOptions): Promise<M
   const now = options.now ?? (() => new Date());
   const lifetimeMs = options.lifetimeMs ?? 30 * DAY;
   const renewWhenLeft = options.renewWhenLeft ?? 1 / 3;
-  let identity = await issueListenerIdentity(authority, options.hostnames, lifetimeMs);
+  const issueIdentity = options.issueIdentity ?? (() => issueListenerIdentity(authority, options.hostnames, lifetimeMs));
+  let identity = await issueIdentity();
   let caPem = authority.trustBundlePem();
   let roots = rootsKey(authority);
 
@@ -135,7 +141,7 @@ export async function startMtlsListener(options: MtlsListenerOptions): Promise<M
   };
 
   const renew = async () => {
-    identity = await issueListenerIdentity(authority, options.hostnames, lifetimeMs);
+    identity = await issueIdentity();
     caPem = authority.trustBundlePem();
     roots = rootsKey(authority);
     swap();

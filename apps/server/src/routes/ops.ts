@@ -5,6 +5,7 @@
  *   GET /metrics  Prometheus text format
  * /metrics shows counts, not secrets; still, keep it on the internal network.
  */
+import cluster from 'node:cluster';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Authority, LoadedIssuer } from '@anvil/ca';
@@ -25,7 +26,8 @@ interface Check {
 export function opsRoutes(deps: { authority: Authority; metrics: Metrics }) {
   const app = new Hono<AppEnv>();
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, NO_STORE));
+  // `worker`: which worker process of the node answered (ANVIL_WORKERS; 0 when the process serves alone).
+  app.get('/healthz', (c) => c.json({ status: 'ok', worker: cluster.worker?.id ?? 0 }, 200, NO_STORE));
 
   app.get('/readyz', async (c) => {
     const checks = [await databaseCheck(deps.authority), ...(await issuerChecks(deps.authority))];

@@ -22,6 +22,17 @@ export interface IssuerSummary {
   notAfter: Date;
   parent: string | null;
   crl: CrlState | null;
+  /** Permitted / excluded subtrees of a name-constrained intermediate (lists by type: dns, ip, uri, email). */
+  nameConstraints?: { permitted: Record<string, string[]>; excluded: Record<string, string[]> } | null;
+  /** When a rotation retired it. */
+  retiredAt?: Date | null;
+}
+
+/** One side of the name constraints as "dns: a, b; ip: c", or "none". */
+function subtreeText(list: Record<string, string[]>): string {
+  // In a fixed order: the database's jsonb keeps keys in its own.
+  const parts = ['dns', 'ip', 'uri', 'email'].filter((type) => list[type]?.length).map((type) => `${type}: ${list[type].join(', ')}`);
+  return parts.length ? parts.join('; ') : 'none';
 }
 
 function CrlBadge(props: { crl: CrlState | null }) {
@@ -49,6 +60,7 @@ const DOWNLOADS = [
   { path: (n: string) => `/pki/issuers/${n}.crt`, label: 'Certificate (DER)' },
   { path: (n: string) => `/pki/issuers/${n}.pem`, label: 'Certificate (PEM)' },
   { path: (n: string) => `/pki/issuers/${n}/chain.pem`, label: 'Chain (PEM)' },
+  { path: (n: string) => `/pki/issuers/${n}/cross-chain.pem`, label: 'Chain with cross-certificates (PEM)' },
   { path: (n: string) => `/pki/crl/${n}.crl`, label: 'CRL (DER)' },
 ];
 
@@ -123,6 +135,21 @@ export function IssuerDetail(props: {
           <Time at={i.notAfter} relative />
         </KvRow>
         <KvRow label="Parent">{i.parent ? <a href={issuerHref(i.parent)}>{i.parent}</a> : 'none (a root)'}</KvRow>
+        {i.retiredAt ? (
+          <KvRow label="Retired">
+            <Time at={i.retiredAt} /> (issues nothing more; still publishes its CRL and OCSP answers)
+          </KvRow>
+        ) : null}
+        {i.nameConstraints ? (
+          <>
+            <KvRow label="Permitted names" class="mono">
+              {subtreeText(i.nameConstraints.permitted)}
+            </KvRow>
+            <KvRow label="Excluded names" class="mono">
+              {subtreeText(i.nameConstraints.excluded)}
+            </KvRow>
+          </>
+        ) : null}
       </KvTable>
 
       <h2>Chain</h2>
@@ -174,5 +201,60 @@ export function IssuerDetail(props: {
         </form>
       ) : null}
     </>
+  );
+}
+
+/** What the import form keeps on a refusal (never the key or its passphrase: those are typed again). */
+export interface ImportDraft {
+  name: string;
+  certificate: string;
+  chain: string;
+}
+
+/** The form that imports an existing CA (issue 14 item 2); posts to /issuers/import with the CSRF token. */
+export function ImportIssuerForm(props: { csrf: string; draft?: ImportDraft; error?: { code: string; message: string } }) {
+  const d = props.draft ?? { name: '', certificate: '', chain: '' };
+  return (
+    <section aria-labelledby="import-heading">
+      <h2 id="import-heading">Import an existing CA</h2>
+      <p class="muted">
+        A CA certificate and its PKCS#8 private key (PEM, encrypted PEM with its passphrase, or base64 DER). A self-signed one becomes a
+        root; any other an intermediate under the issuer that signed it, or under the root pasted as its chain (then trusted as an external
+        root).
+      </p>
+      {props.error ? (
+        <Notice kind="bad">
+          Nothing was imported: {props.error.message} (<code>{props.error.code}</code>)
+        </Notice>
+      ) : null}
+      <form method="post" action="/issuers/import">
+        <Csrf token={props.csrf} />
+        <p>
+          <label for="import-name">Name</label>
+          <input id="import-name" name="name" required value={d.name} pattern="[a-z0-9][a-z0-9\-]{0,62}" autocomplete="off" />
+        </p>
+        <p>
+          <label for="import-certificate">CA certificate (PEM)</label>
+          <textarea id="import-certificate" name="certificate" rows={8} required spellcheck={false}>
+            {d.certificate}
+          </textarea>
+        </p>
+        <p>
+          <label for="import-key">Private key (PKCS#8)</label>
+          <textarea id="import-key" name="privateKey" rows={6} required spellcheck={false} autocomplete="off" />
+        </p>
+        <p>
+          <label for="import-passphrase">Passphrase of an encrypted key</label>
+          <input id="import-passphrase" name="passphrase" type="password" autocomplete="off" />
+        </p>
+        <p>
+          <label for="import-chain">Chain up to the root (PEM, optional when Anvil has the issuer)</label>
+          <textarea id="import-chain" name="chain" rows={6} spellcheck={false}>
+            {d.chain}
+          </textarea>
+        </p>
+        <button type="submit">Import</button>
+      </form>
+    </section>
   );
 }

@@ -1,7 +1,7 @@
 /** CRLs: numbered, signed and stored per issuer, re-signed before they go stale. */
 import { buildCrl, truncateToSeconds } from '@anvil/pki';
 import type { LoadedIssuer } from '../issuers.ts';
-import type { RevokedRow, Store, StoredCrl, StoreTx } from '../store.ts';
+import type { Store, StoredCrl, StoreTx } from '../store.ts';
 
 /** Work that must commit with the CRL it concerns (an operator's re-sign writes its audit row so). */
 export type CrlHook = (tx: StoreTx, crl: StoredCrl) => Promise<void>;
@@ -19,7 +19,8 @@ export const DEFAULT_CRL_POLICY: CrlPolicy = { validityMs: 24 * 3600_000, expire
  * Signs and stores one CRL per issuer. The CRL number comes from a row-locked counter in the
  * same transaction that stores the CRL, so numbers strictly increase even with several
  * processes on one PostgreSQL, and a later number is never overwritten by an earlier one.
- * Entries stream from the database page by page.
+ * Entries come from the database as pages PostgreSQL packed (no object per certificate) and are
+ * encoded straight into the one buffer that becomes the CRL, signed where it lies.
  */
 export class CrlPublisher {
   /** Per issuer: the tail of the publish queue, and how many requests the newest build covers. */
@@ -82,7 +83,7 @@ export class CrlPublisher {
       const thisUpdate = truncateToSeconds(this.now());
       const nextUpdate = new Date(thisUpdate.getTime() + this.policy.validityMs);
       const expiredBefore = new Date(thisUpdate.getTime() - this.policy.expiredGraceMs);
-      const rows = tx.revokedEntries(issuer.record.id, expiredBefore);
+      const entries = await tx.revokedEntryPages(issuer.record.id, expiredBefore);
       const der = await buildCrl({
         issuerNameDer: new Uint8Array(issuer.certificate.subject.toSchema().toBER(false)),
         authorityKeyId: Buffer.from(issuer.record.subjectKeyId, 'hex'),
@@ -90,7 +91,7 @@ export class CrlPublisher {
         crlNumber: number,
         thisUpdate,
         nextUpdate,
-        entries: mapEntries(rows),
+        entries,
       });
       const crl: StoredCrl = { issuerId: issuer.record.id, number, thisUpdate, nextUpdate, der };
       await tx.saveCrl(crl);
@@ -137,8 +138,4 @@ export class CrlPublisher {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
   }
-}
-
-async function* mapEntries(rows: AsyncIterable<RevokedRow>) {
-  for await (const r of rows) yield { serialHex: r.serialHex, revokedAt: r.revokedAt, reason: r.reason };
 }

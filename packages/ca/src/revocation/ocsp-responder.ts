@@ -22,6 +22,8 @@ export interface ResponderCredentials {
   certificateDer: Uint8Array;
   signer: Signer;
   notAfter: Date;
+  /** The signer's PKCS#8, kept only to hand the credentials to a worker process (main.ts); never stored. */
+  keyPkcs8?: Uint8Array;
 }
 
 export interface OcspAnswer {
@@ -100,7 +102,7 @@ export class OcspResponder {
   }
 
   async respond(requestDer: Uint8Array): Promise<OcspAnswer> {
-    const cacheKey = createHash('sha256').update(requestDer).digest('base64');
+    const cacheKey = cacheKeyOf(requestDer);
     const hit = this.deps.notices.live ? this.cache.get(cacheKey) : undefined;
     if (hit && hit.until > Date.now()) return hit.answer;
 
@@ -203,6 +205,15 @@ export class OcspResponder {
 
 function errorAnswer(status: 'malformedRequest' | 'unauthorized' | 'internalError'): OcspAnswer {
   return { der: ocspErrorResponse(status), statuses: [status] };
+}
+
+/** Requests of one or a few CertIDs are their own key (cheaper than hashing them); large ones are keyed by SHA-256. */
+const LITERAL_KEY_MAX = 512;
+
+function cacheKeyOf(requestDer: Uint8Array): string {
+  const bytes = Buffer.from(requestDer.buffer, requestDer.byteOffset, requestDer.byteLength);
+  // The prefixes keep the two kinds of key apart.
+  return bytes.length <= LITERAL_KEY_MAX ? `=${bytes.toString('latin1')}` : `#${createHash('sha256').update(bytes).digest('base64')}`;
 }
 
 function hex(bytes: Uint8Array): string {

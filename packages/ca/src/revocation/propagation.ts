@@ -6,14 +6,16 @@ import type { RevocationNotices } from './notices.ts';
 
 /** The `afterChange` of Revocations: throws `crl_publish_failed` when a CRL could not be re-signed (the revocation stands). */
 export function propagateRevocation(deps: {
-  notices: Pick<RevocationNotices, 'revokedHere'>;
+  notices: Pick<RevocationNotices, 'revokedHere' | 'confirm'>;
   crls: Pick<CrlPublisher, 'publish'>;
   issuerById: (id: string) => LoadedIssuer;
 }): (issuerIds: string[]) => Promise<void> {
   return async (issuerIds) => {
     // Caches go first, all of them, so a failed CRL signature cannot leave one stale. Other
-    // processes learn of it through the store's notification.
+    // processes learn of it through the store's notification; the call returns only once they
+    // confirmed (notices.ts), which runs while this process re-signs the CRLs.
     for (const id of issuerIds) deps.notices.revokedHere(id);
+    const confirmed = issuerIds.length ? deps.notices.confirm() : null;
     const failed: string[] = [];
     let cause: unknown;
     for (const id of issuerIds) {
@@ -22,6 +24,7 @@ export function propagateRevocation(deps: {
         cause = err;
       });
     }
+    await confirmed;
     if (failed.length) {
       throw Object.assign(
         new CaError(

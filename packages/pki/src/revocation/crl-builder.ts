@@ -4,9 +4,21 @@ import { algorithmIdentifierDer } from '../signature-algorithms.ts';
 import { OID } from '../oids.ts';
 import { isValidSerial } from '../serial.ts';
 import type { Signer } from '../signer.ts';
-import { TIME_DER_MAX_LENGTH, encodeTimeDer, truncateToSeconds, writeTimeDer } from '../time.ts';
-import { TAG, concat, ctx, ctxPrim, extension, header, readWhole, tlv, unsignedIntegerContent } from '../der.ts';
-import { REVOCATION_REASON_CODES, type RevocationReason } from './reasons.ts';
+import { TIME_DER_MAX_LENGTH, encodeTimeDer, truncateToSeconds, writeTimeDer, writeTimeDerSeconds } from '../time.ts';
+import {
+  TAG,
+  concat,
+  ctx,
+  ctxPrim,
+  derLengthSize,
+  extension,
+  header,
+  readWhole,
+  tlv,
+  unsignedIntegerContent,
+  writeHeader,
+} from '../der.ts';
+import { REVOCATION_REASON_CODES, revocationReasonName, type RevocationReason } from './reasons.ts';
 
 /** One revoked certificate as the CA's store yields it. */
 export interface RevokedEntry {
@@ -32,9 +44,44 @@ export interface CrlParams {
    * Streamed once, in the order given. A database cursor can feed this directly: nothing per
    * entry is kept but its encoded bytes. Duplicates are not detected (that would need a set of
    * every serial); the store's unique (issuer, serial) key already rules them out.
+   * `PackedRevokedEntries` (pages of packed entries with a summary read first) is the fast form:
+   * the CRL is then written once, in place, with no object per entry.
    */
-  entries: AsyncIterable<RevokedEntry> | Iterable<RevokedEntry>;
+  entries: AsyncIterable<RevokedEntry> | Iterable<RevokedEntry> | PackedRevokedEntries;
 }
+
+/**
+ * Revoked entries as a store can page them out of a database without one object per entry.
+ * Each page holds whole entries, each packed as
+ *
+ *   1 octet    n, the serial's length (1..20)
+ *   n octets   the serial INTEGER's content octets (DER-minimal, positive)
+ *   8 octets   revocationDate in whole seconds since 1970-01-01T00:00:00Z, big-endian, signed
+ *   1 octet    the CRLReason code (RFC 5280 5.3.1; 0, unspecified, writes no reasonCode)
+ *
+ * (`packRevokedEntries` writes this from RevokedEntry objects.) The summary comes before the
+ * pages, counted in the same snapshot, so the CRL's length is known before its first entry is
+ * written: it is allocated once and the entries are encoded straight into it. Pages that do not
+ * add up to their summary fail the build.
+ */
+export interface PackedRevokedEntries {
+  summary: PackedEntriesSummary;
+  pages: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+}
+
+/** What the length of the encoded entries follows from. */
+export interface PackedEntriesSummary {
+  count: number;
+  /** The sum of the serials' lengths (n above). */
+  serialOctets: number;
+  /** Entries whose reason is not unspecified: each carries a reasonCode extension. */
+  withReasonCode: number;
+  /** Entries revoked before 1950 or from 2050 on, which RFC 5280 writes as GeneralizedTime (two octets longer). */
+  generalizedTimes: number;
+}
+
+/** Octets of a packed entry besides its serial: length, revocationDate, reason. */
+export const PACKED_ENTRY_OVERHEAD = 10;
 
 export class CrlBuildError extends PkiError<'invalid_crl_params'> {
   constructor(message: string) {
@@ -53,6 +100,13 @@ const ENTRY_EXTENSIONS = new Map<RevocationReason, Uint8Array>(
     .map(([name, code]) => [name, tlv(TAG.SEQUENCE, extension(OID.crlReason, false, Uint8Array.of(TAG.ENUMERATED, 1, code)))]),
 );
 const EMPTY = new Uint8Array(0);
+/** The same extensions by reason code, for packed entries; a hole is a code no full CRL may carry. */
+const ENTRY_EXTENSIONS_BY_CODE: Array<Uint8Array | undefined> = Array.from({ length: 256 }, (_, code) =>
+  code === 0 ? EMPTY : code === REVOCATION_REASON_CODES.removeFromCRL ? undefined : ENTRY_EXTENSIONS.get(revocationReasonName(code)!),
+);
+const REASON_CODE_LENGTH = ENTRY_EXTENSIONS.get('keyCompromise')!.length;
+/** SEQUENCE header, INTEGER header, UTCTime: what every entry has besides its serial and reasonCode. */
+const ENTRY_FIXED_LENGTH = 2 + 2 + 15;
 
 /** Longest possible entry: SEQUENCE header + INTEGER of 20 octets + Time + reason extensions. */
 const ENTRY_MAX_LENGTH = 2 + 2 + 20 + TIME_DER_MAX_LENGTH + 14;
@@ -145,12 +199,193 @@ function isAsyncIterable<T>(x: AsyncIterable<T> | Iterable<T>): x is AsyncIterab
   return typeof (x as AsyncIterable<T>)[Symbol.asyncIterator] === 'function';
 }
 
+function isPacked(x: CrlParams['entries']): x is PackedRevokedEntries {
+  return typeof x === 'object' && x !== null && 'summary' in x && 'pages' in x;
+}
+
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** The exact length of the encoded revokedCertificates content a summary describes. */
+function packedEntriesLength(summary: PackedEntriesSummary): number {
+  const { count, serialOctets, withReasonCode, generalizedTimes } = summary ?? ({} as PackedEntriesSummary);
+  if (![count, serialOctets, withReasonCode, generalizedTimes].every(isCount)) {
+    throw new CrlBuildError("the packed entries' summary must hold four non-negative integers");
+  }
+  if (withReasonCode > count || generalizedTimes > count || serialOctets < count || serialOctets > 20 * count) {
+    throw new CrlBuildError(`the packed entries' summary is impossible: ${JSON.stringify(summary)}`);
+  }
+  return count * ENTRY_FIXED_LENGTH + serialOctets + 2 * generalizedTimes + REASON_CODE_LENGTH * withReasonCode;
+}
+
+/**
+ * Encodes pages of packed entries into `out` from `p`, never past `end`. Entries are written
+ * before their length is checked against `end`: the buffer has room after `end` (the CRL
+ * extensions and the signature's place), and an overlong page fails the build anyway.
+ */
+class PackedEncoder {
+  count = 0;
+
+  constructor(
+    private readonly out: Uint8Array,
+    public p: number,
+    private readonly end: number,
+  ) {}
+
+  page(page: Uint8Array): void {
+    if (!(page instanceof Uint8Array)) throw new CrlBuildError(`packed entries: the page after entry #${this.count} is not bytes`);
+    const out = this.out;
+    const serialAt = (s: number, n: number) => Buffer.from(page.buffer, page.byteOffset + s, n).toString('hex');
+    let p = this.p;
+    let i = 0;
+    while (i < page.length) {
+      const index = this.count;
+      const n = page[i];
+      const s = i + 1;
+      if (n < 1 || n > 20) throw new CrlBuildError(`packed entry #${index}: serial length ${n} is not 1..20`);
+      if (s + n + 9 > page.length) throw new CrlBuildError(`packed entry #${index}: cut off at the end of its page`);
+      const b0 = page[s];
+      if (b0 & 0x80 || (b0 === 0 && (n === 1 || !(page[s + 1] & 0x80)))) {
+        throw new CrlBuildError(`packed entry #${index}: serial ${serialAt(s, n)} is not a DER-minimal positive INTEGER`);
+      }
+      const t = s + n;
+      // Signed 64 bits; beyond 2^53 writeTimeDerSeconds refuses it (and no year 0..9999 is there).
+      const high = (page[t] << 24) | (page[t + 1] << 16) | (page[t + 2] << 8) | page[t + 3];
+      const low = ((page[t + 4] << 24) | (page[t + 5] << 16) | (page[t + 6] << 8) | page[t + 7]) >>> 0;
+      const code = page[t + 8];
+      const ext = ENTRY_EXTENSIONS_BY_CODE[code];
+      if (!ext) {
+        throw new CrlBuildError(
+          code === REVOCATION_REASON_CODES.removeFromCRL
+            ? `packed entry #${index} (serial ${serialAt(s, n)}): removeFromCRL is only valid in a delta CRL`
+            : `packed entry #${index} (serial ${serialAt(s, n)}): unknown revocation reason code ${code}`,
+        );
+      }
+      const start = p;
+      out[p + 2] = TAG.INTEGER;
+      out[p + 3] = n;
+      p += 4;
+      for (let k = 0; k < n; k++) out[p++] = page[s + k];
+      try {
+        p = writeTimeDerSeconds(high * 0x1_0000_0000 + low, out, p);
+      } catch (e) {
+        throw new CrlBuildError(`packed entry #${index} (serial ${serialAt(s, n)}): ${(e as Error).message}`);
+      }
+      out.set(ext, p);
+      p += ext.length;
+      if (p > this.end) throw new CrlBuildError(`packed entry #${index}: the entries are longer than their summary says`);
+      // At most 53 octets of content: the short form of the length always fits.
+      out[start] = TAG.SEQUENCE;
+      out[start + 1] = p - start - 2;
+      i = t + 9;
+      this.count++;
+    }
+    this.p = p;
+  }
+}
+
+/** Packs entries into the PackedRevokedEntries layout (one page), for stores that hold them as objects. */
+export function packRevokedEntries(entries: readonly RevokedEntry[]): PackedRevokedEntries {
+  let serialOctets = 0;
+  let withReasonCode = 0;
+  let generalizedTimes = 0;
+  for (const e of entries) serialOctets += (e.serialHex?.length ?? 0) >> 1;
+  const page = new Uint8Array(serialOctets + PACKED_ENTRY_OVERHEAD * entries.length);
+  const view = new DataView(page.buffer);
+  let p = 0;
+  entries.forEach((e, index) => {
+    const hex = e.serialHex;
+    const n = typeof hex === 'string' ? hex.length >> 1 : 0;
+    if (n === 0 || n > 20 || hex.length !== 2 * n || !/^[0-9a-f]+$/.test(hex)) {
+      throw new CrlBuildError(`entry #${index}: serialHex "${String(hex)}" must be 1..20 octets of lowercase hex`);
+    }
+    if (!(e.revokedAt instanceof Date) || Number.isNaN(e.revokedAt.getTime())) {
+      throw new CrlBuildError(`entry #${index} (serial ${hex}): revokedAt is not a valid Date`);
+    }
+    const code = REVOCATION_REASON_CODES[e.reason];
+    if (code === undefined) throw new CrlBuildError(`entry #${index} (serial ${hex}): unknown revocation reason "${String(e.reason)}"`);
+    const seconds = Math.floor(e.revokedAt.getTime() / 1000);
+    const year = e.revokedAt.getUTCFullYear();
+    page[p++] = n;
+    page.set(Buffer.from(hex, 'hex'), p);
+    p += n;
+    view.setBigInt64(p, BigInt(seconds));
+    p += 8;
+    page[p++] = code;
+    if (code !== 0) withReasonCode++;
+    if (year < 1950 || year >= 2050) generalizedTimes++;
+  });
+  return { summary: { count: entries.length, serialOctets, withReasonCode, generalizedTimes }, pages: [page] };
+}
+
+/** Room kept after the TBS for signatureAlgorithm and the signature: an RSA-8192 signature fits. */
+const SIGNATURE_ROOM = 1100;
+/** The outer SEQUENCE header's longest form (4 length octets: up to 4 GiB). */
+const OUTER_HEADER_ROOM = 6;
+
+/**
+ * The CRL's one buffer: [room for the outer header][TBSCertList][signatureAlgorithm, signature].
+ * The TBS is written at a fixed offset, its entries straight into place, and signed where it lies.
+ */
+class CrlBuffer {
+  readonly out: Uint8Array;
+  readonly tbsStart = OUTER_HEADER_ROOM;
+  readonly entriesStart: number;
+  readonly entriesEnd: number;
+  readonly tbsEnd: number;
+
+  constructor(
+    head: Uint8Array,
+    entriesLength: number,
+    count: number,
+    private readonly crlExtensions: Uint8Array,
+  ) {
+    // RFC 5280 5.1.2.6: with no revoked certificates the field is absent, not an empty SEQUENCE.
+    const revokedHeaderLength = count > 0 ? 1 + derLengthSize(entriesLength) : 0;
+    const tbsContentLength = head.length + revokedHeaderLength + entriesLength + crlExtensions.length;
+    const tbsLength = 1 + derLengthSize(tbsContentLength) + tbsContentLength;
+    this.out = new Uint8Array(OUTER_HEADER_ROOM + tbsLength + SIGNATURE_ROOM);
+    let p = writeHeader(TAG.SEQUENCE, tbsContentLength, this.out, this.tbsStart);
+    this.out.set(head, p);
+    p += head.length;
+    if (count > 0) p = writeHeader(TAG.SEQUENCE, entriesLength, this.out, p);
+    this.entriesStart = p;
+    this.entriesEnd = p + entriesLength;
+    this.tbsEnd = this.entriesEnd + crlExtensions.length;
+  }
+
+  /** Writes the extensions after the entries, signs the TBS in place and returns the CRL's DER. */
+  async sign(signer: Signer, sigAlg: Uint8Array): Promise<Uint8Array> {
+    const { out, tbsStart, tbsEnd } = this;
+    out.set(this.crlExtensions, this.entriesEnd);
+    const tbs = out.subarray(tbsStart, tbsEnd);
+    const signature = await signer.sign(tbs);
+    const bitsLength = 1 + signature.length;
+    const outerLength = tbs.length + sigAlg.length + 1 + derLengthSize(bitsLength) + bitsLength;
+    if (outerLength - tbs.length > SIGNATURE_ROOM) {
+      const signatureBits = tlv(TAG.BIT_STRING, Uint8Array.of(0), signature);
+      return concat([header(TAG.SEQUENCE, outerLength), tbs, sigAlg, signatureBits]);
+    }
+    let p = tbsEnd;
+    out.set(sigAlg, p);
+    p += sigAlg.length;
+    p = writeHeader(TAG.BIT_STRING, bitsLength, out, p);
+    out[p++] = 0;
+    out.set(signature, p);
+    p += signature.length;
+    const start = tbsStart - 1 - derLengthSize(outerLength);
+    writeHeader(TAG.SEQUENCE, outerLength, out, start);
+    return out.subarray(start, p);
+  }
+}
+
 /**
  * Builds and signs a v2 CRL (RFC 5280 5.1) and returns its DER.
  *
- * The revoked entries are encoded by hand into byte blocks while the iterable is consumed; only
- * then are the outer lengths known, the TBSCertList assembled once and signed once. A 1,000,000
- * entry CRL is about 50 MB and builds in a few seconds (see packages/pki/bench/crl-build.ts).
+ * Packed entries (what the store pages out of the database) are encoded straight into the one
+ * buffer that becomes the CRL, sized beforehand from their summary; the TBS is signed where it
+ * lies. RevokedEntry objects are encoded into byte blocks while the iterable is consumed, then
+ * copied into that buffer once. A 1,000,000 entry CRL is about 47 MB (test/bench/crl.ts).
+ * The returned bytes may be a view into a slightly larger buffer.
  */
 export async function buildCrl(params: CrlParams): Promise<Uint8Array> {
   const { signer, crlNumber } = params;
@@ -176,15 +411,6 @@ export async function buildCrl(params: CrlParams): Promise<Uint8Array> {
   if (nextUpdate <= thisUpdate) throw new CrlBuildError('nextUpdate must be after thisUpdate');
 
   const sigAlg = algorithmIdentifierDer(signer.signatureAlgorithm);
-
-  const sink = new EntrySink();
-  if (isAsyncIterable(params.entries)) {
-    for await (const e of params.entries) sink.add(e);
-  } else {
-    for (const e of params.entries) sink.add(e);
-  }
-  sink.flush();
-
   const head = concat([
     Uint8Array.of(TAG.INTEGER, 1, 1), // version v2: CRL extensions are present
     sigAlg,
@@ -192,8 +418,6 @@ export async function buildCrl(params: CrlParams): Promise<Uint8Array> {
     encodeTimeDer(thisUpdate),
     encodeTimeDer(nextUpdate),
   ]);
-  // RFC 5280 5.1.2.6: with no revoked certificates the field is absent, not an empty SEQUENCE.
-  const revokedHeader = sink.count > 0 ? header(TAG.SEQUENCE, sink.total) : EMPTY;
   const crlExtensions = tlv(
     ctx(0),
     tlv(
@@ -202,24 +426,38 @@ export async function buildCrl(params: CrlParams): Promise<Uint8Array> {
       extension(OID.crlNumber, false, tlv(TAG.INTEGER, numberContent)),
     ),
   );
-  const tbsContentLength = head.length + revokedHeader.length + sink.total + crlExtensions.length;
-  const tbsHeader = header(TAG.SEQUENCE, tbsContentLength);
 
-  const tbs = new Uint8Array(tbsHeader.length + tbsContentLength);
-  let p = 0;
-  for (const part of [tbsHeader, head, revokedHeader]) {
-    tbs.set(part, p);
-    p += part.length;
+  const entries = params.entries;
+  if (isPacked(entries)) {
+    const { summary } = entries;
+    const crl = new CrlBuffer(head, packedEntriesLength(summary), summary.count, crlExtensions);
+    const encoder = new PackedEncoder(crl.out, crl.entriesStart, crl.entriesEnd);
+    if (isAsyncIterable(entries.pages)) {
+      for await (const page of entries.pages) encoder.page(page);
+    } else {
+      for (const page of entries.pages) encoder.page(page);
+    }
+    if (encoder.count !== summary.count || encoder.p !== crl.entriesEnd) {
+      throw new CrlBuildError(
+        `the packed entries (${encoder.count}, ${encoder.p - crl.entriesStart} octets) do not add up to their summary (${summary.count}, ${crl.entriesEnd - crl.entriesStart} octets)`,
+      );
+    }
+    return crl.sign(signer, sigAlg);
   }
-  for (let i = 0; i < sink.blocks.length; i++) {
-    tbs.set(sink.blocks[i], p);
-    p += sink.blocks[i].length;
-  }
-  sink.blocks.length = 0; // let the blocks go before the signature and the final copy
-  tbs.set(crlExtensions, p);
 
-  const signature = await signer.sign(tbs);
-  const signatureBits = tlv(TAG.BIT_STRING, Uint8Array.of(0), signature);
-  const outerLength = tbs.length + sigAlg.length + signatureBits.length;
-  return concat([header(TAG.SEQUENCE, outerLength), tbs, sigAlg, signatureBits]);
+  const sink = new EntrySink();
+  if (isAsyncIterable(entries)) {
+    for await (const e of entries) sink.add(e);
+  } else {
+    for (const e of entries) sink.add(e);
+  }
+  sink.flush();
+  const crl = new CrlBuffer(head, sink.total, sink.count, crlExtensions);
+  let p = crl.entriesStart;
+  for (const block of sink.blocks) {
+    crl.out.set(block, p);
+    p += block.length;
+  }
+  sink.blocks.length = 0; // let the blocks go before the signature
+  return crl.sign(signer, sigAlg);
 }

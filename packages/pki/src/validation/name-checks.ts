@@ -165,8 +165,8 @@ function ncMatchSingle(gen: GeneralName, base: GeneralName): number {
 const sameType = (a: GeneralName, b: GeneralName): boolean =>
   a.kind === b.kind && (a.kind !== 'other' || (b.kind === 'other' && a.tagNumber === b.tagNumber));
 
-/** nc_match: permitted subtrees of the name's type must match one; excluded must match none. */
-function ncMatch(gen: GeneralName, nc: NameConstraintsModel): number {
+/** nc_match: permitted subtrees of the name's type must match one; excluded must match none (also the CA's pre-check, name-constraints.ts). */
+export function ncMatch(gen: GeneralName, nc: NameConstraintsModel): number {
   let match = 0;
   for (const sub of nc.permitted) {
     if (!sameType(gen, sub.base)) continue;
@@ -209,28 +209,33 @@ export function nameConstraintsCheck(x: CertModel, nc: NameConstraintsModel): nu
 /** NAME_CONSTRAINTS_check_CN: commonNames that look like host names are checked as DNS names. */
 export function nameConstraintsCheckCn(x: CertModel, nc: NameConstraintsModel): number {
   for (const a of attributeValues(x.subject, OID.commonName)) {
-    let v = a.value;
-    if (v.includes('\0')) return X509_V.UNSUPPORTED_NAME_SYNTAX;
-    if (v.endsWith('.')) v = v.slice(0, -1);
-    let isDns = false;
-    for (let i = 0; i < v.length; i++) {
-      const c = v[i];
-      if (/[A-Za-z0-9_]/.test(c)) continue;
-      if (i > 0 && i < v.length - 1) {
-        if (c === '-') continue;
-        if (c === '.' && v[i + 1] !== '.' && v[i - 1] !== '-' && v[i + 1] !== '-') {
-          isDns = true;
-          continue;
-        }
-      }
-      isDns = false;
-      break;
-    }
-    if (!isDns) continue;
+    if (a.value.includes('\0')) return X509_V.UNSUPPORTED_NAME_SYNTAX;
+    const v = cnDnsId(a.value);
+    if (v === null) continue;
     const r = ncMatch({ kind: 'dns', value: v, der: a.valueDer }, nc);
     if (r !== X509_V.OK) return r;
   }
   return X509_V.OK;
+}
+
+/** cn2dnsid: the DNS name a commonName stands for when it looks like a host name (two labels or more), else null. */
+export function cnDnsId(cn: string): string | null {
+  const v = cn.endsWith('.') ? cn.slice(0, -1) : cn;
+  let isDns = false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i];
+    if (/[A-Za-z0-9_]/.test(c)) continue;
+    if (i > 0 && i < v.length - 1) {
+      if (c === '-') continue;
+      if (c === '.' && v[i + 1] !== '.' && v[i - 1] !== '-' && v[i + 1] !== '-') {
+        isDns = true;
+        continue;
+      }
+    }
+    isDns = false;
+    break;
+  }
+  return isDns ? v : null;
 }
 
 export const hasDnsSan = (x: CertModel): boolean => (x.san ?? []).some((g) => g.kind === 'dns');

@@ -12,6 +12,7 @@ import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { judgeRoutes } from '../judge/pasted.ts';
 import { auditRoutes } from './audit.ts';
+import { backupRoutes } from './backup.ts';
 import { certificateRoutes } from './certificates.ts';
 import { downloadRoutes } from './downloads.ts';
 import { gatewayRoutes } from './gateway.ts';
@@ -34,6 +35,7 @@ export function apiRoutes(deps: { authority: Authority; judge: JudgeService; met
   api.route('/certificates', certificateRoutes(authority, metrics));
   api.route('/certificates', downloadRoutes(authority));
   api.route('/profiles', profileRoutes(authority));
+  api.route('/issuers', backupRoutes(authority));
   api.route('/issuers', issuerRoutes(authority));
   api.route('/issuers', gatewayRoutes(authority));
   api.route('/audit', auditRoutes(authority));

@@ -3,10 +3,17 @@
 import { Hono } from 'hono';
 import { can, CaError, userActor, type Authority, type LoadedIssuer } from '@anvil/ca';
 import { requirePermission, type UiEnv } from '../../middleware/session.ts';
-import { IssuerDetail, IssuerList, type CrlState, type IssuerSummary } from '../../views/issuer-pages.tsx';
+import {
+  ImportIssuerForm,
+  IssuerDetail,
+  IssuerList,
+  type CrlState,
+  type ImportDraft,
+  type IssuerSummary,
+} from '../../views/issuer-pages.tsx';
 import { GATEWAY_KINDS, gatewayConfig, gatewayInput, isGatewayKind } from '../../gateway/index.ts';
 import { GatewayPage } from '../../views/gateway-page.tsx';
-import { forbiddenPage, notFoundPage, page, type UiContext } from './render.tsx';
+import { forbiddenPage, formText, notFoundPage, page, type UiContext } from './render.tsx';
 import type { UiDeps } from './index.ts';
 
 async function crlState(authority: Authority, issuer: LoadedIssuer): Promise<CrlState | null> {
@@ -30,6 +37,8 @@ async function summaryOf(authority: Authority, i: LoadedIssuer): Promise<IssuerS
     notAfter: r.notAfter,
     parent: r.parentId ? authority.issuerById(r.parentId).record.name : null,
     crl: await crlState(authority, i),
+    nameConstraints: r.nameConstraints ?? null,
+    retiredAt: r.retiredAt ?? null,
   };
 }
 
@@ -42,6 +51,8 @@ function issuerNamed(authority: Authority, name: string): LoadedIssuer | null {
     throw err;
   }
 }
+
+const issuerPath = (name: string) => `/issuers/${encodeURIComponent(name)}`;
 
 /** From the issuer up to its root. */
 function chainUp(authority: Authority, issuer: LoadedIssuer): LoadedIssuer[] {
@@ -57,10 +68,42 @@ export function issuerPages(deps: UiDeps) {
   const { authority } = deps;
   const app = new Hono<UiEnv>();
 
-  app.get('/', async (c) => {
+  const listPage = async (
+    c: UiContext,
+    importForm?: { draft: ImportDraft; error: { code: string; message: string } },
+    status: 200 | 422 = 200,
+  ) => {
     const issuers = await Promise.all(authority.issuers().map((i) => summaryOf(authority, i)));
-    return page(c, 'Issuers', <IssuerList issuers={issuers} />, { section: '/issuers' });
-  });
+    const body = (
+      <>
+        <IssuerList issuers={issuers} />
+        {can(c.get('user').role, 'issuers') ? <ImportIssuerForm csrf={c.get('csrf')} {...importForm} /> : null}
+      </>
+    );
+    return page(c, 'Issuers', body, { section: '/issuers', status });
+  };
+
+  app.get('/', (c) => listPage(c));
+
+  // Import an existing CA (issuer-import.ts); a refusal shows its code above the form, nothing imported.
+  app.post(
+    '/import',
+    requirePermission('issuers', (c) => forbiddenPage(c, 'Your role may not import CAs.')),
+    async (c) => {
+      const draft: ImportDraft = { name: formText(c, 'name').trim(), certificate: formText(c, 'certificate'), chain: formText(c, 'chain') };
+      const passphrase = formText(c, 'passphrase');
+      try {
+        const imported = await authority.importIssuer(
+          { ...draft, chain: draft.chain || undefined, privateKey: formText(c, 'privateKey'), passphrase: passphrase || undefined },
+          userActor(c.get('user'), c.get('clientAddress')),
+        );
+        return c.redirect(issuerPath(imported.record.name), 303);
+      } catch (err) {
+        if (!(err instanceof CaError) || (err.kind !== 'invalid' && err.kind !== 'conflict')) throw err;
+        return listPage(c, { draft, error: { code: err.code, message: err.message } }, 422);
+      }
+    },
+  );
 
   const detail = async (c: UiContext, issuer: LoadedIssuer, resigned?: string) => {
     const body = (

@@ -1,0 +1,354 @@
+/** CA keys on a PKCS#11 token (node-webcrypto-p11): generated there, non-extractable and sensitive, signing through the WebCrypto adapter. */
+import { certificateFacts, webCryptoAlgorithms, WebCryptoSigner, type KeyAlgorithm, type Signer } from '@anvil/pki';
+import * as graphene from 'graphene-pk11';
+import { Crypto } from 'node-webcrypto-p11';
+import { CaError } from '../errors.ts';
+import type { CustodyEntry, CustodyIssuer, KeyCustody } from '../key-custody.ts';
+
+/*
+ * Why graphene beside node-webcrypto-p11: the latter picks a slot by index only, and operators
+ * name tokens by label (slot numbers move when tokens are added). We open the module and the
+ * session ourselves and hand the session to node-webcrypto-p11, which then does everything else.
+ *
+ * A PKCS#11 session runs one operation at a time (a second C_SignInit answers
+ * CKR_OPERATION_ACTIVE), so each session has a queue, and there are a few sessions to let the
+ * token work while Node prepares the next certificate. Login is per application, not per session.
+ */
+
+export interface Pkcs11Options {
+  /** Path of the PKCS#11 module (.so), e.g. /usr/lib/softhsm/libsofthsm2.so. */
+  module: string;
+  /** The token, by label (preferred) or by index among the slots holding a token. */
+  tokenLabel?: string;
+  slot?: number;
+  /** The user PIN. Never logged, never put into an error. */
+  pin: string;
+  /** Where new issuer keys are made: on the token, or in software (token keys already made still sign). */
+  generateOn: 'token' | 'software';
+  /** Sessions opened on the token (default 2). */
+  sessions?: number;
+}
+
+/** A token that cannot be used at start-up: the message is meant for the operator and holds no PIN. */
+export class Pkcs11StartupError extends Error {}
+
+const KEYREF_PREFIX = 'pkcs11:';
+
+/** RFC 7512 percent-encoding of a path attribute value. */
+const pct = (s: string) =>
+  [...Buffer.from(s, 'utf8')]
+    .map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`))
+    .join('');
+const unpct = (s: string) =>
+  Buffer.from(
+    s.replace(/%([0-9a-fA-F]{2})/g, (_, h) => String.fromCharCode(Number.parseInt(h, 16))),
+    'latin1',
+  );
+
+export interface Pkcs11KeyRef {
+  token: string;
+  object: string;
+  id: Buffer;
+}
+
+/** `pkcs11:token=…;object=…;id=%..` as RFC 7512 writes it (p11tool and pkcs11-tool understand it). */
+export function formatKeyRef(ref: Pkcs11KeyRef): string {
+  return `${KEYREF_PREFIX}token=${pct(ref.token)};object=${pct(ref.object)};id=${[...ref.id].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`;
+}
+
+export function parseKeyRef(keyRef: string): Pkcs11KeyRef | null {
+  if (!keyRef.startsWith(KEYREF_PREFIX)) return null;
+  const attrs = new Map(
+    keyRef
+      .slice(KEYREF_PREFIX.length)
+      .split(';')
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
+  );
+  const id = attrs.get('id');
+  if (!id) return null;
+  return {
+    token: unpct(attrs.get('token') ?? '').toString('utf8'),
+    object: unpct(attrs.get('object') ?? '').toString('utf8'),
+    id: unpct(id),
+  };
+}
+
+/** The CKR_ name of a PKCS#11 failure (its message is `CKR_X:code`), or the message of anything else. */
+function pkcs11Reason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return /^(CKR_[A-Z_]+)/.exec(message)?.[1] ?? message;
+}
+
+const hsmUnavailable = (what: string, err: unknown) =>
+  new CaError('unavailable', 'hsm_unavailable', `the PKCS#11 token could not ${what} (${pkcs11Reason(err)}); retry when it is back`);
+
+/** Failures after which a session is reopened before the next operation. */
+const SESSION_LOST =
+  /CKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|USER_NOT_LOGGED_IN|TOKEN_NOT_PRESENT|DEVICE_REMOVED|DEVICE_ERROR|TOKEN_NOT_RECOGNIZED)/;
+
+class TokenSession {
+  private queue: Promise<unknown> = Promise.resolve();
+  private session: graphene.Session | null = null;
+  crypto!: Crypto;
+  private keys = new Map<string, Promise<unknown>>();
+  pending = 0;
+
+  constructor(
+    private readonly slot: graphene.Slot,
+    private readonly login: (session: graphene.Session) => void,
+  ) {
+    this.open();
+  }
+
+  private open() {
+    this.session = this.slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+    this.login(this.session);
+    this.crypto = new Crypto({ session: this.session });
+    this.keys.clear();
+  }
+
+  /** Runs one token operation after the ones before it on this session. */
+  run<T>(op: () => Promise<T>): Promise<T> {
+    this.pending++;
+    const result = this.queue.then(async () => {
+      if (!this.session) this.open();
+      try {
+        return await op();
+      } catch (err) {
+        if (SESSION_LOST.test(pkcs11Reason(err))) {
+          try {
+            this.session?.close();
+          } catch {}
+          this.session = null;
+        }
+        throw err;
+      }
+    });
+    this.queue = result.then(
+      () => this.pending--,
+      () => this.pending--,
+    );
+    return result;
+  }
+
+  /** The private key's CryptoKey in this session (looked up once per session). */
+  privateKey(id: Buffer, keyAlgorithm: KeyAlgorithm): Promise<unknown> {
+    const hex = id.toString('hex');
+    let key = this.keys.get(hex);
+    if (!key) {
+      key = (async () => {
+        const index = (await this.crypto.keyStorage.keys()).find((k) => k.startsWith('private-') && k.endsWith(`-${hex}`));
+        if (!index) throw new Error(`no private key with id ${hex} on the token`);
+        return this.crypto.keyStorage.getItem(index, webCryptoAlgorithms(keyAlgorithm).key as never, false, ['sign']);
+      })();
+      key.catch(() => this.keys.delete(hex));
+      this.keys.set(hex, key);
+    }
+    return key;
+  }
+
+  hasPrivateKey(id: Buffer): boolean {
+    if (!this.session) this.open();
+    return this.session!.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, id }).length > 0;
+  }
+
+  close() {
+    try {
+      this.session?.close();
+    } catch {}
+    this.session = null;
+  }
+}
+
+/**
+ * KeyCustody over one PKCS#11 token. Issuers whose `key_ref` is a `pkcs11:` URI sign on the token;
+ * the others (software keys, imported keys) go to the software custody beside it, so both kinds
+ * coexist in one Anvil.
+ */
+export class Pkcs11KeyCustody implements KeyCustody {
+  private readonly sessions: TokenSession[];
+  private next = 0;
+
+  private constructor(
+    private readonly mod: graphene.Module,
+    /** The token's label as the token reports it. */
+    readonly tokenLabel: string,
+    slot: graphene.Slot,
+    pin: string,
+    private readonly options: Pkcs11Options,
+    private readonly software: KeyCustody,
+  ) {
+    const login = (session: graphene.Session) => {
+      try {
+        session.login(pin, graphene.UserType.USER);
+      } catch (err) {
+        // Login belongs to the application: the second session finds it done.
+        if (pkcs11Reason(err) !== 'CKR_USER_ALREADY_LOGGED_IN') throw err;
+      }
+    };
+    this.sessions = Array.from({ length: Math.max(1, options.sessions ?? 2) }, () => new TokenSession(slot, login));
+  }
+
+  /** Loads the module, finds the token and logs in; every failure is a Pkcs11StartupError with a plain message. */
+  static open(options: Pkcs11Options, software: KeyCustody): Pkcs11KeyCustody {
+    let mod: graphene.Module;
+    try {
+      mod = graphene.Module.load(options.module, 'anvil-pkcs11');
+    } catch (err) {
+      throw new Pkcs11StartupError(`cannot load the PKCS#11 module ${options.module} (ANVIL_PKCS11_MODULE): ${pkcs11Reason(err)}`);
+    }
+    try {
+      mod.initialize();
+    } catch (err) {
+      if (pkcs11Reason(err) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
+        throw new Pkcs11StartupError(`the PKCS#11 module ${options.module} did not initialise: ${pkcs11Reason(err)}`);
+      }
+    }
+    try {
+      const slots = mod.getSlots(true);
+      const tokens = Array.from({ length: slots.length }, (_, i) => ({
+        slot: slots.items(i),
+        label: slots.items(i).getToken().label.trim(),
+      }));
+      const found = options.tokenLabel !== undefined ? tokens.find((t) => t.label === options.tokenLabel) : tokens[options.slot ?? 0];
+      if (!found) {
+        const wanted =
+          options.tokenLabel !== undefined
+            ? `no PKCS#11 token labelled "${options.tokenLabel}" (ANVIL_PKCS11_TOKEN_LABEL)`
+            : `no PKCS#11 token in slot index ${options.slot ?? 0} (ANVIL_PKCS11_SLOT)`;
+        const present = tokens.length ? tokens.map((t) => `"${t.label}"`).join(', ') : 'none';
+        throw new Pkcs11StartupError(`${wanted} in ${options.module}; tokens present: ${present}`);
+      }
+      try {
+        return new Pkcs11KeyCustody(mod, found.label, found.slot, options.pin, options, software);
+      } catch (err) {
+        const reason = pkcs11Reason(err);
+        const hint =
+          reason === 'CKR_PIN_INCORRECT'
+            ? 'the PIN (ANVIL_PKCS11_PIN or ANVIL_PKCS11_PIN_FILE) is wrong'
+            : reason === 'CKR_PIN_LOCKED'
+              ? 'the PIN is locked; unlock it with the SO PIN'
+              : 'cannot log in';
+        throw new Pkcs11StartupError(`PKCS#11 token "${found.label}": ${hint} (${reason})`);
+      }
+    } catch (err) {
+      if (err instanceof Pkcs11StartupError) {
+        try {
+          mod.finalize();
+        } catch {}
+        throw err;
+      }
+      throw new Pkcs11StartupError(`PKCS#11 token: ${pkcs11Reason(err)}`);
+    }
+  }
+
+  private session(): TokenSession {
+    // The least busy session, round-robin among equals.
+    let best = this.sessions[this.next++ % this.sessions.length];
+    for (const s of this.sessions) if (s.pending < best.pending) best = s;
+    return best;
+  }
+
+  async generate(issuerName: string, keyAlgorithm: KeyAlgorithm): Promise<CustodyEntry & { spkiDer: Uint8Array }> {
+    if (this.options.generateOn === 'software') return this.software.generate(issuerName, keyAlgorithm);
+    if (keyAlgorithm === 'Ed25519') {
+      // node-webcrypto-p11 has no EdDSA mechanism: refuse before anything is made.
+      throw new CaError(
+        'invalid',
+        'unsupported_key_algorithm',
+        'Ed25519 keys cannot be made on the PKCS#11 token; use EC-P256, EC-P384 or RSA',
+      );
+    }
+    const object = `anvil-${issuerName}`;
+    const session = this.sessions[0];
+    try {
+      return await session.run(async () => {
+        const pair = (await session.crypto.subtle.generateKey(
+          // token: a persistent object; sensitive and not extractable: the key never leaves the token.
+          { ...webCryptoAlgorithms(keyAlgorithm).key, token: true, sensitive: true, label: object } as never,
+          false,
+          ['sign', 'verify'],
+        )) as unknown as { privateKey: { key: { id: Buffer } }; publicKey: never };
+        const spkiDer = new Uint8Array(await session.crypto.subtle.exportKey('spki', pair.publicKey));
+        return {
+          encryptedKey: null,
+          keyRef: formatKeyRef({ token: this.tokenLabel, object, id: Buffer.from(pair.privateKey.key.id) }),
+          spkiDer,
+        };
+      });
+    } catch (err) {
+      throw hsmUnavailable('generate a key', err);
+    }
+  }
+
+  softwareKey(issuer: CustodyIssuer): Uint8Array | null {
+    return issuer.keyRef && parseKeyRef(issuer.keyRef) ? null : this.software.softwareKey(issuer);
+  }
+
+  wrap(issuerName: string, pkcs8Der: Uint8Array): CustodyEntry {
+    return this.software.wrap(issuerName, pkcs8Der);
+  }
+
+  signer(issuer: CustodyIssuer): Signer {
+    const ref = issuer.keyRef ? parseKeyRef(issuer.keyRef) : null;
+    if (!ref) return this.software.signer(issuer);
+    if (ref.token !== this.tokenLabel) {
+      throw new Error(
+        `the key of issuer "${issuer.name}" is on PKCS#11 token "${ref.token}", but the configured token is "${this.tokenLabel}"`,
+      );
+    }
+    // Checked now so that a token without the key fails start-up rather than the first issuance.
+    if (!this.sessions[0].hasPrivateKey(ref.id)) {
+      throw new Error(`the key of issuer "${issuer.name}" (${issuer.keyRef}) is not on PKCS#11 token "${this.tokenLabel}"`);
+    }
+    const spki = issuer.spkiDer ?? (issuer.certificateDer ? new Uint8Array(certificateFacts(issuer.certificateDer).spki) : null);
+    if (!spki) throw new Error(`issuer "${issuer.name}": no public key to go with its token key`);
+    const keyAlgorithm = issuer.keyAlgorithm as KeyAlgorithm;
+    return new TokenSigner(keyAlgorithm, spki, (data) => this.rawSign(ref.id, keyAlgorithm, data));
+  }
+
+  /**
+   * One signature from the token as WebCrypto gives it (r||s for ECDSA), through the signer's
+   * own sessions and queues: the bench measures the token's rate with it.
+   */
+  rawSign(id: Buffer, keyAlgorithm: KeyAlgorithm, data: Uint8Array): Promise<Uint8Array> {
+    const session = this.session();
+    return session
+      .run(async () => {
+        const key = await session.privateKey(id, keyAlgorithm);
+        return new Uint8Array(await session.crypto.subtle.sign(webCryptoAlgorithms(keyAlgorithm).sign as never, key as never, data));
+      })
+      .catch((err) => {
+        throw hsmUnavailable('sign', err);
+      });
+  }
+
+  close(): void {
+    for (const s of this.sessions) s.close();
+    try {
+      this.mod.finalize();
+    } catch {}
+  }
+}
+
+/**
+ * The WebCrypto adapter over the token: its provider is a session picked per signature, so the
+ * conversion to X.509's encoding stays in WebCryptoSigner and only the transport is here.
+ */
+class TokenSigner extends WebCryptoSigner {
+  constructor(keyAlgorithm: KeyAlgorithm, spki: Uint8Array, raw: (data: Uint8Array) => Promise<Uint8Array>) {
+    super(
+      {
+        subtle: {
+          sign: async (_alg, _key, data) => (await raw(data)).slice().buffer,
+          exportKey: () => Promise.reject(new Error('not used')),
+          importKey: () => Promise.reject(new Error('keys are generated on the token, not imported')),
+          generateKey: () => Promise.reject(new Error('not used')),
+        },
+      },
+      keyAlgorithm,
+      null,
+      spki,
+    );
+  }
+}
