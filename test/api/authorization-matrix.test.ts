@@ -12,6 +12,8 @@
  * Runs on PGlite and, with ANVIL_TEST_DB=postgres, on PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { can, hasScope, ROLE_PERMISSIONS, ROUTE_SCOPES, TOKEN_SCOPES, type Permission, type TokenScope, type UserRole } from '@anvil/ca';
@@ -19,6 +21,8 @@ import { cookiePolicy } from '../../apps/server/src/middleware/session.ts';
 import { CONSOLE_PATHS } from '../../apps/server/src/routes/ui/index.ts';
 import { ConsoleClient } from '../support/console.ts';
 import { ADMIN_PASSWORD, createTestAnvil, TEST_DB, type TestAnvil } from '../support/harness.ts';
+import { createOpensslCa, type OpensslCa } from '../support/openssl-ca.ts';
+import { haveTool, tempDir } from '../support/tools.ts';
 
 // ---- the API matrix ------------------------------------------------------------------------------
 //
@@ -58,6 +62,10 @@ const API_MATRIX = [
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/issuers/{name}/rotate',
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/issuers/{name}/retire',
   '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/issuers/{name}/cross-certificates',
+  '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/issuers/backup',
+  '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/issuers/import',
+  '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/issuers/csr',
+  '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/issuers/{name}/certificate',
   '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/profiles',
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   PUT /api/v1/profiles/{name}',
   '  401  401  401  401  403  403  403  403  200  403  200  403  403   POST /api/v1/judge',
@@ -79,6 +87,8 @@ const API_MATRIX = [
   '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/profiles/{name}',
   '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/issuers',
   '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/issuers/{name}/gateway/{kind}',
+  '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/issuers/{name}/csr.pem',
+  '  401  401  401  401  200  200  200  200  200  200  200  200  200   GET /api/v1/issuers/pending',
   '  401  401  401  401  403  403  403  403  403  200  200  403  403   GET /api/v1/audit',
   '  401  401  401  401  403  403  403  403  403  200  200  403  403   GET /api/v1/audit/export',
   '  401  401  401  401  403  403  403  403  403  200  200  403  403   GET /api/v1/audit/verify',
@@ -109,6 +119,7 @@ const CONSOLE_MATRIX = [
   '  sign-in   200   200      403      POST /issue',
   '  sign-in   200   200      200      POST /judge',
   '  sign-in   303   303      403      POST /issuers/{name}/crl',
+  '  sign-in   303   403      403      POST /issuers/import',
   '  sign-in   303   303      403      POST /profiles',
   '  sign-in   303   303      403      POST /profiles/{name}',
   '  sign-in   200   403      403      POST /users',
@@ -129,6 +140,10 @@ interface Fixture {
   name?: string;
   serial?: string;
   issuer?: string;
+  /** A CA certificate to import (PEM), its key, and the external root above it. */
+  certificate?: string;
+  privateKey?: string;
+  chain?: string;
 }
 
 interface ApiCall {
@@ -211,6 +226,36 @@ const API_CALLS: Record<string, ApiCall> = {
     body: () => ({ signer: 'root-ca' }),
     state: async () => (await anvil.authority.crossCertificates()).length,
   },
+  'POST /api/v1/issuers/backup': {
+    route: 'POST /issuers/backup',
+    body: () => ({ passphrase: 'matrix backup passphrase' }),
+    state: auditMark, // a backup changes nothing but is audited (issuer.backup)
+    check: (b) =>
+      b.format === 'anvil-ca-backup' &&
+      b.issuers.some((i: { privateKey: string | null }) => i.privateKey?.includes('ENCRYPTED PRIVATE KEY'))
+        ? undefined
+        : 'no encrypted key in the backup',
+  },
+  'POST /api/v1/issuers/import': {
+    route: 'POST /issuers/import',
+    fixture: externalRoot,
+    body: (fx, n) => ({ name: `mx-imported-${n}`, certificate: fx.certificate, privateKey: fx.privateKey }),
+    state: async () => anvil.authority.issuers().length,
+    check: (i) => (i.kind === 'root' ? undefined : `imported as ${i.kind}`),
+  },
+  'POST /api/v1/issuers/csr': {
+    route: 'POST /issuers/csr',
+    body: (_fx, n) => ({ name: `mx-pending-${n}` }),
+    state: async () => anvil.authority.pendingIssuers().length,
+    check: (p) => (p.status === 'pending' && p.csr.includes('BEGIN CERTIFICATE REQUEST') ? undefined : 'no pending issuer with a CSR'),
+  },
+  'POST /api/v1/issuers/{name}/certificate': {
+    route: 'POST /issuers/{name}/certificate',
+    fixture: signedPendingIssuer,
+    body: (fx) => ({ certificate: fx.certificate, chain: fx.chain }),
+    state: async (fx) => anvil.authority.pendingIssuers().some((p) => p.name === fx.name),
+    check: (i) => (i.kind === 'intermediate' && anvil.authority.issuerByName(i.name).record.status === 'active' ? undefined : 'not active'),
+  },
   'POST /api/v1/profiles': {
     route: 'POST|PUT /profiles',
     body: (_fx, n) => ({ name: `mx-profile-${n}`, kind: 'client', policy: policy(86_400) }),
@@ -278,6 +323,15 @@ const API_CALLS: Record<string, ApiCall> = {
   'GET /api/v1/issuers': { route: null },
   // Public facts (trust and CRL URLs) like GET /issuers: any valid token. `fill` takes {kind} from the fixture too.
   'GET /api/v1/issuers/{name}/gateway/{kind}': { route: null, fixture: async () => ({ name: 'issuing-ca', kind: 'nginx' }) as Fixture },
+  'GET /api/v1/issuers/{name}/csr.pem': {
+    route: null,
+    fixture: async () => ({ name: sharedPending }),
+    check: (pem) => (pem.includes('BEGIN CERTIFICATE REQUEST') ? undefined : 'no CSR'),
+  },
+  'GET /api/v1/issuers/pending': {
+    route: null,
+    check: (page) => (page.items.some((p: { name: string }) => p.name === sharedPending) ? undefined : 'the pending issuer is not listed'),
+  },
   'GET /api/v1/audit': { route: 'GET /audit' },
   'GET /api/v1/audit/export': { route: 'GET /audit' },
   'GET /api/v1/audit/verify': { route: 'GET /audit' },
@@ -377,6 +431,18 @@ const CONSOLE_CALLS: Record<string, ConsoleCall> = {
     fixture: async () => ({ name: 'issuing-ca' }),
     state: async (fx) => (await anvil.authority.crlHeader(anvil.authority.issuerByName(fx.name!)))?.number.toString(),
   },
+  'POST /issuers/import': {
+    needs: 'ca-keys',
+    fixture: externalRoot,
+    fields: (fx, n) => ({
+      name: `mx-console-import-${n}`,
+      certificate: fx.certificate!,
+      privateKey: fx.privateKey!,
+      chain: '',
+      passphrase: '',
+    }),
+    state: async () => anvil.authority.issuers().length,
+  },
   'POST /profiles': {
     needs: 'profiles',
     fields: (_fx, n) => profileForm(`mx-console-profile-${n}`, '1d'),
@@ -456,6 +522,11 @@ let partnerB: { id: string; token: string };
 let shared: { id: string; fullchain: string };
 let partnerBCertificate: string;
 let sharedInvitation: string;
+/** A pending intermediate every CSR read is of. */
+let sharedPending: string;
+/** Where the external CAs of the import rows live, and the root that signs pending intermediates. */
+let externalDir: string;
+let externalCa: OpensslCa;
 const sessions = {} as Record<Persona, Session>;
 const passwords: Record<Persona, string> = {
   anonymous: '',
@@ -501,6 +572,19 @@ async function heldCertificate(): Promise<Fixture> {
 
 async function freshIssuer(): Promise<Fixture> {
   return { name: (await adminApi('POST', '/api/v1/issuers', { name: `mx-fixture-ca-${++counter}`, parent: 'root-ca' })).name };
+}
+
+/** A new self-signed CA made by openssl, with its key: imported as a root. */
+async function externalRoot(): Promise<Fixture> {
+  const n = ++counter;
+  const ca = createOpensslCa(join(externalDir, `root-${n}`), `Matrix Import Root ${n}`);
+  return { certificate: ca.rootPem, privateKey: readFileSync(ca.rootKeyPath, 'utf8') };
+}
+
+/** A new pending intermediate, and its certificate signed by the external root. */
+async function signedPendingIssuer(): Promise<Fixture> {
+  const pending = await adminApi('POST', '/api/v1/issuers/csr', { name: `mx-fixture-pending-${++counter}` });
+  return { name: pending.name, certificate: externalCa.sign(pending.csr), chain: externalCa.rootPem };
 }
 
 async function freshProfile(): Promise<Fixture> {
@@ -582,7 +666,10 @@ async function consolePost(session: Session, path: string, fields: Fields, csrf:
 }
 
 beforeAll(async () => {
+  haveTool('openssl');
   anvil = await createTestAnvil();
+  externalDir = tempDir('anvil-matrix-');
+  externalCa = createOpensslCa(join(externalDir, 'external'), 'Matrix External Root');
   const token = async (body: Record<string, unknown>) => (await adminApi('POST', '/api/v1/tokens', body)) as { id: string; token: string };
   // Expired: valid for 1.5 s from now, used only once the rest is set up.
   const expiresAt = Date.now() + 1500;
@@ -608,6 +695,7 @@ beforeAll(async () => {
   shared = issued;
   partnerBCertificate = (await issueAs(partnerB.token, 'own.partner-b.test')).id;
   sharedInvitation = (await freshInvitation()).id!;
+  sharedPending = (await adminApi('POST', '/api/v1/issuers/csr', { name: 'mx-shared-pending' })).name;
 
   const visitor = new ConsoleClient(anvil);
   await visitor.get('/sign-in');
@@ -622,6 +710,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await anvil?.close();
+  if (externalDir) rmSync(externalDir, { recursive: true, force: true });
 });
 
 // ---- the loops -----------------------------------------------------------------------------------

@@ -8,13 +8,17 @@
  * test/browser/reference-csp.test.ts.
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCsr, emptySans, toPem } from '@anvil/pki';
 import { createMtlsApp } from '../../apps/server/src/mtls/app.ts';
 import { CONTENT_SECURITY_POLICY, securityHeaders } from '../../apps/server/src/middleware/security-headers.ts';
 import { createTestAnvil, type TestAnvil } from '../support/harness.ts';
+import { createOpensslCa } from '../support/openssl-ca.ts';
+import { haveTool, tempDir } from '../support/tools.ts';
 
 interface Issued {
   id: string;
@@ -46,6 +50,17 @@ let walkInvitation: { id: string };
 const DOOMED_ISSUER = 'hdr-doomed';
 const PROFILE = 'hdr-profile';
 const UNKNOWN_NAME = 'no-such-name';
+/** Rotated to issuing-ca, retired, and cross-certified under root-ca by the walk. */
+const ROTATED_ISSUER = 'hdr-rotated';
+const RETIRED_ISSUER = 'hdr-retired';
+const NEW_ROOT = 'hdr-new-root';
+/** Its CSR is read, and its certificate (signed by an external root) imported, by the walk. */
+const PENDING_ISSUER = 'hdr-pending';
+/** A root made by openssl, with its key: imported by the walk. */
+let toImport: { certificate: string; privateKey: string };
+/** PENDING_ISSUER's certificate, signed by another openssl root, and that root. */
+let pendingSigned: { certificate: string; chain: string };
+let externalDir: string;
 
 async function issue(body: Record<string, unknown>): Promise<Issued> {
   const res = await anvil.api('POST', '/api/v1/certificates', body);
@@ -130,10 +145,27 @@ beforeAll(async () => {
   });
   expect(invitation.status, await invitation.clone().text()).toBe(201);
   walkInvitation = (await invitation.json()) as { id: string };
+  for (const body of [
+    { name: ROTATED_ISSUER, parent: 'root-ca' },
+    { name: RETIRED_ISSUER, parent: 'root-ca' },
+    { name: NEW_ROOT, kind: 'root' },
+  ]) {
+    const res = await anvil.api('POST', '/api/v1/issuers', body);
+    expect(res.status, await res.clone().text()).toBe(201);
+  }
+  haveTool('openssl');
+  externalDir = tempDir('anvil-headers-');
+  const imported = createOpensslCa(join(externalDir, 'imported'), 'Headers Imported Root');
+  toImport = { certificate: imported.rootPem, privateKey: readFileSync(imported.rootKeyPath, 'utf8') };
+  const external = createOpensslCa(join(externalDir, 'external'), 'Headers External Root');
+  const pending = await anvil.api('POST', '/api/v1/issuers/csr', { name: PENDING_ISSUER });
+  expect(pending.status, await pending.clone().text()).toBe(201);
+  pendingSigned = { certificate: external.sign(((await pending.json()) as { csr: string }).csr), chain: external.rootPem };
 });
 
 afterAll(async () => {
   await anvil?.close();
+  if (externalDir) rmSync(externalDir, { recursive: true, force: true });
 });
 
 describe('Cache-Control: no-store on every operation of the OpenAPI document', () => {
@@ -162,6 +194,10 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
     const key = `${op.method} ${op.path}`;
     if (key === 'POST /api/v1/certificates/{id}/revoke' || key === 'POST /api/v1/certificates/{id}/release') return { id: held.id };
     if (key === 'POST /api/v1/issuers/{name}/revoke') return { name: DOOMED_ISSUER };
+    if (key === 'POST /api/v1/issuers/{name}/rotate') return { name: ROTATED_ISSUER };
+    if (key === 'POST /api/v1/issuers/{name}/retire') return { name: RETIRED_ISSUER };
+    if (key === 'POST /api/v1/issuers/{name}/cross-certificates') return { name: NEW_ROOT };
+    if (key === 'GET /api/v1/issuers/{name}/csr.pem' || key === 'POST /api/v1/issuers/{name}/certificate') return { name: PENDING_ISSUER };
     if (op.path.startsWith('/api/v1/profiles/')) return { name: PROFILE };
     if (op.path.startsWith('/api/v1/tokens/')) return { id: walkToken.id };
     if (op.path.startsWith('/api/v1/invitations/')) return { id: walkInvitation.id };
@@ -184,6 +220,13 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
       'POST /api/v1/certificates/revoke': { ids: [bulk.id], reason: 'superseded' },
       'POST /api/v1/issuers/{name}/revoke': { reason: 'cessationOfOperation' },
       'POST /api/v1/issuers': { name: 'hdr-walk-ca', parent: 'root-ca' },
+      // The answer that carries every CA key (encrypted under this passphrase).
+      'POST /api/v1/issuers/backup': { passphrase: 'headers walk passphrase' },
+      'POST /api/v1/issuers/{name}/rotate': { to: 'issuing-ca' },
+      'POST /api/v1/issuers/{name}/cross-certificates': { signer: 'root-ca' },
+      'POST /api/v1/issuers/import': { name: 'hdr-walk-imported', ...toImport },
+      'POST /api/v1/issuers/csr': { name: 'hdr-walk-pending' },
+      'POST /api/v1/issuers/{name}/certificate': pendingSigned,
       'POST /api/v1/profiles': {
         name: 'hdr-walk',
         kind: 'client',
@@ -230,6 +273,11 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
         expect(issued.privateKey).toMatch(/PRIVATE KEY/);
         expect(issued.pkcs12).toBeTruthy();
         expect(issued.kubernetesSecret).toContain('tls.key');
+      }
+      if (what === 'POST /api/v1/issuers/backup') {
+        const keys = (JSON.parse(a.body) as { issuers: Array<{ privateKey: string | null }> }).issuers.map((i) => i.privateKey);
+        expect(keys.length).toBeGreaterThan(0);
+        for (const key of keys) expect(key).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
       }
     }
   });

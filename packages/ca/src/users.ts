@@ -15,7 +15,8 @@ export const isUserRole = (v: string): v is UserRole => (USER_ROLES as readonly 
 
 /** What each role may do; the console and its routes ask this, never the role name. */
 export const ROLE_PERMISSIONS = {
-  admin: ['read', 'issue', 'revoke', 'profiles', 'issuers', 'users', 'judge', 'tokens'],
+  // `ca-keys`: bringing a CA's private key in (issuer import) is an administrator's act, as on the API.
+  admin: ['read', 'issue', 'revoke', 'profiles', 'issuers', 'ca-keys', 'users', 'judge', 'tokens'],
   // Operators create scoped API tokens for partners (never one with the admin scope: tokens.tsx).
   operator: ['read', 'issue', 'revoke', 'profiles', 'issuers', 'judge', 'tokens'],
   auditor: ['read', 'judge'],

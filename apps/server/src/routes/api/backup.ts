@@ -1,6 +1,6 @@
 /** POST /api/v1/issuers/backup: the encrypted backup of every software CA key (admin only, audited); restored by a server's first start. */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Authority } from '@anvil/ca';
+import { type Authority, ROUTE_SCOPES } from '@anvil/ca';
 import type { AppEnv } from '../../env.ts';
 import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
@@ -31,7 +31,7 @@ const BackupSchema = z
 
 export function backupRoutes(authority: Authority) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use('/backup', requireScope('admin'));
+  app.use('/backup', requireScope(ROUTE_SCOPES['POST /issuers/backup']));
   app.openapi(
     createRoute({
       method: 'post',

@@ -1,7 +1,7 @@
 /** /api/v1/issuers: importing an existing CA, and an intermediate signed by an external root (CSR out, certificate in). */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Authority, LoadedIssuer, PendingIssuerRecord } from '@anvil/ca';
-import { ISSUER_NAME } from '@anvil/ca';
+import { ISSUER_NAME, ROUTE_SCOPES } from '@anvil/ca';
 import { KEY_ALGORITHMS } from '@anvil/pki';
 import type { AppEnv } from '../../env.ts';
 import { requireScope } from '../../middleware/scope.ts';
@@ -83,7 +83,9 @@ export function issuerImportRoutes<S extends z.ZodTypeAny>(
   issuer: { schema: S; view: (i: LoadedIssuer) => z.infer<S> },
 ) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  for (const path of ['/import', '/csr', '/:name/certificate']) app.use(path, requireScope('admin'));
+  app.use('/import', requireScope(ROUTE_SCOPES['POST /issuers/import']));
+  app.use('/csr', requireScope(ROUTE_SCOPES['POST /issuers/csr']));
+  app.use('/:name/certificate', requireScope(ROUTE_SCOPES['POST /issuers/{name}/certificate']));
 
   app.openapi(
     createRoute({

@@ -77,7 +77,7 @@ export function issuerPages(deps: UiDeps) {
     const body = (
       <>
         <IssuerList issuers={issuers} />
-        {can(c.get('user').role, 'issuers') ? <ImportIssuerForm csrf={c.get('csrf')} {...importForm} /> : null}
+        {can(c.get('user').role, 'ca-keys') ? <ImportIssuerForm csrf={c.get('csrf')} {...importForm} /> : null}
       </>
     );
     return page(c, 'Issuers', body, { section: '/issuers', status });
@@ -88,7 +88,7 @@ export function issuerPages(deps: UiDeps) {
   // Import an existing CA (issuer-import.ts); a refusal shows its code above the form, nothing imported.
   app.post(
     '/import',
-    requirePermission('issuers', (c) => forbiddenPage(c, 'Your role may not import CAs.')),
+    requirePermission('ca-keys', (c) => forbiddenPage(c, 'Your role may not import CAs.')),
     async (c) => {
       const draft: ImportDraft = { name: formText(c, 'name').trim(), certificate: formText(c, 'certificate'), chain: formText(c, 'chain') };
       const passphrase = formText(c, 'passphrase');
