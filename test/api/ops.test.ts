@@ -30,7 +30,7 @@ describe('probes', () => {
   it('/healthz answers without auth or database', async () => {
     const res = await app.request('/healthz');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toEqual({ status: 'ok', worker: 0 }); // 0: no worker processes (ANVIL_WORKERS=1)
     expect(res.headers.get('cache-control')).toBe('no-store');
   });
 
