@@ -125,13 +125,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     crlValidityHours: e.ANVIL_CRL_VALIDITY_HOURS,
     issueRateLimit: e.ANVIL_ISSUE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
-    workers: workersOf(e.ANVIL_WORKERS, e.DATABASE_URL),
+    workers: workersOf(e.ANVIL_WORKERS, e.DATABASE_URL, e.ANVIL_PKCS11_MODULE),
     custody: custodyOf(e),
   };
 }
 
-/** PGlite is one process holding its files: it cannot be shared, so it has one worker. */
-function workersOf(workers: number | undefined, databaseUrl: string | undefined): number {
+/**
+ * PGlite is one process holding its files, so it has one worker. So does PKCS#11 custody for now:
+ * a second worker process signing on the same SoftHSM2 token crashed (SIGSEGV in the module,
+ * bench:issue --custody pkcs11 with two workers), and one process is what the PKCS#11 suite tests.
+ */
+function workersOf(workers: number | undefined, databaseUrl: string | undefined, pkcs11Module: string | undefined): number {
+  if (pkcs11Module) {
+    if (workers !== undefined && workers > 1) {
+      throw new Error(
+        'invalid configuration:\n  ANVIL_WORKERS: with PKCS#11 custody (ANVIL_PKCS11_MODULE) Anvil runs one process (a second one on the same token crashed the module)',
+      );
+    }
+    return 1;
+  }
   if (!databaseUrl) {
     if (workers !== undefined && workers > 1) {
       throw new Error(
