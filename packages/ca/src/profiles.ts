@@ -138,6 +138,18 @@ export interface ProfilePolicy {
   maxTtl: number;
   /** Issuer name; unset means the default issuing CA. */
   issuer?: string;
+  /** ACME enrollment (RFC 8555) at /acme/{profile}/directory; absent or not enabled: no directory. */
+  acme?: AcmePolicy;
+}
+
+export type AcmeChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
+export const ACME_CHALLENGE_TYPES: readonly AcmeChallengeType[] = ['http-01', 'dns-01', 'tls-alpn-01'];
+
+/** Whether a profile answers ACME, whether accounts need an External Account Binding, and which challenges it offers. */
+export interface AcmePolicy {
+  enabled: boolean;
+  requireEab: boolean;
+  challenges: AcmeChallengeType[];
 }
 
 export interface Profile {

@@ -133,6 +133,18 @@ export const PolicySchema = z
     defaultTtl: TtlSchema.default(90 * 86400),
     maxTtl: TtlSchema.default(397 * 86400),
     issuer: z.string().max(64).optional(),
+    acme: z
+      .object({
+        enabled: z.boolean(),
+        requireEab: z.boolean().default(false),
+        challenges: z
+          .array(z.enum(['http-01', 'dns-01', 'tls-alpn-01']))
+          .min(1)
+          .default(['http-01', 'dns-01', 'tls-alpn-01']),
+      })
+      .strict()
+      .optional()
+      .openapi({ description: 'ACME enrollment at /acme/{profile}/directory (off when absent)' }),
   })
   .strict()
   .openapi('ProfilePolicy');

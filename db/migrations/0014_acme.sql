@@ -1,0 +1,2 @@
+-- ACME (RFC 8555): nonces, accounts, orders, authorizations, challenges. Filled in by the ACME change.
+SELECT 1;
