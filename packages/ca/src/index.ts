@@ -25,3 +25,4 @@ export * from './revocation/crl-fetcher.ts';
 export * from './revocation/propagation.ts';
 export * from './judge-service.ts';
 export * from './users.ts';
+export * from './acme/problems.ts';
