@@ -225,7 +225,7 @@ async function runSingle(config: Config, log: Logger) {
     await store.close().finally(() => process.exit(1));
     return;
   }
-  if (served.mtls) logMtlsReady(log, config, served.mtls);
+  if (served.mtls) logMtlsReady(log, config, { port: served.mtls.port, notAfter: served.mtls.identity.notAfter.toISOString() });
   onSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
     authority.stop();
@@ -234,11 +234,9 @@ async function runSingle(config: Config, log: Logger) {
   });
 }
 
-function logMtlsReady(log: Logger, config: Config, mtls: { port: number; identity: MtlsIdentity }) {
-  log.info(
-    { verify: `https://${config.hostnames[0] ?? 'localhost'}:${mtls.port}/verify`, notAfter: mtls.identity.notAfter.toISOString() },
-    'mTLS listener ready',
-  );
+/** The one "mTLS listener ready" line: a single process's, or the supervisor's once every worker listens. */
+function logMtlsReady(log: Logger, config: Config, mtls: { port: number; notAfter: string }) {
+  log.info({ verify: `https://${config.hostnames[0] ?? 'localhost'}:${mtls.port}/verify`, notAfter: mtls.notAfter }, 'mTLS listener ready');
 }
 
 // ---- supervisor and workers -------------------------------------------------------------------
@@ -249,7 +247,7 @@ type Ask = { anvil: 'ask'; id: number } & Question;
 /** Supervisor -> worker. */
 type Answer = { anvil: 'answer'; id: number; value?: unknown; error?: string };
 /** Worker -> supervisor, once its listeners are up. */
-type Ready = { anvil: 'ready'; httpPort: number; mtlsPort: number | null; mtlsNotAfter: string | null };
+type Ready = { anvil: 'ready'; httpPort: number; mtls: { port: number; notAfter: string } | null };
 
 interface WireIdentity {
   keyPem: string;
@@ -347,12 +345,7 @@ async function runSupervisor(config: Config, log: Logger) {
         if (!announced && ready.size === config.workers) {
           announced = true;
           announce(config, log, { httpPort: msg.httpPort, authority, store, dataDir, workers: config.workers }, boot);
-          if (msg.mtlsPort !== null) {
-            log.info(
-              { verify: `https://${config.hostnames[0] ?? 'localhost'}:${msg.mtlsPort}/verify`, notAfter: msg.mtlsNotAfter },
-              'mTLS listener ready',
-            );
-          }
+          if (msg.mtls) logMtlsReady(log, config, msg.mtls);
         }
       }
     });
@@ -446,8 +439,7 @@ async function runWorker(config: Config, log: Logger) {
   process.send!({
     anvil: 'ready',
     httpPort: served.httpPort,
-    mtlsPort: served.mtls?.port ?? null,
-    mtlsNotAfter: served.mtls?.identity.notAfter.toISOString() ?? null,
+    mtls: served.mtls ? { port: served.mtls.port, notAfter: served.mtls.identity.notAfter.toISOString() } : null,
   } satisfies Ready);
   onSignals(async () => {
     authority.stop();
