@@ -142,8 +142,9 @@ export interface ProfilePolicy {
   acme?: AcmePolicy;
 }
 
-export type AcmeChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
-export const ACME_CHALLENGE_TYPES: readonly AcmeChallengeType[] = ['http-01', 'dns-01', 'tls-alpn-01'];
+/** The ACME challenge types Anvil can validate: the one list the API's schema and the policy type read. */
+export const ACME_CHALLENGE_TYPES = ['http-01', 'dns-01', 'tls-alpn-01'] as const;
+export type AcmeChallengeType = (typeof ACME_CHALLENGE_TYPES)[number];
 
 /** Whether a profile answers ACME, whether accounts need an External Account Binding, and which challenges it offers. */
 export interface AcmePolicy {

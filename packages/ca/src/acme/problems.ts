@@ -4,7 +4,7 @@
  * application/problem+json with `status`. A CaError raised by the authority underneath (a refused
  * name, a rate limit) is translated by `fromCaError`, so an ACME client never sees a bare code.
  */
-import { CaError } from '../errors.ts';
+import type { CaError } from '../errors.ts';
 
 export type AcmeErrorType =
   | 'accountDoesNotExist'

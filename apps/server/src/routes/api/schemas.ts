@@ -1,7 +1,7 @@
 /** The API's request and response schemas (zod, also the OpenAPI document and the CLI's types). */
 import { z } from '@hono/zod-openapi';
 import { KEY_ALGORITHMS, REVOCATION_REASONS } from '@anvil/pki';
-import { PROFILE_NAME } from '@anvil/ca';
+import { ACME_CHALLENGE_TYPES, PROFILE_NAME } from '@anvil/ca';
 import { DNS_SUBDOMAIN } from './bundles.ts';
 
 export const ProblemSchema = z
@@ -138,9 +138,9 @@ export const PolicySchema = z
         enabled: z.boolean(),
         requireEab: z.boolean().default(false),
         challenges: z
-          .array(z.enum(['http-01', 'dns-01', 'tls-alpn-01']))
+          .array(z.enum(ACME_CHALLENGE_TYPES))
           .min(1)
-          .default(['http-01', 'dns-01', 'tls-alpn-01']),
+          .default([...ACME_CHALLENGE_TYPES]),
       })
       .strict()
       .optional()
