@@ -9,10 +9,11 @@
  * missing token each stop start-up with a plain message (no stack, no PIN). A token that fails
  * during issuance is a 503 `hsm_unavailable` with nothing recorded.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshPostgresDatabase } from '../support/harness.ts';
 import { failedStart, startServer, type ServerProcess } from '../support/server-process.ts';
 import { haveTool, openssl, run, tempDir, writeFiles } from '../support/tools.ts';
 
@@ -28,6 +29,12 @@ if (tools && !existsSync(MODULE)) {
   console.warn(`\n  !!! SKIPPING: ${MODULE} is missing\n`);
 }
 const ready = tools && existsSync(MODULE);
+
+/** A certificate's subjectKeyIdentifier as `openssl ocsp -resp_text` prints a byKey Responder Id (hex, no colons). */
+function subjectKeyId(certPath: string): string {
+  const text = openssl('x509', '-in', certPath, '-noout', '-ext', 'subjectKeyIdentifier');
+  return /\n\s*([0-9A-F:]+)\s*$/.exec(text)![1].replace(/:/g, '');
+}
 
 describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
   const dir = tempDir('anvil-pkcs11-');
@@ -45,8 +52,8 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
       env: { ...process.env, SOFTHSM2_CONF: conf },
     });
 
-  async function issue(cn: string) {
-    const res = await server.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: cn }, sans: { dns: [cn] } });
+  async function issue(cn: string, issuer?: string) {
+    const res = await server.api('POST', '/api/v1/certificates', { profile: 'client', subject: { CN: cn }, sans: { dns: [cn] }, issuer });
     expect(res.status, res.text).toBe(201);
     const leaf = join(dir, `${cn}.pem`);
     writeFileSync(leaf, res.body.certificate);
@@ -59,21 +66,25 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
     files = writeFiles(dir, { 'trust.pem': bundle, 'issuing.pem': issuing });
   }
 
-  async function verifyAll(leaf: { id: string; serial: string; path: string }) {
+  /** Revokes `leaf` after openssl verified it, then checks the token-signed CRL and OCSP answer say so. */
+  async function verifyAll(
+    leaf: { id: string; serial: string; path: string },
+    ca = { trust: 'trust.pem', issuing: 'issuing.pem', crl: 'issuing-ca' },
+  ) {
     const verify = run('openssl', [
       'verify',
       '-x509_strict',
       '-purpose',
       'sslclient',
       '-CAfile',
-      files['trust.pem'],
+      files[ca.trust],
       '-untrusted',
-      files['issuing.pem'],
+      files[ca.issuing],
       leaf.path,
     ]);
     expect(verify.out).toContain(`${leaf.path}: OK`);
     expect((await server.api('POST', `/api/v1/certificates/${leaf.id}/revoke`, { reason: 'keyCompromise' })).status).toBe(200);
-    const crl = Buffer.from(await (await fetch(`${server.base}/pki/crl/issuing-ca.crl`)).arrayBuffer());
+    const crl = Buffer.from(await (await fetch(`${server.base}/pki/crl/${ca.crl}.crl`)).arrayBuffer());
     writeFileSync(join(dir, 'issuing.crl'), crl);
     const crlCheck = run('openssl', [
       'crl',
@@ -82,7 +93,7 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
       '-in',
       join(dir, 'issuing.crl'),
       '-CAfile',
-      files['issuing.pem'],
+      files[ca.issuing],
       '-verify',
       '-noout',
       '-text',
@@ -94,9 +105,9 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
       '-x509_strict',
       '-crl_check',
       '-CAfile',
-      files['trust.pem'],
+      files[ca.trust],
       '-untrusted',
-      files['issuing.pem'],
+      files[ca.issuing],
       '-CRLfile',
       join(dir, 'issuing.crl'),
       leaf.path,
@@ -105,15 +116,21 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
     const ocsp = run('openssl', [
       'ocsp',
       '-issuer',
-      files['issuing.pem'],
+      files[ca.issuing],
       '-cert',
       leaf.path,
       '-url',
       `${server.base}/ocsp`,
       '-CAfile',
-      files['trust.pem'],
+      files[ca.trust],
+      // The CA's own key signs the answer (ANVIL_OCSP_SIGNER=auto with a token key): no responder certificate is sent.
+      '-verify_other',
+      files[ca.issuing],
+      '-resp_text',
     ]);
     expect(ocsp.out).toContain('Response verify OK');
+    expect(ocsp.out).toContain(`Responder Id: ${subjectKeyId(files[ca.issuing])}`);
+    expect(ocsp.out).not.toContain('BEGIN CERTIFICATE');
     expect(ocsp.out).toContain(`${leaf.path}: revoked`);
   }
 
@@ -180,6 +197,121 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
     await verifyAll(await issue('second.partner.test'));
   }, 330_000);
 
+  describe('a CA whose key is already on the token is imported without its key', () => {
+    const ext = (name: string) => join(dir, name);
+
+    beforeAll(() => {
+      // The key is made on the token by a tool we did not write; an external root (openssl) certifies its public key.
+      p11tool('--login', '--pin', PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'partner-ca', '--id', '4242');
+      p11tool('--read-object', '--type', 'pubkey', '--id', '4242', '-o', ext('token.pub.der'));
+      openssl('pkey', '-pubin', '-inform', 'DER', '-in', ext('token.pub.der'), '-out', ext('token.pub.pem'));
+      const subject = (cn: string) => ['-subj', `/O=Partner/CN=${cn}`];
+      openssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        ext('ext-root.key'),
+        '-out',
+        ext('ext-root.pem'),
+        ...subject('Partner Root'),
+        '-days',
+        '30',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      );
+      // Any CSR will do: -force_pubkey puts the token's public key into the certificate.
+      openssl(
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        ext('throwaway.key'),
+        '-out',
+        ext('int.csr'),
+        ...subject('Partner Token CA'),
+      );
+      writeFileSync(
+        ext('int.cnf'),
+        'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+      );
+      // token-int carries the token's public key; stray-int the CSR's own key, which is not on the token.
+      const certify = (name: string, serial: string, extra: string[]) =>
+        openssl(
+          'x509',
+          '-req',
+          '-in',
+          ext('int.csr'),
+          '-CA',
+          ext('ext-root.pem'),
+          '-CAkey',
+          ext('ext-root.key'),
+          '-set_serial',
+          serial,
+          ...extra,
+          '-extfile',
+          ext('int.cnf'),
+          '-days',
+          '20',
+          '-out',
+          ext(`${name}.pem`),
+        );
+      certify('token-int', '7001', ['-force_pubkey', ext('token.pub.pem')]);
+      certify('stray-int', '7002', []);
+      files = { ...files, 'ext-root.pem': ext('ext-root.pem'), 'token-int.pem': ext('token-int.pem') };
+    });
+
+    const importIt = (name: string, cert: string, extra: Record<string, string> = {}) =>
+      server.api('POST', '/api/v1/issuers/import', {
+        name,
+        certificate: readFileSync(ext(cert), 'utf8'),
+        chain: readFileSync(ext('ext-root.pem'), 'utf8'),
+        ...extra,
+      });
+
+    it("refuses what is not the certificate's key on the token, each with its code, importing nothing", async () => {
+      const issuersBefore = (await server.api('GET', '/api/v1/issuers')).text;
+      const rootRef = (await server.api('POST', '/api/v1/issuers/backup', { passphrase: 'backup passphrase 1234' })).body.issuers.find(
+        (i: { name: string }) => i.name === 'root-ca',
+      ).keyRef as string;
+      const cases: [string, Record<string, string>, string][] = [
+        ['stray-int.pem', {}, 'key_not_on_token'],
+        ['token-int.pem', { keyRef: 'not-a-uri' }, 'malformed_key_ref'],
+        ['token-int.pem', { keyRef: rootRef.replace(`token=${LABEL}`, 'token=other-token') }, 'key_ref_unusable'],
+        ['token-int.pem', { keyRef: rootRef }, 'key_mismatch'],
+        ['token-int.pem', { keyRef: rootRef, privateKey: readFileSync(ext('throwaway.key'), 'utf8') }, 'key_ref_conflict'],
+      ];
+      for (const [cert, extra, code] of cases) {
+        const res = await importIt('refused-int', cert, extra);
+        expect(res.status, `${code}: ${res.text}`).toBe(422);
+        expect(res.body.code).toBe(code);
+        expect(res.text).not.toContain(PIN);
+      }
+      expect((await server.api('GET', '/api/v1/issuers')).text).toBe(issuersBefore);
+    });
+
+    it("finds the key by the certificate's public key, and the token key signs its certificates, CRL and OCSP answers", async () => {
+      const res = await importIt('token-int', 'token-int.pem');
+      expect(res.status, res.text).toBe(201);
+      const backup = await server.api('POST', '/api/v1/issuers/backup', { passphrase: 'backup passphrase 1234' });
+      const row = backup.body.issuers.find((i: { name: string }) => i.name === 'token-int');
+      expect(row.privateKey).toBeNull();
+      expect(row.keyRef).toBe(`pkcs11:token=${LABEL};object=partner-ca;id=%42%42`);
+      const leaf = await issue('imported.partner.test', 'token-int');
+      await verifyAll(leaf, { trust: 'ext-root.pem', issuing: 'token-int.pem', crl: 'token-int' });
+    });
+  });
+
   it('a token failing during issuance is a 503 hsm_unavailable, and nothing is recorded as issued', async () => {
     const before = (await server.api('GET', '/api/v1/certificates?limit=100')).body.items.length;
     // The token's files vanish under the running server: SoftHSM refuses the next operation.
@@ -199,6 +331,50 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
       renameSync(join(dir, 'token-away'), join(tokenDir, tokenUuid));
     }
     await server.stop();
+  }, 330_000);
+
+  it('sessions signing at the same time never corrupt the module (C_Initialize with CKF_OS_LOCKING_OK)', () => {
+    // Before the fix, 2 of 3 such runs died in SoftHSM2 (SIGSEGV or "malloc(): unaligned tcache chunk").
+    for (let round = 0; round < 3; round++) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/support/pkcs11-sign-load.ts'], {
+        encoding: 'utf8',
+        env: { ...process.env, SOFTHSM2_CONF: conf, PKCS11_MODULE: MODULE, PKCS11_TOKEN_LABEL: LABEL, PKCS11_PIN: PIN, SECONDS: '2' },
+      });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      expect(r.stdout).toMatch(/^signatures [1-9]\d* in \d+ ms/);
+    }
+  }, 120_000);
+
+  it('two worker processes on PostgreSQL issue and answer OCSP on one token at once', async () => {
+    const db = await freshPostgresDatabase('anvil_pkcs11');
+    const workers = await startServer(
+      { ...env, ANVIL_DATA_DIR: join(dir, 'data-workers'), DATABASE_URL: db.url, ANVIL_WORKERS: '2' },
+      TOKEN,
+    );
+    try {
+      expect(workers.child.exitCode, workers.output()).toBeNull();
+      const results = await Promise.all(
+        Array.from({ length: 48 }, (_, i) =>
+          workers.api('POST', '/api/v1/certificates', {
+            profile: 'client',
+            subject: { CN: `w${i}.partner.test` },
+            sans: { dns: [`w${i}.partner.test`] },
+          }),
+        ),
+      );
+      expect(results.map((r) => r.status)).toEqual(results.map(() => 201));
+      // Both workers signed: their access lines name their pids.
+      expect(new Set(workers.output().match(/"pid":\d+/g)).size).toBeGreaterThanOrEqual(3);
+      server = workers;
+      await fetchPki();
+      writeFileSync(join(dir, 'w0.pem'), results[0].body.certificate);
+      await verifyAll({ id: results[0].body.id, serial: results[0].body.serial, path: join(dir, 'w0.pem') });
+      expect(workers.child.exitCode).toBeNull();
+      expect(workers.output()).not.toMatch(/SIGSEGV|SIGABRT|tcache|a worker process exited/i);
+    } finally {
+      await workers.stop();
+      await db.drop();
+    }
   }, 330_000);
 
   it('a wrong PIN stops start-up with a plain message, without the PIN', async () => {

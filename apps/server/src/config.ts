@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '@anvil/pki';
+import { OCSP_SIGNER_CHOICES, type OcspSignerChoice } from '@anvil/ca';
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -34,6 +35,8 @@ const schema = z.object({
     .positive()
     .default(64 * 1024),
   ANVIL_CRL_VALIDITY_HOURS: z.coerce.number().positive().default(24),
+  /** Who signs OCSP answers: `auto` (the CA key when it is on a PKCS#11 token, else a delegated responder), `issuer`, `delegated`. */
+  ANVIL_OCSP_SIGNER: z.enum(OCSP_SIGNER_CHOICES).default('auto'),
   /** Certificates per minute per API token without a limit of its own (admin tokens exempt); 0: none. */
   ANVIL_ISSUE_RATE_LIMIT: z.coerce.number().int().min(0).max(100_000).default(60),
   /** Worker processes sharing PORT and ANVIL_MTLS_PORT (node:cluster); default: the cores, on PostgreSQL. */
@@ -76,6 +79,7 @@ export type Config = {
   trustedProxies: string[];
   bodyLimit: number;
   crlValidityHours: number;
+  ocspSigner: OcspSignerChoice;
   /** Default issuance rate limit per API token, per minute; 0: none. */
   issueRateLimit: number;
   logLevel: string;
@@ -123,27 +127,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustedProxies: list(e.ANVIL_TRUSTED_PROXIES),
     bodyLimit: e.ANVIL_BODY_LIMIT,
     crlValidityHours: e.ANVIL_CRL_VALIDITY_HOURS,
+    ocspSigner: e.ANVIL_OCSP_SIGNER,
     issueRateLimit: e.ANVIL_ISSUE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
-    workers: workersOf(e.ANVIL_WORKERS, e.DATABASE_URL, e.ANVIL_PKCS11_MODULE),
+    workers: workersOf(e.ANVIL_WORKERS, e.DATABASE_URL),
     custody: custodyOf(e),
   };
 }
 
 /**
- * PGlite is one process holding its files, so it has one worker. So does PKCS#11 custody for now:
- * a second worker process signing on the same SoftHSM2 token crashed (SIGSEGV in the module,
- * bench:issue --custody pkcs11 with two workers), and one process is what the PKCS#11 suite tests.
+ * PGlite is one process holding its files, so it has one worker. PKCS#11 custody runs in every
+ * worker: each process opens its own sessions on the token, and the module locks around its own
+ * state (custody/pkcs11.ts `initializeWithLocking`).
  */
-function workersOf(workers: number | undefined, databaseUrl: string | undefined, pkcs11Module: string | undefined): number {
-  if (pkcs11Module) {
-    if (workers !== undefined && workers > 1) {
-      throw new Error(
-        'invalid configuration:\n  ANVIL_WORKERS: with PKCS#11 custody (ANVIL_PKCS11_MODULE) Anvil runs one process (a second one on the same token crashed the module)',
-      );
-    }
-    return 1;
-  }
+function workersOf(workers: number | undefined, databaseUrl: string | undefined): number {
   if (!databaseUrl) {
     if (workers !== undefined && workers > 1) {
       throw new Error(

@@ -86,6 +86,7 @@ async function openAuthority(
       caKeyAlgorithm: config.caKeyAlgorithm,
       organization: config.organization,
       crl: { validityMs: config.crlValidityHours * 3600_000 },
+      ocspSigner: config.ocspSigner,
       issueRateLimit: config.issueRateLimit,
       ...(responders ? { ocspResponders: (issuer) => responders(issuer.record.id) } : {}),
     },

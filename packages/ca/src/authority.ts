@@ -37,7 +37,7 @@ import { effectiveRateLimit } from './rate-limit.ts';
 import type { Profile } from './profiles.ts';
 import { CrlPublisher, DEFAULT_CRL_POLICY, type CrlPolicy } from './revocation/crl-publisher.ts';
 import { RevocationNotices } from './revocation/notices.ts';
-import { OcspResponder, type ResponderCredentials } from './revocation/ocsp-responder.ts';
+import { OcspResponder, signsOwnAnswers, type OcspSignerChoice, type ResponderCredentials } from './revocation/ocsp-responder.ts';
 import { propagateRevocation } from './revocation/propagation.ts';
 import { Revocations } from './revocation/revocations.ts';
 import { SerialReservations } from './serials.ts';
@@ -72,6 +72,12 @@ export interface AuthorityConfig {
    * worker process asks its supervisor, so one responder per issuer serves every worker (main.ts).
    */
   ocspResponders?: (issuer: LoadedIssuer) => Promise<ResponderCredentials>;
+  /**
+   * Who signs OCSP answers (ANVIL_OCSP_SIGNER): `delegated`, a responder certificate per issuer;
+   * `issuer`, the CA key itself; `auto` (default), the CA key when it is on a PKCS#11 token (so
+   * the token key signs every answer, and no responder key exists outside it), else delegated.
+   */
+  ocspSigner?: OcspSignerChoice;
   /** Console sessions and sign-in throttling (defaults: 30 min idle, 12 h absolute). */
   sessions?: Partial<SessionPolicy>;
   /**
@@ -142,6 +148,7 @@ export class Authority {
       now,
       issuers: () => this.issuers(),
       issueResponder: config.ocspResponders ?? ((issuer) => this.issuance.issueOcspResponder(issuer, responderTtl)),
+      signsOwnAnswers: signsOwnAnswers(config.ocspSigner ?? 'auto'),
       renewBeforeMs: responderTtl / 2,
     });
     this.revocations = new Revocations({

@@ -24,7 +24,7 @@ import {
 import { audit, type Actor } from './audit.ts';
 import { CaError, conflict, invalid, notFound } from './errors.ts';
 import type { LoadedIssuer } from './issuers.ts';
-import type { KeyCustody } from './key-custody.ts';
+import type { CustodyEntry, KeyCustody } from './key-custody.ts';
 import { checkSubject } from './profiles.ts';
 import type { IssuerRecord, PendingIssuerRecord, Store, StoreTx, TrustAnchorRecord } from './store.ts';
 
@@ -38,7 +38,10 @@ export interface ImportIssuerParams {
   passphrase?: string;
   /** PEM certificates above `certificate`, up to a root (the root may be left out when Anvil has it). */
   chain?: string;
-  /** A key already on the PKCS#11 token (H1's custody); not yet supported. */
+  /**
+   * The key is already on the PKCS#11 token: its RFC 7512 URI. Without it (and without
+   * `privateKey`) the token's key whose public key is the certificate's is taken.
+   */
   keyRef?: string;
 }
 
@@ -228,6 +231,36 @@ async function insertImported(
 }
 
 /**
+ * The imported CA's key: a PKCS#8 given in the request (wrapped by software custody), or a key
+ * already on the PKCS#11 token (its reference kept, the key never leaving the token).
+ */
+async function importedKey(
+  deps: ImportDeps,
+  params: ImportIssuerParams,
+  spki: Uint8Array,
+): Promise<{ algorithm: KeyAlgorithm; pkcs8Der?: Uint8Array; custody?: CustodyEntry }> {
+  if (params.privateKey) {
+    if (params.keyRef !== undefined) throw invalid('key_ref_conflict', 'give either "privateKey" or "keyRef", not both');
+    let key: ReturnType<typeof readPrivateKey>;
+    try {
+      key = readPrivateKey(params.privateKey, params.passphrase || undefined);
+    } catch (e) {
+      return malformed(e);
+    }
+    if (!sameKey(spki, key.spkiDer)) throw invalid('key_mismatch', 'the private key is not the key of this certificate');
+    return { algorithm: key.algorithm, pkcs8Der: key.pkcs8Der };
+  }
+  if (!deps.custody.tokenKey) {
+    if (params.keyRef !== undefined) {
+      throw invalid('key_ref_unsupported', 'keyRef names a PKCS#11 key, but this Anvil has no token configured (ANVIL_PKCS11_MODULE)');
+    }
+    throw invalid('private_key_required', 'give the CA\'s PKCS#8 private key in "privateKey"');
+  }
+  const found = await deps.custody.tokenKey(spki, params.keyRef);
+  return { algorithm: found.keyAlgorithm, custody: { encryptedKey: null, keyRef: found.keyRef } };
+}
+
+/**
  * Imports an existing CA with its private key. A self-signed certificate becomes a root issuer;
  * any other an intermediate under the Anvil issuer that signed it, or under a trust anchor (stored
  * or given in `chain`). Audited as `issuer.import` (success or failure with its code).
@@ -235,19 +268,8 @@ async function insertImported(
 export function importIssuer(deps: ImportDeps, params: ImportIssuerParams, actor: Actor): Promise<LoadedIssuer> {
   return audited(deps, actor, 'issuer.import', params.name, async () => {
     deps.host.checkName(params.name);
-    if (params.keyRef !== undefined) {
-      // TODO(issue 14 item 1): hand the reference to PKCS#11 custody once it can adopt a token key.
-      throw invalid('key_ref_unsupported', 'importing a CA whose key is on the PKCS#11 token is not available yet: give "privateKey"');
-    }
-    if (!params.privateKey) throw invalid('private_key_required', 'give the CA\'s PKCS#8 private key in "privateKey"');
     const facts = readOneCertificate(params.certificate, 'certificate');
-    let key: ReturnType<typeof readPrivateKey>;
-    try {
-      key = readPrivateKey(params.privateKey, params.passphrase || undefined);
-    } catch (e) {
-      return malformed(e);
-    }
-    if (!sameKey(facts.spki, key.spkiDer)) throw invalid('key_mismatch', 'the private key is not the key of this certificate');
+    const key = await importedKey(deps, params, facts.spki);
     if (!isSigningCa(facts)) {
       throw invalid('not_a_ca', 'the certificate is not a CA certificate: basicConstraints CA:TRUE and keyUsage keyCertSign are required');
     }
@@ -259,7 +281,7 @@ export function importIssuer(deps: ImportDeps, params: ImportIssuerParams, actor
     const given = readChain(params.chain);
     const end: PathEnd = facts.selfSigned ? { parent: null, external: [], newAnchor: null } : buildPath(facts, given, deps, now);
     const kind = facts.selfSigned ? 'root' : 'intermediate';
-    const custody = deps.custody.wrap(params.name, key.pkcs8Der);
+    const custody = key.custody ?? deps.custody.wrap(params.name, key.pkcs8Der!);
     const written = await insertImported(deps, async (tx) => {
       const anchor = end.newAnchor ? await tx.insertTrustAnchor(anchorRecord(end.newAnchor)) : null;
       const issuer = await tx.insertIssuer({

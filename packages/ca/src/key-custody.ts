@@ -79,6 +79,14 @@ export interface KeyCustody {
   signer(issuer: CustodyIssuer): Signer;
   /** The decrypted PKCS#8 of a software key, for the encrypted backup; null for a key that never leaves its token. */
   softwareKey(issuer: CustodyIssuer): Uint8Array | null;
+  /** Only on a token: its key for a CA certificate imported without its private key (by `keyRef`, or found by the public key). */
+  tokenKey?(spkiDer: Uint8Array, keyRef?: string): Promise<TokenKey>;
+}
+
+/** A key found on the token for an imported CA certificate, proven to be the certificate's. */
+export interface TokenKey {
+  keyRef: string;
+  keyAlgorithm: KeyAlgorithm;
 }
 
 export class SoftwareKeyCustody implements KeyCustody {

@@ -51,20 +51,27 @@ export function issuerCommand(): Command {
   );
   issuer
     .command('import')
-    .description('import an existing CA certificate and its PKCS#8 key (a self-signed one becomes a root)')
+    .description(
+      'import an existing CA certificate and its PKCS#8 key, or with its key on the PKCS#11 token (a self-signed one becomes a root)',
+    )
     .requiredOption('--name <name>', 'the issuer name in Anvil (lower-case letters, digits, hyphens)')
     .requiredOption('--cert <file>', 'the CA certificate, PEM or DER')
-    .requiredOption('--key <file>', 'its PKCS#8 private key: PEM, encrypted PEM, or DER')
+    .option('--key <file>', 'its PKCS#8 private key: PEM, encrypted PEM, or DER (leave out when the key is on the PKCS#11 token)')
+    .option(
+      '--key-ref <uri>',
+      "the key on Anvil's PKCS#11 token (pkcs11:token=…;object=…;id=…); by default the token key matching the certificate",
+    )
     .option('--chain <file>', 'PEM certificates above it, up to the root (not needed when Anvil has them)')
     .option('--passphrase-file <file>', "the encrypted key's passphrase (or ANVIL_KEY_PASSPHRASE)")
     .option('--json', 'print the issuer as JSON')
     .action(
-      async (opts: { name: string; cert: string; key: string; chain?: string; passphraseFile?: string; json?: boolean }, cmd: Command) => {
-        const body: ImportIssuerRequest = {
-          name: opts.name,
-          certificate: readPemOrDer(opts.cert, 'certificate'),
-          privateKey: readPemOrDer(opts.key, 'key'),
-        };
+      async (
+        opts: { name: string; cert: string; key?: string; keyRef?: string; chain?: string; passphraseFile?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const body: ImportIssuerRequest = { name: opts.name, certificate: readPemOrDer(opts.cert, 'certificate') };
+        if (opts.key) body.privateKey = readPemOrDer(opts.key, 'key');
+        if (opts.keyRef) body.keyRef = opts.keyRef;
         const passphrase = passphraseOf(opts);
         if (passphrase) body.passphrase = passphrase;
         if (opts.chain) body.chain = readPemOrDer(opts.chain, 'chain');

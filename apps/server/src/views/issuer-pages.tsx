@@ -220,7 +220,8 @@ export function ImportIssuerForm(props: { csrf: string; draft?: ImportDraft; err
       <p class="muted">
         A CA certificate and its PKCS#8 private key (PEM, encrypted PEM with its passphrase, or base64 DER). A self-signed one becomes a
         root; any other an intermediate under the issuer that signed it, or under the root pasted as its chain (then trusted as an external
-        root).
+        root). When the key is already on the PKCS#11 token, leave the key empty: the token's key whose public key is the certificate's is
+        used, or the one a key reference names.
       </p>
       {props.error ? (
         <Notice kind="bad">
@@ -241,7 +242,11 @@ export function ImportIssuerForm(props: { csrf: string; draft?: ImportDraft; err
         </p>
         <p>
           <label for="import-key">Private key (PKCS#8)</label>
-          <textarea id="import-key" name="privateKey" rows={6} required spellcheck={false} autocomplete="off" />
+          <textarea id="import-key" name="privateKey" rows={6} spellcheck={false} autocomplete="off" />
+        </p>
+        <p>
+          <label for="import-key-ref">Or: key on the PKCS#11 token (optional pkcs11: URI)</label>
+          <input id="import-key-ref" name="keyRef" autocomplete="off" spellcheck={false} placeholder="pkcs11:token=…;object=…;id=%01" />
         </p>
         <p>
           <label for="import-passphrase">Passphrase of an encrypted key</label>

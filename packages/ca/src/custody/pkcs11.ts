@@ -1,9 +1,18 @@
 /** CA keys on a PKCS#11 token (node-webcrypto-p11): generated there, non-extractable and sensitive, signing through the WebCrypto adapter. */
-import { certificateFacts, webCryptoAlgorithms, WebCryptoSigner, type KeyAlgorithm, type Signer } from '@anvil/pki';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import {
+  certificateFacts,
+  publicKeyFacts,
+  verifyWith,
+  webCryptoAlgorithms,
+  WebCryptoSigner,
+  type KeyAlgorithm,
+  type Signer,
+} from '@anvil/pki';
 import * as graphene from 'graphene-pk11';
 import { Crypto } from 'node-webcrypto-p11';
 import { CaError } from '../errors.ts';
-import type { CustodyEntry, CustodyIssuer, KeyCustody } from '../key-custody.ts';
+import type { CustodyEntry, CustodyIssuer, KeyCustody, TokenKey } from '../key-custody.ts';
 
 /*
  * Why graphene beside node-webcrypto-p11: the latter picks a slot by index only, and operators
@@ -71,6 +80,29 @@ export function parseKeyRef(keyRef: string): Pkcs11KeyRef | null {
     object: unpct(attrs.get('object') ?? '').toString('utf8'),
     id: unpct(id),
   };
+}
+
+/** CKF_OS_LOCKING_OK (PKCS#11 2.40 section 5.4): the module may use the operating system's locks. */
+const CKF_OS_LOCKING_OK = 0x2;
+
+/**
+ * Initialises the module so that it locks around its own state, and returns how many sessions
+ * may sign at once. node-webcrypto-p11 signs on libuv's thread pool, so two sessions sign on two
+ * threads at the same time. graphene's bare `initialize()` passes no arguments, which tells the
+ * module the application is single-threaded: SoftHSM2 2.6 then turns its locking off, and two
+ * concurrent signatures corrupted its heap (SIGSEGV or "malloc(): unaligned tcache chunk" in 2 of
+ * 3 runs of 16 concurrent signers on 4 sessions). A module that cannot lock
+ * (CKR_CANT_LOCK) gets one session, so its calls never overlap.
+ */
+function initializeWithLocking(mod: graphene.Module, sessions: number): number {
+  try {
+    mod.initialize({ flags: CKF_OS_LOCKING_OK });
+    return sessions;
+  } catch (err) {
+    if (pkcs11Reason(err) !== 'CKR_CANT_LOCK') throw err;
+  }
+  mod.initialize();
+  return 1;
 }
 
 /** The CKR_ name of a PKCS#11 failure (its message is `CKR_X:code`), or the message of anything else. */
@@ -147,6 +179,29 @@ class TokenSession {
     return key;
   }
 
+  /** The ids of the token's public keys whose SubjectPublicKeyInfo is `spki`. */
+  async publicKeyIds(spki: Uint8Array): Promise<Buffer[]> {
+    const ids: Buffer[] = [];
+    for (const index of await this.crypto.keyStorage.keys()) {
+      if (!index.startsWith('public-')) continue;
+      try {
+        const key = (await this.crypto.keyStorage.getItem(index)) as unknown as { p11Object: { id: Buffer } };
+        const der = new Uint8Array(await this.crypto.subtle.exportKey('spki', key as never));
+        if (Buffer.from(der).equals(Buffer.from(spki))) ids.push(Buffer.from(key.p11Object.id));
+      } catch {
+        // A public key node-webcrypto-p11 cannot read (an unsupported curve) is not this one.
+      }
+    }
+    return ids;
+  }
+
+  /** The label of the token's private key with this id, or null when there is none. */
+  privateKeyLabel(id: Buffer): string | null {
+    if (!this.session) this.open();
+    const found = this.session!.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, id });
+    return found.length ? found.items(0).toType<graphene.PrivateKey>().label : null;
+  }
+
   hasPrivateKey(id: Buffer): boolean {
     if (!this.session) this.open();
     return this.session!.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, id }).length > 0;
@@ -186,7 +241,7 @@ export class Pkcs11KeyCustody implements KeyCustody {
         if (pkcs11Reason(err) !== 'CKR_USER_ALREADY_LOGGED_IN') throw err;
       }
     };
-    this.sessions = Array.from({ length: Math.max(1, options.sessions ?? 2) }, () => new TokenSession(slot, login));
+    this.sessions = Array.from({ length: options.sessions ?? 1 }, () => new TokenSession(slot, login));
   }
 
   /** Loads the module, finds the token and logs in; every failure is a Pkcs11StartupError with a plain message. */
@@ -197,12 +252,11 @@ export class Pkcs11KeyCustody implements KeyCustody {
     } catch (err) {
       throw new Pkcs11StartupError(`cannot load the PKCS#11 module ${options.module} (ANVIL_PKCS11_MODULE): ${pkcs11Reason(err)}`);
     }
+    let sessions = Math.max(1, options.sessions ?? 2);
     try {
-      mod.initialize();
+      sessions = initializeWithLocking(mod, sessions);
     } catch (err) {
-      if (pkcs11Reason(err) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
-        throw new Pkcs11StartupError(`the PKCS#11 module ${options.module} did not initialise: ${pkcs11Reason(err)}`);
-      }
+      throw new Pkcs11StartupError(`the PKCS#11 module ${options.module} did not initialise: ${pkcs11Reason(err)}`);
     }
     try {
       const slots = mod.getSlots(true);
@@ -220,7 +274,7 @@ export class Pkcs11KeyCustody implements KeyCustody {
         throw new Pkcs11StartupError(`${wanted} in ${options.module}; tokens present: ${present}`);
       }
       try {
-        return new Pkcs11KeyCustody(mod, found.label, found.slot, options.pin, options, software);
+        return new Pkcs11KeyCustody(mod, found.label, found.slot, options.pin, { ...options, sessions }, software);
       } catch (err) {
         const reason = pkcs11Reason(err);
         const hint =
@@ -278,6 +332,74 @@ export class Pkcs11KeyCustody implements KeyCustody {
       });
     } catch (err) {
       throw hsmUnavailable('generate a key', err);
+    }
+  }
+
+  /**
+   * Finds the token's private key for a CA certificate that is brought in with its key already on
+   * the token: by `keyRef` when given, else by the certificate's public key among the token's
+   * public keys. Either way a test signature by the private key must verify with the
+   * certificate's key, so a key reference can never adopt a key that is not the certificate's.
+   */
+  async tokenKey(spkiDer: Uint8Array, keyRef?: string): Promise<TokenKey> {
+    const keyAlgorithm = publicKeyFacts(spkiDer).algorithm;
+    if (!keyAlgorithm || keyAlgorithm === 'Ed25519') {
+      throw new CaError(
+        'invalid',
+        'unsupported_key_algorithm',
+        "the certificate's key must be EC P-256, EC P-384 or RSA to sign on the token",
+      );
+    }
+    const session = this.sessions[0];
+    let id: Buffer;
+    if (keyRef !== undefined) {
+      const ref = parseKeyRef(keyRef);
+      if (!ref) throw new CaError('invalid', 'malformed_key_ref', 'keyRef must be a PKCS#11 URI: pkcs11:token=…;object=…;id=%..');
+      if (ref.token !== this.tokenLabel) {
+        throw new CaError('invalid', 'key_ref_unusable', `keyRef names token "${ref.token}", but Anvil uses token "${this.tokenLabel}"`);
+      }
+      id = ref.id;
+    } else {
+      const ids = await session
+        .run(() => session.publicKeyIds(spkiDer))
+        .catch((err) => {
+          throw hsmUnavailable('list its keys', err);
+        });
+      const withPrivate = ids.filter((i) => session.hasPrivateKey(i));
+      if (withPrivate.length === 0) {
+        throw new CaError(
+          'invalid',
+          'key_not_on_token',
+          `PKCS#11 token "${this.tokenLabel}" holds no private key with a public key matching the certificate; import its public key beside it, or give keyRef`,
+        );
+      }
+      if (new Set(withPrivate.map((i) => i.toString('hex'))).size > 1) {
+        throw new CaError('invalid', 'key_ambiguous', 'several keys on the token match the certificate: choose one with keyRef');
+      }
+      id = withPrivate[0];
+    }
+    const label = session.privateKeyLabel(id);
+    if (label === null) {
+      throw new CaError(
+        'invalid',
+        'key_not_on_token',
+        `PKCS#11 token "${this.tokenLabel}" has no private key with id ${id.toString('hex')}`,
+      );
+    }
+    const found = formatKeyRef({ token: this.tokenLabel, object: label, id });
+    await this.proveKey(found, keyAlgorithm, spkiDer);
+    return { keyRef: found, keyAlgorithm };
+  }
+
+  /** Signs a random challenge with the token key and verifies it with `spkiDer`: key_mismatch otherwise. */
+  private async proveKey(keyRef: string, keyAlgorithm: KeyAlgorithm, spkiDer: Uint8Array): Promise<void> {
+    const signer = this.signer({ name: 'import', keyRef, keyAlgorithm, encryptedKey: null, spkiDer });
+    const challenge = randomBytes(32);
+    const signature = await signer.sign(challenge);
+    const key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+    const family = publicKeyFacts(spkiDer).family;
+    if (!verifyWith({ family, hash: signer.signatureAlgorithm.nodeHash }, challenge, key, signature)) {
+      throw new CaError('invalid', 'key_mismatch', 'the key on the token is not the key of this certificate');
     }
   }
 

@@ -1,4 +1,4 @@
-/** OCSP answers from the database, signed by a delegated responder, cached until a revocation. */
+/** OCSP answers from the database, signed by a delegated responder or the CA key itself, cached until a revocation. */
 import { createHash } from 'node:crypto';
 import {
   buildOcspResponse,
@@ -24,6 +24,16 @@ export interface ResponderCredentials {
   notAfter: Date;
   /** The signer's PKCS#8, kept only to hand the credentials to a worker process (main.ts); never stored. */
   keyPkcs8?: Uint8Array;
+}
+
+/** Who signs an issuer's OCSP answers (ANVIL_OCSP_SIGNER). */
+export const OCSP_SIGNER_CHOICES = ['auto', 'issuer', 'delegated'] as const;
+export type OcspSignerChoice = (typeof OCSP_SIGNER_CHOICES)[number];
+
+/** Whether an issuer signs its own answers under `choice`: `auto` means when its key is on a token. */
+export function signsOwnAnswers(choice: OcspSignerChoice): (issuer: LoadedIssuer) => boolean {
+  if (choice === 'auto') return (issuer) => issuer.record.keyRef !== null;
+  return () => choice === 'issuer';
 }
 
 export interface OcspAnswer {
@@ -72,6 +82,8 @@ export class OcspResponder {
       issueResponder: (issuer: LoadedIssuer) => Promise<ResponderCredentials>;
       /** Renew the responder certificate when less than this remains. */
       renewBeforeMs?: number;
+      /** Issuers whose own key signs their answers (RFC 6960 2.2 case 1: no responder certificate sent). */
+      signsOwnAnswers?: (issuer: LoadedIssuer) => boolean;
     },
   ) {
     deps.notices.subscribe((issuerId) => (issuerId === null ? this.invalidateAll() : this.invalidate(issuerId)));
@@ -140,7 +152,8 @@ export class OcspResponder {
 
   /** Signs the answer to `request` from the database's statuses; caches it when nonce-less and nothing was revoked meanwhile. */
   private async build(request: OcspRequest, issuer: LoadedIssuer, generation: number, cacheKey: string): Promise<OcspAnswer> {
-    const credentials = await this.responderFor(issuer);
+    const credentials = this.deps.signsOwnAnswers?.(issuer) ? null : await this.responderFor(issuer);
+    const signer = credentials?.signer ?? issuer.signer;
     const now = this.deps.now();
     const thisUpdate = truncateToSeconds(now);
     const responses = [];
@@ -158,9 +171,9 @@ export class OcspResponder {
       });
     }
     const der = await buildOcspResponse({
-      signer: credentials.signer,
-      responderCertDer: credentials.certificateDer,
-      responderKeyHash: keyIdentifier(credentials.signer.publicKeySpki),
+      signer,
+      responderCertDer: credentials?.certificateDer,
+      responderKeyHash: keyIdentifier(signer.publicKeySpki),
       producedAt: thisUpdate,
       responses,
       nonce: request.nonce,

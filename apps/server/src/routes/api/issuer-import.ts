@@ -35,7 +35,10 @@ const ImportBody = z
       .openapi({ description: 'PKCS#8: PEM, encrypted PEM (BEGIN ENCRYPTED PRIVATE KEY) or base64 of DER' }),
     passphrase: z.string().max(1024).optional(),
     chain: z.string().max(CHAIN_MAX).optional().openapi({ description: 'PEM certificates above it, up to a root' }),
-    keyRef: z.string().min(1).max(256).optional().openapi({ description: 'a key on the PKCS#11 token (not available yet)' }),
+    keyRef: z.string().min(1).max(256).optional().openapi({
+      description:
+        'the key is on the PKCS#11 token: its RFC 7512 URI; without it and without privateKey, the token key matching the certificate is used',
+    }),
   })
   .strict();
 

@@ -92,9 +92,17 @@ export function issuerPages(deps: UiDeps) {
     async (c) => {
       const draft: ImportDraft = { name: formText(c, 'name').trim(), certificate: formText(c, 'certificate'), chain: formText(c, 'chain') };
       const passphrase = formText(c, 'passphrase');
+      const privateKey = formText(c, 'privateKey').trim();
+      const keyRef = formText(c, 'keyRef').trim();
       try {
         const imported = await authority.importIssuer(
-          { ...draft, chain: draft.chain || undefined, privateKey: formText(c, 'privateKey'), passphrase: passphrase || undefined },
+          {
+            ...draft,
+            chain: draft.chain || undefined,
+            privateKey: privateKey || undefined,
+            keyRef: keyRef || undefined,
+            passphrase: passphrase || undefined,
+          },
           userActor(c.get('user'), c.get('clientAddress')),
         );
         return c.redirect(issuerPath(imported.record.name), 303);
