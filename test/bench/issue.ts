@@ -6,7 +6,7 @@
  *   npm run bench:issue                                   # 5000 CSRs, concurrency 32, 1 server process
  *   npm run bench:issue -- --n 20000 --concurrency 64
  *   npm run bench:issue -- --duration 30                  # run 30 s, cycling through the CSRs
- *   npm run bench:issue -- --workers 2                    # node:cluster, 2 server processes on one port
+ *   npm run bench:issue -- --workers 2                    # ANVIL_WORKERS=2: the server's supervisor and 2 workers
  *   npm run bench:issue -- --cpu-prof                     # server writes .cpuprofile files to the temp dir
  *   BENCH_N=2000 BENCH_CONCURRENCY=16 BENCH_WORKERS=2 npm run bench:issue
  *   ANVIL_BENCH_PG_URL=postgres://user@host:5432/postgres npm run bench:issue
@@ -32,10 +32,10 @@
  * Pkcs11KeyCustody session queues (node-webcrypto-p11, same number of sessions) in this process:
  * certificates/s can never exceed it, and the gap is what Anvil costs around each signature.
  *
- * --workers N runs the server under node:cluster (this file is then the primary, forking N copies
- * of main.ts that share the port and one database; bootstrap is serialised by an advisory lock).
+ * --workers N starts the server with ANVIL_WORKERS=N: main.ts's own supervisor forks N workers
+ * sharing the port and one database, as in production (the default there is the number of cores;
+ * here 1 unless given).
  */
-import cluster from 'node:cluster';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { Agent, request } from 'node:http';
@@ -134,27 +134,25 @@ async function bench() {
       ANVIL_MTLS_PORT: String(await freePort()),
       DATABASE_URL: dbUrl,
       ANVIL_DATA_DIR: work,
-      // Given explicitly so cluster workers do not race to create the key file.
+      // Given explicitly so worker processes do not race to create the key file.
       ANVIL_KEK: randomBytes(32).toString('hex'),
       ANVIL_ADMIN_TOKEN: token,
       ANVIL_PUBLIC_URL: `http://127.0.0.1:${port}`,
       ANVIL_CA_KEY_ALGORITHM: 'EC-P256',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
       NODE_ENV: 'production',
-      ANVIL_BENCH_ROLE: workers > 1 ? 'cluster-primary' : '',
-      ANVIL_BENCH_WORKERS: String(workers),
+      ANVIL_WORKERS: String(workers),
     };
     const token11 = values.custody === 'pkcs11' ? softHsmToken(work) : null;
     if (token11) Object.assign(env, token11.env);
     const execArgv = ['--import', 'tsx', ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${work}`] : [])];
-    const entry = workers > 1 ? fileURLToPath(import.meta.url) : MAIN;
-    server = spawn(process.execPath, [...execArgv, entry], { cwd: ROOT, env, stdio: ['ignore', logFd, logFd] });
+    server = spawn(process.execPath, [...execArgv, MAIN], { cwd: ROOT, env, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     const agent = new Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
     const base = `http://127.0.0.1:${port}`;
     await waitForServer(base, server, logFile);
     console.log(
-      `server: ${workers} process${workers > 1 ? 'es (node:cluster)' : ''} on ${base}, PostgreSQL database ${dbName}, ` +
+      `server: ${workers > 1 ? `a supervisor and ${workers} workers (ANVIL_WORKERS)` : '1 process'} on ${base}, PostgreSQL database ${dbName}, ` +
         `CA keys ${token11 ? `on SoftHSM2 token "${token11.label}" (${token11.sessions} PKCS#11 sessions per process)` : 'in software'}, ` +
         `LOG_LEVEL=${env.LOG_LEVEL}${values['cpu-prof'] ? ` (log: ${logFile})` : ''}`,
     );
@@ -530,33 +528,5 @@ async function waitForServer(base: string, proc: ChildProcess, logFile: string, 
   throw new Error(`the server did not answer on ${base} within ${ms / 1000} s (log: ${logFile})`);
 }
 
-// ---- cluster mode: this same file is the primary that forks the server workers ----------------
-
-function clusterPrimary() {
-  const workers = Number(process.env.ANVIL_BENCH_WORKERS ?? '2');
-  // Workers run the unmodified server entry point; listen() on the same port is shared through
-  // the primary (round-robin on Linux). Each worker bootstraps under the PostgreSQL advisory lock.
-  cluster.setupPrimary({ exec: MAIN, execArgv: process.execArgv });
-  for (let i = 0; i < workers; i++) cluster.fork();
-  let stopping = false;
-  cluster.on('exit', (w, code) => {
-    if (!stopping) {
-      console.error(`server worker ${w.process.pid} exited (${code}); stopping`);
-      process.exit(1);
-    }
-  });
-  const stop = () => {
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(0), 3000).unref();
-    cluster.on('exit', () => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-    });
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
-// Last, so every module-level constant above is initialised before either role starts.
-if (process.env.ANVIL_BENCH_ROLE === 'cluster-primary') clusterPrimary();
-else await bench();
+// Last, so every module-level constant above is initialised before it starts.
+await bench();

@@ -312,6 +312,17 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
     });
   });
 
+  it('issuers created at once under one name: one is made, the others are refused and leave no key on the token', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => server.api('POST', '/api/v1/issuers', { name: 'raced-ca', kind: 'intermediate' })),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses, results.map((r) => r.text).join('\n')).toEqual([201, 409, 409, 409]);
+    for (const r of results.filter((x) => x.status === 409)) expect(r.body.code).toBe('issuer_exists');
+    const objects = p11tool('--login', '--pin', PIN, '--list-objects', '--type', 'privkey');
+    expect(objects.split('label:      anvil-raced-ca').length - 1).toBe(1);
+  });
+
   it('a token failing during issuance is a 503 hsm_unavailable, and nothing is recorded as issued', async () => {
     const before = (await server.api('GET', '/api/v1/certificates?limit=100')).body.items.length;
     // The token's files vanish under the running server: SoftHSM refuses the next operation.

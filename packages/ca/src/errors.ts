@@ -18,3 +18,9 @@ export class CaError extends Error {
 export const invalid = (code: string, message: string, details?: Record<string, unknown>) => new CaError('invalid', code, message, details);
 export const notFound = (code: string, message: string) => new CaError('not_found', code, message);
 export const conflict = (code: string, message: string) => new CaError('conflict', code, message);
+
+/** Whether a store error is PostgreSQL's unique_violation (23505): another writer took the same key first. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } } | null;
+  return e?.code === '23505' || e?.cause?.code === '23505';
+}

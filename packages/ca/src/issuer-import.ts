@@ -22,9 +22,9 @@ import {
   type KeyAlgorithm,
 } from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
-import { CaError, conflict, invalid, notFound } from './errors.ts';
+import { CaError, conflict, invalid, isUniqueViolation, notFound } from './errors.ts';
 import type { LoadedIssuer } from './issuers.ts';
-import type { CustodyEntry, KeyCustody } from './key-custody.ts';
+import { withNewKey, type CustodyEntry, type KeyCustody } from './key-custody.ts';
 import { checkSubject } from './profiles.ts';
 import type { IssuerRecord, PendingIssuerRecord, Store, StoreTx, TrustAnchorRecord } from './store.ts';
 
@@ -220,10 +220,7 @@ async function insertImported(
     return await deps.store.transaction(write);
   } catch (err) {
     // Another process took the name (or stored the anchor) between our check and our insert.
-    if (
-      (err as { code?: string; cause?: { code?: string } }).code === '23505' ||
-      (err as { cause?: { code?: string } }).cause?.code === '23505'
-    ) {
+    if (isUniqueViolation(err)) {
       throw conflict('issuer_exists', 'an issuer of that name was created meanwhile');
     }
     throw err;
@@ -332,37 +329,37 @@ export function createPendingIssuer(deps: ImportDeps, params: PendingIssuerParam
       emptySans(),
     );
     // Where custody puts new keys: in software, or generated on the PKCS#11 token and never leaving it.
-    const custody = await deps.custody.generate(params.name, params.keyAlgorithm);
-    const signer = deps.custody.signer({ name: params.name, keyAlgorithm: params.keyAlgorithm, ...custody });
-    const csrDer = await buildSignerCsr({ signer, subject });
-    let pending: PendingIssuerRecord;
-    try {
-      pending = await deps.store.transaction(async (tx) => {
-        const row = await tx.insertPendingIssuer({
-          name: params.name,
-          subject: Object.entries(subject)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(', '),
-          keyAlgorithm: params.keyAlgorithm,
-          encryptedKey: custody.encryptedKey,
-          keyRef: custody.keyRef,
-          csrDer,
+    const pending = await withNewKey(deps.custody, params.name, params.keyAlgorithm, async (custody) => {
+      const signer = deps.custody.signer({ name: params.name, keyAlgorithm: params.keyAlgorithm, ...custody });
+      const csrDer = await buildSignerCsr({ signer, subject });
+      try {
+        return await deps.store.transaction(async (tx) => {
+          const row = await tx.insertPendingIssuer({
+            name: params.name,
+            subject: Object.entries(subject)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', '),
+            keyAlgorithm: params.keyAlgorithm,
+            encryptedKey: custody.encryptedKey,
+            keyRef: custody.keyRef,
+            csrDer,
+          });
+          await tx.appendAudit({
+            ...audit(actor),
+            action: 'issuer.csr',
+            target: params.name,
+            outcome: 'success',
+            details: { keyAlgorithm: params.keyAlgorithm, subject: row.subject },
+          });
+          return row;
         });
-        await tx.appendAudit({
-          ...audit(actor),
-          action: 'issuer.csr',
-          target: params.name,
-          outcome: 'success',
-          details: { keyAlgorithm: params.keyAlgorithm, subject: row.subject },
-        });
-        return row;
-      });
-    } catch (err) {
-      if ((err as { code?: string }).code === '23505' || (err as { cause?: { code?: string } }).cause?.code === '23505') {
-        throw conflict('issuer_exists', `an issuer named "${params.name}" exists`);
+      } catch (err) {
+        if (isUniqueViolation(err)) {
+          throw conflict('issuer_exists', `an issuer named "${params.name}" exists`);
+        }
+        throw err;
       }
-      throw err;
-    }
+    });
     deps.host.adopt({ pending });
     return pending;
   });

@@ -16,9 +16,9 @@ import {
   type SubjectInput,
 } from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
-import { conflict, invalid, notFound } from './errors.ts';
+import { conflict, invalid, isUniqueViolation, notFound } from './errors.ts';
 import { chainOf, issuerUrls, loadIssuer, type LoadedIssuer } from './issuers.ts';
-import type { KeyCustody } from './key-custody.ts';
+import { withNewKey, type KeyCustody } from './key-custody.ts';
 import { checkSubject, kindExtensions } from './profiles.ts';
 import type { SerialReservations } from './serials.ts';
 import { BACKDATE_MS, recordSigned, signLinted } from './signing.ts';
@@ -217,58 +217,63 @@ export class IssuerRegistry {
     );
     const now = this.deps.now();
     // Where custody puts new keys: in software (wrapped under the KEK) or generated on the PKCS#11 token.
-    const key = await this.deps.custody.generate(params.name, params.keyAlgorithm);
-    const lifetime = (params.ttlDays ?? (params.kind === 'root' ? 3650 : 1825)) * 86_400_000;
-    let notAfter = new Date(now.getTime() + lifetime);
-    if (parent && notAfter > parent.record.notAfter) notAfter = parent.record.notAfter;
-    const selfKeyId = keyIdentifier(key.spkiDer);
-    const custody = { encryptedKey: key.encryptedKey, keyRef: key.keyRef };
-    const signer = parent ? parent.signer : this.deps.custody.signer({ name: params.name, keyAlgorithm: params.keyAlgorithm, ...key });
-    // An intermediate's serial is on record under its parent before the parent signs it.
-    const serial = parent ? (await this.deps.serials.take(parent.record.id)).bytes : serialFromRandom(randomBytes(16));
-    const tbs: CertificateParams = {
-      serial,
-      subject,
-      issuerName: parent ? parent.certificate.subject : buildName(subject),
-      issuerKeyId: parent ? keyIdentifier(parent.signer.publicKeySpki) : selfKeyId,
-      subjectPublicKeySpki: key.spkiDer,
-      notBefore: new Date(now.getTime() - BACKDATE_MS),
-      notAfter,
-      ...kindExtensions(params.kind, params.keyAlgorithm.split('-')[0]),
-      ...(nameConstraints ? { nameConstraints } : {}),
-      // Java's PKIX revocation checking asks for the intermediate's status too: give it a CDP and AIA.
-      ...(parent ? issuerUrls(this.deps.publicUrl, parent.record.name) : {}),
-    };
-    const der = await signLinted(tbs, signer, params.kind, parent ? parent.record.notAfter : notAfter);
-    const insert = () =>
-      this.deps.store.transaction(async (tx) => {
-        const row = await tx.insertIssuer({
-          name: params.name,
-          kind: params.kind,
-          parentId: parent?.record.id ?? null,
-          subject: nameToString(buildName(subject)),
-          keyAlgorithm: params.keyAlgorithm,
-          encryptedKey: custody.encryptedKey,
-          keyRef: custody.keyRef,
-          certificateDer: der,
-          serial: serialToHex(serial),
-          subjectKeyId: Buffer.from(selfKeyId).toString('hex'),
-          notBefore: new Date(now.getTime() - BACKDATE_MS),
-          notAfter,
-          nameConstraints,
+    const record = await withNewKey(this.deps.custody, params.name, params.keyAlgorithm, async (key) => {
+      const lifetime = (params.ttlDays ?? (params.kind === 'root' ? 3650 : 1825)) * 86_400_000;
+      let notAfter = new Date(now.getTime() + lifetime);
+      if (parent && notAfter > parent.record.notAfter) notAfter = parent.record.notAfter;
+      const selfKeyId = keyIdentifier(key.spkiDer);
+      const custody = { encryptedKey: key.encryptedKey, keyRef: key.keyRef };
+      const signer = parent ? parent.signer : this.deps.custody.signer({ name: params.name, keyAlgorithm: params.keyAlgorithm, ...key });
+      // An intermediate's serial is on record under its parent before the parent signs it.
+      const serial = parent ? (await this.deps.serials.take(parent.record.id)).bytes : serialFromRandom(randomBytes(16));
+      const tbs: CertificateParams = {
+        serial,
+        subject,
+        issuerName: parent ? parent.certificate.subject : buildName(subject),
+        issuerKeyId: parent ? keyIdentifier(parent.signer.publicKeySpki) : selfKeyId,
+        subjectPublicKeySpki: key.spkiDer,
+        notBefore: new Date(now.getTime() - BACKDATE_MS),
+        notAfter,
+        ...kindExtensions(params.kind, params.keyAlgorithm.split('-')[0]),
+        ...(nameConstraints ? { nameConstraints } : {}),
+        // Java's PKIX revocation checking asks for the intermediate's status too: give it a CDP and AIA.
+        ...(parent ? issuerUrls(this.deps.publicUrl, parent.record.name) : {}),
+      };
+      const der = await signLinted(tbs, signer, params.kind, parent ? parent.record.notAfter : notAfter);
+      const insert = () =>
+        this.deps.store.transaction(async (tx) => {
+          const row = await tx.insertIssuer({
+            name: params.name,
+            kind: params.kind,
+            parentId: parent?.record.id ?? null,
+            subject: nameToString(buildName(subject)),
+            keyAlgorithm: params.keyAlgorithm,
+            encryptedKey: custody.encryptedKey,
+            keyRef: custody.keyRef,
+            certificateDer: der,
+            serial: serialToHex(serial),
+            subjectKeyId: Buffer.from(selfKeyId).toString('hex'),
+            notBefore: new Date(now.getTime() - BACKDATE_MS),
+            notAfter,
+            nameConstraints,
+          });
+          await tx.appendAudit({
+            ...audit(actor),
+            action: 'issuer.create',
+            target: params.name,
+            outcome: 'success',
+            details: { kind: params.kind, keyAlgorithm: params.keyAlgorithm, ...(nameConstraints ? { nameConstraints } : {}) },
+          });
+          return row;
         });
-        await tx.appendAudit({
-          ...audit(actor),
-          action: 'issuer.create',
-          target: params.name,
-          outcome: 'success',
-          details: { kind: params.kind, keyAlgorithm: params.keyAlgorithm, ...(nameConstraints ? { nameConstraints } : {}) },
-        });
-        return row;
-      });
-    const record = await (parent
-      ? recordSigned(this.deps.store, { serialHex: serialToHex(serial), issuer: parent, actor }, insert)
-      : insert());
+      try {
+        return await (parent ? recordSigned(this.deps.store, { serialHex: serialToHex(serial), issuer: parent, actor }, insert) : insert());
+      } catch (err) {
+        // Another process created the name between the check above and this insert.
+        if (isUniqueViolation(err)) throw conflict('issuer_exists', `an issuer named "${params.name}" exists`);
+        throw err;
+      }
+    });
     const loaded = loadIssuer(record, this.deps.custody.signer(record), parent);
     this.remember(loaded);
     return loaded;

@@ -79,6 +79,8 @@ export interface KeyCustody {
   signer(issuer: CustodyIssuer): Signer;
   /** The decrypted PKCS#8 of a software key, for the encrypted backup; null for a key that never leaves its token. */
   softwareKey(issuer: CustodyIssuer): Uint8Array | null;
+  /** Deletes a key `generate` made whose issuer was never stored (a token key would stay on the token, orphaned). */
+  discard?(entry: CustodyEntry): Promise<void>;
   /** Only on a token: its key for a CA certificate imported without its private key (by `keyRef`, or found by the public key). */
   tokenKey?(spkiDer: Uint8Array, keyRef?: string): Promise<TokenKey>;
 }
@@ -87,6 +89,26 @@ export interface KeyCustody {
 export interface TokenKey {
   keyRef: string;
   keyAlgorithm: KeyAlgorithm;
+}
+
+/**
+ * Makes a new issuer key and hands it to `use`, which stores the issuer. When `use` fails, the key
+ * is discarded (best effort: the failure of `use` is what the caller sees), so a refused or lost
+ * issuer leaves no key on a token.
+ */
+export async function withNewKey<T>(
+  custody: KeyCustody,
+  issuerName: string,
+  keyAlgorithm: KeyAlgorithm,
+  use: (key: CustodyEntry & { spkiDer: Uint8Array }) => Promise<T>,
+): Promise<T> {
+  const key = await custody.generate(issuerName, keyAlgorithm);
+  try {
+    return await use(key);
+  } catch (err) {
+    await custody.discard?.(key).catch(() => {});
+    throw err;
+  }
 }
 
 export class SoftwareKeyCustody implements KeyCustody {

@@ -202,6 +202,16 @@ class TokenSession {
     return found.length ? found.items(0).toType<graphene.PrivateKey>().label : null;
   }
 
+  /** Destroys the token's private and public key objects with this id. */
+  destroyKeys(id: Buffer): void {
+    if (!this.session) this.open();
+    for (const cls of [graphene.ObjectClass.PRIVATE_KEY, graphene.ObjectClass.PUBLIC_KEY]) {
+      const found = this.session!.find({ class: cls, token: true, id });
+      for (let i = 0; i < found.length; i++) found.items(i).destroy();
+    }
+    this.keys.delete(id.toString('hex'));
+  }
+
   hasPrivateKey(id: Buffer): boolean {
     if (!this.session) this.open();
     return this.session!.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, id }).length > 0;
@@ -401,6 +411,14 @@ export class Pkcs11KeyCustody implements KeyCustody {
     if (!verifyWith({ family, hash: signer.signatureAlgorithm.nodeHash }, challenge, key, signature)) {
       throw new CaError('invalid', 'key_mismatch', 'the key on the token is not the key of this certificate');
     }
+  }
+
+  /** Deletes the private and public key objects of a key `generate` made (one `CKA_ID`). */
+  async discard(entry: CustodyEntry): Promise<void> {
+    const ref = entry.keyRef ? parseKeyRef(entry.keyRef) : null;
+    if (!ref || ref.token !== this.tokenLabel) return;
+    const session = this.sessions[0];
+    await session.run(async () => session.destroyKeys(ref.id));
   }
 
   softwareKey(issuer: CustodyIssuer): Uint8Array | null {
