@@ -258,7 +258,12 @@ export class DrizzleTx implements StoreTx {
 
   async listIssuers(): Promise<IssuerRecord[]> {
     const rows = await this.db.select().from(issuers).orderBy(issuers.createdAt);
-    return rows.map(toIssuer);
+    // A retired issuer publishes until its last certificate expires: that date comes with its row.
+    return Promise.all(
+      rows.map(async (row) =>
+        row.status === 'retired' ? { ...toIssuer(row), lastCertificateExpiry: await this.lastCertificateExpiry(row.id) } : toIssuer(row),
+      ),
+    );
   }
 
   async reserveSerials(issuerId: string, serials: string[]): Promise<string[]> {
@@ -563,7 +568,17 @@ export class DrizzleTx implements StoreTx {
       .set({ status: 'retired', retiredAt: at, successorId })
       .where(and(eq(issuers.id, id), eq(issuers.status, 'active')))
       .returning();
-    return row ? toIssuer(row) : null;
+    if (!row) return null;
+    return { ...toIssuer(row), lastCertificateExpiry: await this.lastCertificateExpiry(id) };
+  }
+
+  /** When the last certificate the issuer signed expires; null when it signed none. */
+  private async lastCertificateExpiry(issuerId: string): Promise<Date | null> {
+    const [last] = await this.db
+      .select({ at: sql<string | Date | null>`max(${certificates.notAfter})` })
+      .from(certificates)
+      .where(eq(certificates.issuerId, issuerId));
+    return last?.at ? new Date(last.at) : null;
   }
 
   async insertCrossCertificate(cross: Omit<CrossCertificateRecord, 'id'>): Promise<CrossCertificateRecord> {

@@ -388,3 +388,70 @@ describe('root rollover with a cross-certificate', () => {
     });
   });
 });
+
+describe('a retired issuer once its last certificate has expired', () => {
+  let clocked: TestAnvil;
+  let clock = new Date();
+  const days = (n: number) => new Date(Date.now() + n * 86_400_000);
+  let leaf: any;
+
+  const crlNumber = async (issuer: string) => {
+    const res = await clocked.app.request(`/pki/crl/${issuer}.crl`);
+    expect(res.status).toBe(200);
+    const file = writeFiles(dir, { [`${issuer}.crl`]: new Uint8Array(await res.arrayBuffer()) })[`${issuer}.crl`];
+    return run('openssl', ['crl', '-inform', 'DER', '-in', file, '-noout', '-crlnumber']).out.trim();
+  };
+  /** The OCSP answer's status for the leaf, as openssl reads it (with a nonce: never a cached answer). */
+  const ocspOfLeaf = async () => {
+    const files = writeFiles(dir, {
+      'retired-int.pem': clocked.authority.issuerByName('issuing-ca').pem,
+      'retired-leaf.pem': leaf.certificate,
+    });
+    const req = join(dir, 'retired.req');
+    run('openssl', ['ocsp', '-issuer', files['retired-int.pem'], '-cert', files['retired-leaf.pem'], '-reqout', req]);
+    const { readFileSync } = await import('node:fs');
+    const answer = await clocked.app.request('/ocsp', {
+      method: 'POST',
+      headers: { 'content-type': 'application/ocsp-request' },
+      body: readFileSync(req),
+    });
+    const resp = writeFiles(dir, { 'retired.resp': new Uint8Array(await answer.arrayBuffer()) })['retired.resp'];
+    return run('openssl', ['ocsp', '-respin', resp, '-resp_text', '-noverify']).out;
+  };
+
+  beforeAll(async () => {
+    clocked = await createTestAnvil({ now: () => clock });
+    const api2 = async (method: string, path: string, body?: unknown) => json(await clocked.api(method, path, body));
+    const issued = await api2('POST', '/api/v1/certificates', {
+      profile: 'client',
+      subject: { CN: 'short-lived' },
+      sans: { dns: ['short.partner.test'] },
+      ttl: '2d',
+    });
+    expect(issued.status).toBe(201);
+    leaf = issued.body;
+    expect((await api2('POST', '/api/v1/issuers', { name: 'issuing-ca-2' })).status).toBe(201);
+    expect((await api2('POST', '/api/v1/issuers/issuing-ca/rotate', { to: 'issuing-ca-2' })).status).toBe(200);
+  });
+  afterAll(async () => {
+    await clocked?.close();
+  });
+
+  it.runIf(hasOpenssl)('publishes until then: its CRL is re-signed when due, and OCSP answers for its certificate', async () => {
+    const first = await crlNumber('issuing-ca');
+    clock = days(1); // past half the CRL's 24 h: due for re-signing
+    expect(await crlNumber('issuing-ca')).not.toBe(first);
+    expect(await ocspOfLeaf()).toContain('Cert Status: good');
+  });
+
+  it.runIf(hasOpenssl)('after it, stops: the last CRL stays as it was, and OCSP answers unauthorized', async () => {
+    clock = days(1);
+    const last = await crlNumber('issuing-ca');
+    const successor = await crlNumber('issuing-ca-2');
+    clock = days(3); // the 2-day certificate has expired
+    await clocked.authority.crls.refresh(clocked.authority.issuers());
+    expect(await crlNumber('issuing-ca')).toBe(last);
+    expect(await crlNumber('issuing-ca-2')).not.toBe(successor);
+    expect(await ocspOfLeaf()).toContain('Responder Error: unauthorized (6)');
+  });
+});

@@ -30,7 +30,7 @@ import {
 } from './issuer-import.ts';
 import { IssuerRegistry, type CreateIssuerParams } from './issuer-registry.ts';
 import { IssuerRotation, type LoadedCrossCertificate, type RotationResult } from './issuer-rotation.ts';
-import { chainPem, type LoadedIssuer } from './issuers.ts';
+import { chainPem, stillPublishes, type LoadedIssuer } from './issuers.ts';
 import type { KeyCustody } from './key-custody.ts';
 import { ProfileCatalog, type ProfileParams } from './profile-catalog.ts';
 import { effectiveRateLimit } from './rate-limit.ts';
@@ -146,7 +146,8 @@ export class Authority {
       store,
       notices: this.revocationNotices,
       now,
-      issuers: () => this.issuers(),
+      // A retired issuer whose last certificate has expired answers nothing more (`unauthorized`).
+      issuers: () => this.issuers().filter((issuer) => stillPublishes(issuer, now())),
       issueResponder: config.ocspResponders ?? ((issuer) => this.issuance.issueOcspResponder(issuer, responderTtl)),
       signsOwnAnswers: signsOwnAnswers(config.ocspSigner ?? 'auto'),
       renewBeforeMs: responderTtl / 2,

@@ -1,7 +1,7 @@
 /**
  * Changing the hierarchy without breaking clients: an intermediate rotated out (its profiles moved
  * to a new one, itself retired: it signs no more certificates and keeps publishing CRLs and OCSP
- * answers for those it issued), and root rollover's cross-certificates (a newer root's subject and
+ * answers for those it issued until the last of them expires: `stillPublishes` in issuers.ts), and root rollover's cross-certificates (a newer root's subject and
  * key certified by an older root, so clients trusting only the older one reach the newer hierarchy).
  */
 import {
@@ -117,7 +117,12 @@ export class IssuerRotation {
       return row;
     });
     this.deps.profiles.forget(moving);
-    Object.assign(from.record, { status: retired.status, retiredAt: retired.retiredAt, successorId: retired.successorId });
+    Object.assign(from.record, {
+      status: retired.status,
+      retiredAt: retired.retiredAt,
+      successorId: retired.successorId,
+      lastCertificateExpiry: retired.lastCertificateExpiry,
+    });
     return { retired: from, to, profiles: moving };
   }
 

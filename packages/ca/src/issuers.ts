@@ -44,3 +44,14 @@ export function issuerUrls(publicUrl: string, issuerName: string) {
     ocspUrl: `${base}/ocsp`,
   };
 }
+
+/**
+ * Whether the issuer still publishes CRLs and OCSP answers: always, unless retired (rotated out)
+ * and its last certificate has expired, when nothing it signed can still be checked. A record
+ * retired by this process since it was loaded (no expiry known yet) publishes until the reload.
+ */
+export function stillPublishes(issuer: LoadedIssuer, now: Date): boolean {
+  const { status, lastCertificateExpiry } = issuer.record;
+  if (status !== 'retired' || lastCertificateExpiry === undefined) return true;
+  return lastCertificateExpiry !== null && lastCertificateExpiry > now;
+}

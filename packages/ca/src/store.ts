@@ -41,6 +41,8 @@ export interface IssuerRecord {
   retiredAt?: Date | null;
   /** The intermediate a rotation moved its profiles to; the default issuer follows it. */
   successorId?: string | null;
+  /** Of a retired issuer, as last loaded: when the last certificate it issued expires (null: it issued none). */
+  lastCertificateExpiry?: Date | null;
 }
 
 /** A newer root's subject and key certified by an older root (root rollover, issuer-rotation.ts). */

@@ -1,6 +1,6 @@
 /** CRLs: numbered, signed and stored per issuer, re-signed before they go stale. */
 import { buildCrl, truncateToSeconds } from '@anvil/pki';
-import type { LoadedIssuer } from '../issuers.ts';
+import { stillPublishes, type LoadedIssuer } from '../issuers.ts';
 import type { Store, StoredCrl, StoreTx } from '../store.ts';
 
 /** Work that must commit with the CRL it concerns (an operator's re-sign writes its audit row so). */
@@ -100,11 +100,15 @@ export class CrlPublisher {
     });
   }
 
-  /** The issuer's current CRL: the stored one (possibly signed by another process), or a fresh one. */
+  /**
+   * The issuer's current CRL: the stored one (possibly signed by another process), or a fresh one.
+   * An issuer that no longer publishes (stillPublishes) keeps its last CRL, never re-signed.
+   */
   async current(issuer: LoadedIssuer): Promise<StoredCrl> {
     const id = issuer.record.id;
     const header = await this.store.getCrlHeader(id);
-    if (!header || this.isStale(header) || this.failed.has(id)) return this.publish(issuer);
+    const resign = !header || ((this.isStale(header) || this.failed.has(id)) && stillPublishes(issuer, this.now()));
+    if (resign) return this.publish(issuer);
     const cached = this.cache.get(id);
     if (cached && cached.number === header.number) return cached;
     const stored = await this.store.getCrl(id);
@@ -119,9 +123,10 @@ export class CrlPublisher {
     return this.now().getTime() >= half;
   }
 
-  /** Re-signs every issuer's CRL that is missing or past half its validity. */
+  /** Re-signs every publishing issuer's CRL that is missing or past half its validity. */
   async refresh(issuers: LoadedIssuer[]): Promise<void> {
     for (const issuer of issuers) {
+      if (!stillPublishes(issuer, this.now())) continue;
       const header = await this.store.getCrlHeader(issuer.record.id);
       if (!header || this.isStale(header) || this.failed.has(issuer.record.id)) await this.publish(issuer);
     }
