@@ -24,6 +24,7 @@ import { proxySource, trustedProxies } from './routes/judge/proxy-headers.ts';
 import { verifyRoutes } from './routes/judge/verify.ts';
 import { uiRoutes } from './routes/ui/index.ts';
 import { enrollRoutes } from './routes/enroll.tsx';
+import { estRoutes } from './routes/est/index.ts';
 
 export interface AppDeps {
   authority: Authority;
@@ -115,6 +116,8 @@ export function createApp(deps: AppDeps) {
   );
 
   app.route('/enroll', enrollRoutes({ authority: deps.authority, publicUrl }));
+  // EST's public half (cacerts, csrattrs); enrollment answers 403 here and works on the mTLS listener.
+  app.route('/.well-known/est', estRoutes({ authority: deps.authority, judge, metrics, channel: 'http', source: () => ({ chain: [] }) }));
   app.route('/', uiRoutes({ authority: deps.authority, judge, publicUrl }));
 
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));

@@ -352,7 +352,11 @@ export class Authority {
   renew(params: {
     issuerId: string;
     serialHex: string;
-    csr: string;
+    /** Or `keyAlgorithm`: a key generated here, in the answer only (EST serverkeygen). */
+    csr?: string;
+    keyAlgorithm?: KeyAlgorithm;
+    /** The profile the certificate must be of (403 profile_mismatch otherwise). */
+    profile?: string;
     source: string | null;
   }): Promise<IssuedCertificate & { renewedFrom: string }> {
     return this.issuance.renew(params);

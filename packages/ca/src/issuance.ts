@@ -152,11 +152,23 @@ export class Issuance {
   async renew(params: {
     issuerId: string;
     serialHex: string;
-    csr: string;
+    /** The new key's CSR; or, with `keyAlgorithm` instead, a key generated here (EST serverkeygen), returned once and never stored. */
+    csr?: string;
+    keyAlgorithm?: KeyAlgorithm;
+    /** Refuse (403 profile_mismatch) unless the certificate is of this profile (EST's /{profile}/ path). */
+    profile?: string;
     source: string | null;
   }): Promise<IssuedCertificate & { renewedFrom: string }> {
     const record = await this.deps.store.getCertificateBySerial(params.issuerId, params.serialHex);
     if (!record) throw new CaError('forbidden', 'not_issued_by_anvil', 'only certificates this Anvil issued can be renewed here');
+    if (params.profile !== undefined && record.profile !== params.profile) {
+      throw new CaError(
+        'forbidden',
+        'profile_mismatch',
+        `the presented certificate is of profile "${record.profile}", not "${params.profile}"`,
+      );
+    }
+    if (!params.csr && !params.keyAlgorithm) throw invalid('csr_required', 'send a certificate request for the new key');
     // The holder acts, authenticated by the certificate itself.
     const actor: Actor = { id: `certificate:${record.id}`, name: `mTLS renewal by ${record.serial}`, source: params.source };
     const refusal = renewalRefusal(record, this.deps.now());
@@ -170,6 +182,7 @@ export class Issuance {
     const request: IssueRequest = {
       profile: record.profile,
       csr: params.csr,
+      keyAlgorithm: params.keyAlgorithm,
       subject,
       sans: record.sans,
       issuer: this.deps.issuers.issuerById(record.issuerId).record.name,

@@ -26,6 +26,7 @@ export {
 export * from './lru.ts';
 export * from './csr.ts';
 export * from './csr-builder.ts';
+export * from './csr-attributes.ts';
 export * from './ca-import.ts';
 export * from './lint.ts';
 export * from './bundles/pkcs7.ts';

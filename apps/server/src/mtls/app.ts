@@ -1,7 +1,7 @@
 /**
  * The application served on the mTLS listener: GET /verify (the judge, on the certificate of
- * this TLS connection) and POST /api/v1/renew. Nothing else lives here: the API, UI and /pki
- * stay on the plain HTTP listener.
+ * this TLS connection), POST /api/v1/renew and EST enrollment (routes/est). Nothing else lives
+ * here: the API, UI and /pki stay on the plain HTTP listener.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
@@ -17,6 +17,7 @@ import { unlessClientAborted } from '../middleware/client-abort.ts';
 import { requestLog } from '../middleware/request-log.ts';
 import { securityHeaders, securityHeadersFor } from '../middleware/security-headers.ts';
 import { renewRoutes } from './renew-route.ts';
+import { estRoutes } from '../routes/est/index.ts';
 import { answerVerify, verifyRoutes } from '../routes/judge/verify.ts';
 import { tlsSocketSource, tlsSource } from './tls-source.ts';
 
@@ -50,8 +51,14 @@ export function createMtlsApp(deps: MtlsAppDeps) {
   app.get('/', (c) => c.redirect('/verify'));
   app.route('/', verifyRoutes({ judge: deps.judge, metrics: deps.metrics, source: tlsSource }));
   app.route('/api/v1', renewRoutes(deps));
+  app.route('/.well-known/est', estRoutes({ ...deps, channel: 'tls', source: tlsSource }));
   app.notFound((c) =>
-    problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path} on the mTLS listener (GET /verify, POST /api/v1/renew)`),
+    problem(
+      c,
+      404,
+      'not_found',
+      `no route for ${c.req.method} ${c.req.path} on the mTLS listener (GET /verify, POST /api/v1/renew, EST under /.well-known/est/<profile>/)`,
+    ),
   );
   app.onError(unlessClientAborted(mapError));
   return app;
