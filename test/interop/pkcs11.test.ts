@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPostgresDatabase } from '../support/harness.ts';
+import { createOpensslCa, keyAndCsr } from '../support/openssl-ca.ts';
 import { failedStart, startServer, type ServerProcess } from '../support/server-process.ts';
 import { haveTool, openssl, run, tempDir, writeFiles } from '../support/tools.ts';
 
@@ -205,69 +206,12 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
       p11tool('--login', '--pin', PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'partner-ca', '--id', '4242');
       p11tool('--read-object', '--type', 'pubkey', '--id', '4242', '-o', ext('token.pub.der'));
       openssl('pkey', '-pubin', '-inform', 'DER', '-in', ext('token.pub.der'), '-out', ext('token.pub.pem'));
-      const subject = (cn: string) => ['-subj', `/O=Partner/CN=${cn}`];
-      openssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        ext('ext-root.key'),
-        '-out',
-        ext('ext-root.pem'),
-        ...subject('Partner Root'),
-        '-days',
-        '30',
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      );
-      // Any CSR will do: -force_pubkey puts the token's public key into the certificate.
-      openssl(
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        ext('throwaway.key'),
-        '-out',
-        ext('int.csr'),
-        ...subject('Partner Token CA'),
-      );
-      writeFileSync(
-        ext('int.cnf'),
-        'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
-      );
-      // token-int carries the token's public key; stray-int the CSR's own key, which is not on the token.
-      const certify = (name: string, serial: string, extra: string[]) =>
-        openssl(
-          'x509',
-          '-req',
-          '-in',
-          ext('int.csr'),
-          '-CA',
-          ext('ext-root.pem'),
-          '-CAkey',
-          ext('ext-root.key'),
-          '-set_serial',
-          serial,
-          ...extra,
-          '-extfile',
-          ext('int.cnf'),
-          '-days',
-          '20',
-          '-out',
-          ext(`${name}.pem`),
-        );
-      certify('token-int', '7001', ['-force_pubkey', ext('token.pub.pem')]);
-      certify('stray-int', '7002', []);
+      // An external root (openssl) certifies the token's public key; stray-int is of the CSR's own key, not on the token.
+      const root = createOpensslCa(ext('ext-ca'), 'Partner Root');
+      const { csrPem } = keyAndCsr(dir, 'throwaway', '/O=Partner/CN=Partner Token CA');
+      writeFileSync(ext('ext-root.pem'), root.rootPem);
+      writeFileSync(ext('token-int.pem'), root.certifyKey(csrPem, ext('token.pub.pem')));
+      writeFileSync(ext('stray-int.pem'), root.sign(csrPem));
       files = { ...files, 'ext-root.pem': ext('ext-root.pem'), 'token-int.pem': ext('token-int.pem') };
     });
 
@@ -289,7 +233,7 @@ describe.runIf(ready)('CA keys on a PKCS#11 token (SoftHSM2)', () => {
         ['token-int.pem', { keyRef: 'not-a-uri' }, 'malformed_key_ref'],
         ['token-int.pem', { keyRef: rootRef.replace(`token=${LABEL}`, 'token=other-token') }, 'key_ref_unusable'],
         ['token-int.pem', { keyRef: rootRef }, 'key_mismatch'],
-        ['token-int.pem', { keyRef: rootRef, privateKey: readFileSync(ext('throwaway.key'), 'utf8') }, 'key_ref_conflict'],
+        ['token-int.pem', { keyRef: rootRef, privateKey: readFileSync(join(dir, 'throwaway.key'), 'utf8') }, 'key_ref_conflict'],
       ];
       for (const [cert, extra, code] of cases) {
         const res = await importIt('refused-int', cert, extra);

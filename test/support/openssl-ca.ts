@@ -10,6 +10,11 @@ export interface OpensslCa {
   rootPath: string;
   /** Signs a CSR with `openssl ca -extensions <section>`; returns the certificate PEM. */
   sign(csrPem: string, options?: { extensions?: string; startDate?: string; endDate?: string; days?: number }): string;
+  /**
+   * Certifies `publicKeyPath` (PEM) under the CSR's subject with `openssl x509 -req -force_pubkey`:
+   * a certificate for a key whose private half cannot sign a CSR here (it is on a token).
+   */
+  certifyKey(csrPem: string, publicKeyPath: string, options?: { extensions?: string; serial?: string }): string;
 }
 
 const CONFIG = (dir: string) => `
@@ -120,6 +125,34 @@ export function createOpensslCa(dir: string, cn = 'External Root'): OpensslCa {
         ...dates,
         '-in',
         csr,
+        '-out',
+        out,
+      );
+      return readFileSync(out, 'utf8');
+    },
+    certifyKey(csrPem, publicKeyPath, options = {}) {
+      const csr = join(dir, `req-${n}.csr`);
+      const out = join(dir, `cert-${n++}.pem`);
+      writeFileSync(csr, csrPem);
+      openssl(
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        rootPath,
+        '-CAkey',
+        rootKeyPath,
+        '-set_serial',
+        options.serial ?? String(7000 + n),
+        '-force_pubkey',
+        publicKeyPath,
+        '-extfile',
+        config,
+        '-extensions',
+        options.extensions ?? 'v3_intermediate_ca',
+        '-days',
+        '365',
         '-out',
         out,
       );
