@@ -316,3 +316,78 @@ export const pendingIssuers = pgTable('pending_issuers', {
   csrDer: bytea('csr_der').notNull(),
   createdAt: tstz('created_at').notNull().defaultNow(),
 });
+
+// ---- ACME (migration 0016): nonces, accounts, orders, authorizations, challenges ----
+
+export const acmeNonces = pgTable('acme_nonces', {
+  nonce: text('nonce').primaryKey(),
+  expiresAt: tstz('expires_at').notNull(),
+});
+
+export const acmeAccounts = pgTable(
+  'acme_accounts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    profile: text('profile').notNull(),
+    jwk: jsonb('jwk').notNull(),
+    thumbprint: text('thumbprint').notNull(),
+    status: text('status').notNull(),
+    contact: jsonb('contact').notNull().default(sql`'[]'::jsonb`),
+    eabKeyId: text('eab_key_id'),
+    limits: jsonb('limits'),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('acme_accounts_thumbprint').on(t.profile, t.thumbprint)],
+);
+
+export const acmeOrders = pgTable('acme_orders', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  accountId: uuid('account_id').notNull(),
+  profile: text('profile').notNull(),
+  identifiers: jsonb('identifiers').notNull(),
+  status: text('status').notNull(),
+  expires: tstz('expires').notNull(),
+  notBefore: tstz('not_before'),
+  notAfter: tstz('not_after'),
+  certificateId: uuid('certificate_id'),
+  error: jsonb('error'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});
+
+export const acmeAuthorizations = pgTable('acme_authorizations', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  orderId: uuid('order_id').notNull(),
+  accountId: uuid('account_id').notNull(),
+  identifier: jsonb('identifier').notNull(),
+  wildcard: boolean('wildcard').notNull().default(false),
+  status: text('status').notNull(),
+  expires: tstz('expires').notNull(),
+});
+
+export const acmeChallenges = pgTable('acme_challenges', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  authorizationId: uuid('authorization_id').notNull(),
+  type: text('type').notNull(),
+  token: text('token').notNull(),
+  status: text('status').notNull(),
+  validated: tstz('validated'),
+  error: jsonb('error'),
+});
+
+// ---- ACME External Account Binding (migration 0017) ----
+export const acmeEabCredentials = pgTable(
+  'acme_eab_credentials',
+  {
+    keyId: text('key_id').primaryKey(),
+    name: text('name').notNull(),
+    encryptedHmacKey: bytea('encrypted_hmac_key').notNull(),
+    limits: jsonb('limits').notNull(),
+    expiresAt: tstz('expires_at'),
+    createdBy: text('created_by').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    revokedAt: tstz('revoked_at'),
+    boundAt: tstz('bound_at'),
+    accountId: uuid('account_id'),
+  },
+  (t) => [index('acme_eab_credentials_created_at').on(t.createdAt)],
+);

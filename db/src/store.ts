@@ -28,11 +28,15 @@ import type {
   StoreTx,
   TokenLimits,
   TokenRecord,
+  AcmeStoreTx,
+  AcmeEabStoreTx,
 } from '@anvil/ca';
 import { emissionIntervalUs, RATE_WINDOW_MS, retryAfterSeconds, revocationReasonFromColumn } from '@anvil/ca';
 import { packRevokedEntries, REVOCATION_REASON_CODES, type PackedRevokedEntries } from '@anvil/ca';
 import type { CrossCertificateRecord, PendingIssuerRecord, TrustAnchorRecord } from '@anvil/ca';
 import * as schema from './schema.ts';
+import { DrizzleAcmeStore } from './acme-store.ts';
+import { DrizzleAcmeEabStore } from './acme-eab-store.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -250,6 +254,16 @@ function issuedCertificateWrite(
 /** StoreTx over a drizzle database or transaction handle. */
 export class DrizzleTx implements StoreTx {
   constructor(protected readonly db: Db) {}
+
+  /** ACME accounts, orders, authorizations, challenges and nonces (acme-store.ts), on the same handle. */
+  get acme(): AcmeStoreTx {
+    return new DrizzleAcmeStore(this.db);
+  }
+
+  /** ACME External Account Binding credentials (acme-eab-store.ts), on the same handle. */
+  get acmeEab(): AcmeEabStoreTx {
+    return new DrizzleAcmeEabStore(this.db);
+  }
 
   async insertIssuer(issuer: Omit<IssuerRecord, 'id' | 'status'>): Promise<IssuerRecord> {
     const [row] = await this.db.insert(issuers).values(issuer).returning();

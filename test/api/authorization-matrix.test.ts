@@ -73,6 +73,8 @@ const API_MATRIX = [
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/tokens/{id}/revoke',
   '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/invitations',
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/invitations/{id}/revoke',
+  '  401  401  401  401  403  403  403  403  403  403  201  403  403   POST /api/v1/acme/eab',
+  '  401  401  401  401  403  403  403  403  403  403  200  403  403   POST /api/v1/acme/eab/{keyId}/revoke',
   // Reads; those of a certificate are on one of partner A's (the listing: each partner sees its own only).
   '  401  401  401  401  403  200  403  403  403  403  200  200  200   GET /api/v1/certificates',
   '  401  401  401  401  403  200  403  403  403  403  200  200  404   GET /api/v1/certificates/{id}',
@@ -96,6 +98,8 @@ const API_MATRIX = [
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   GET /api/v1/tokens/{id}',
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   GET /api/v1/invitations',
   '  401  401  401  401  403  403  403  403  403  403  200  403  403   GET /api/v1/invitations/{id}',
+  '  401  401  401  401  403  403  403  403  403  403  200  403  403   GET /api/v1/acme/eab',
+  '  401  401  401  401  403  403  403  403  403  403  200  403  403   GET /api/v1/acme/eab/{keyId}',
 ];
 
 // ---- the console matrix --------------------------------------------------------------------------
@@ -131,6 +135,8 @@ const CONSOLE_MATRIX = [
   '  sign-in   303   303      403      POST /tokens/{id}/revoke',
   '  sign-in   200   200      403      POST /invitations',
   '  sign-in   303   303      403      POST /invitations/{id}/revoke',
+  '  sign-in   200   200      403      POST /acme-eab',
+  '  sign-in   303   303      403      POST /acme-eab/{keyId}/revoke',
 ];
 
 // ---- how each row is called ----------------------------------------------------------------------
@@ -144,6 +150,8 @@ interface Fixture {
   certificate?: string;
   privateKey?: string;
   chain?: string;
+  /** An ACME External Account Binding credential's key id. */
+  keyId?: string;
 }
 
 interface ApiCall {
@@ -292,6 +300,16 @@ const API_CALLS: Record<string, ApiCall> = {
     fixture: freshInvitation,
     state: async (fx) => (await anvil.authority.invitation(fx.id!)).revokedAt,
   },
+  'POST /api/v1/acme/eab': {
+    route: '* /acme/eab',
+    body: (_fx, n) => ({ name: `mx-eab-${n}`, profiles: ['server'] }),
+    state: async () => (await anvil.authority.acmeEab.list()).length,
+  },
+  'POST /api/v1/acme/eab/{keyId}/revoke': {
+    route: '* /acme/eab',
+    fixture: freshEabCredential,
+    state: async (fx) => (await anvil.authority.acmeEab.get(fx.keyId!)).revokedAt,
+  },
   'GET /api/v1/certificates': {
     route: 'GET /certificates',
     query: '?limit=500',
@@ -339,6 +357,8 @@ const API_CALLS: Record<string, ApiCall> = {
   'GET /api/v1/tokens/{id}': { route: '* /tokens', fixture: async () => ({ id: partnerA.id }) },
   'GET /api/v1/invitations': { route: '* /invitations' },
   'GET /api/v1/invitations/{id}': { route: '* /invitations', fixture: async () => ({ id: sharedInvitation }) },
+  'GET /api/v1/acme/eab': { route: '* /acme/eab' },
+  'GET /api/v1/acme/eab/{keyId}': { route: '* /acme/eab', fixture: freshEabCredential },
 };
 
 type Fields = Record<string, string | string[]>;
@@ -508,6 +528,16 @@ const CONSOLE_CALLS: Record<string, ConsoleCall> = {
     fixture: freshInvitation,
     state: async (fx) => (await anvil.authority.invitation(fx.id!)).revokedAt,
   },
+  'POST /acme-eab': {
+    needs: 'tokens',
+    fields: (_fx, n) => ({ name: `mx-console-eab-${n}`, profiles: 'server' }),
+    state: async () => (await anvil.authority.acmeEab.list()).length,
+  },
+  'POST /acme-eab/{keyId}/revoke': {
+    needs: 'tokens',
+    fixture: freshEabCredential,
+    state: async (fx) => (await anvil.authority.acmeEab.get(fx.keyId!)).revokedAt,
+  },
 };
 
 // ---- the Anvil, its credentials and fixtures -----------------------------------------------------
@@ -595,6 +625,10 @@ async function freshProfile(): Promise<Fixture> {
 
 async function freshToken(): Promise<Fixture> {
   return { id: (await adminApi('POST', '/api/v1/tokens', { name: `mx-fixture-token-${++counter}`, scopes: ['judge'] })).id };
+}
+
+async function freshEabCredential(): Promise<Fixture> {
+  return { keyId: (await adminApi('POST', '/api/v1/acme/eab', { name: `mx-fixture-eab-${++counter}`, profiles: ['server'] })).keyId };
 }
 
 async function freshInvitation(): Promise<Fixture> {
@@ -726,7 +760,8 @@ function endpoint(op: string): { method: string; path: string } {
   return { method, path };
 }
 
-const fill = (path: string, fx: Fixture) => path.replace(/\{(\w+)\}/g, (_, k: 'id' | 'name') => encodeURIComponent(fx[k] ?? 'missing'));
+const fill = (path: string, fx: Fixture) =>
+  path.replace(/\{(\w+)\}/g, (_, k: 'id' | 'name' | 'keyId') => encodeURIComponent(fx[k] ?? 'missing'));
 const apiRows = API_MATRIX.map((line) => parse(API_COLUMNS, line));
 const consoleRows = CONSOLE_MATRIX.map((line) => parse(CONSOLE_COLUMNS, line));
 const mutating = (method: string) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method);

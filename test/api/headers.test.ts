@@ -47,6 +47,7 @@ let bulk: Issued;
 let walkToken: { id: string; token: string };
 /** The invitation the walk reads and withdraws. */
 let walkInvitation: { id: string };
+let walkEab: { keyId: string };
 const DOOMED_ISSUER = 'hdr-doomed';
 const PROFILE = 'hdr-profile';
 const UNKNOWN_NAME = 'no-such-name';
@@ -145,6 +146,9 @@ beforeAll(async () => {
   });
   expect(invitation.status, await invitation.clone().text()).toBe(201);
   walkInvitation = (await invitation.json()) as { id: string };
+  const eab = await anvil.api('POST', '/api/v1/acme/eab', { name: 'headers-walk-target', profiles: ['server'] });
+  expect(eab.status, await eab.clone().text()).toBe(201);
+  walkEab = (await eab.json()) as { keyId: string };
   for (const body of [
     { name: ROTATED_ISSUER, parent: 'root-ca' },
     { name: RETIRED_ISSUER, parent: 'root-ca' },
@@ -201,6 +205,7 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
     if (op.path.startsWith('/api/v1/profiles/')) return { name: PROFILE };
     if (op.path.startsWith('/api/v1/tokens/')) return { id: walkToken.id };
     if (op.path.startsWith('/api/v1/invitations/')) return { id: walkInvitation.id };
+    if (op.path.startsWith('/api/v1/acme/eab/')) return { keyId: walkEab.keyId };
     if (key === 'GET /api/v1/issuers/{name}/gateway/{kind}') return { name: 'issuing-ca', kind: 'nginx' };
     return { id: main.id, name: 'issuing-ca' };
   }
@@ -239,6 +244,8 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
       'POST /api/v1/judge': { chain: main.fullchain },
       'POST /api/v1/tokens': { name: 'headers-walk', scopes: ['certificates:read'] },
       'POST /api/v1/invitations': { name: 'headers-walk', profile: 'client', sans: { dns: ['walk-invited.headers.test'] } },
+      // The answer that carries an EAB credential's HMAC key.
+      'POST /api/v1/acme/eab': { name: 'headers-walk', profiles: ['server'] },
     };
     return bodies[`${op.method} ${op.path}`] ?? {};
   }
@@ -259,7 +266,7 @@ describe('Cache-Control: no-store on every operation of the OpenAPI document', (
     expect(listed).toEqual(
       expect.arrayContaining(['POST /api/v1/tokens', 'GET /api/v1/tokens', 'GET /api/v1/tokens/{id}', 'POST /api/v1/tokens/{id}/revoke']),
     );
-    for (const op of operations) for (const p of op.params) expect(['id', 'name', 'kind'], `${op.method} ${op.path}`).toContain(p);
+    for (const op of operations) for (const p of op.params) expect(['id', 'name', 'kind', 'keyId'], `${op.method} ${op.path}`).toContain(p);
   });
 
   it('with the admin token and real ids: answered, and no-store (the issuance answer with its private key above all)', async () => {

@@ -47,6 +47,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { derHeader, derSequence, toPem } from '@anvil/pki';
+import { cpuMs, freePort, postgresBackends, processTree, waitForServer } from './support.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const MAIN = join(ROOT, 'apps/server/src/main.ts');
@@ -432,56 +433,6 @@ function makeCsr(name: string): string {
 
 // ---- plumbing --------------------------------------------------------------------------------
 
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-
-/** utime + stime of `pids`, in ms, from /proc (0 for processes that are gone). */
-function cpuMs(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-    } catch {
-      // exited
-    }
-  }
-  return ticks * TICK_MS;
-}
-
-function allPids(): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number);
-}
-
-/** `root` and its descendants (the cluster primary and its workers). */
-function processTree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const pid of allPids()) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      parent.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // exited
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
-  return out;
-}
-
-/** PostgreSQL backend processes serving `database` (their title names it). */
-function postgresBackends(database: string): number[] {
-  return allPids().filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${database} `);
-    } catch {
-      return false;
-    }
-  });
-}
-
 function positive(name: string, value: string): number {
   const v = Number(value);
   if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive whole number (got "${value}")`);
@@ -495,37 +446,6 @@ async function admin(url: string, statement: string) {
   } finally {
     await sql.end();
   }
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForServer(base: string, proc: ChildProcess, logFile: string, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) {
-      const log = spawnSync('tail', ['-n', '30', logFile], { encoding: 'utf8' }).stdout;
-      throw new Error(`the server exited (${proc.exitCode}) before it listened:\n${log}`);
-    }
-    try {
-      const res = await fetch(`${base}/pki/trust-bundle.pem`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok && (await res.text()).includes('BEGIN CERTIFICATE')) return;
-    } catch {
-      // not yet listening
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`the server did not answer on ${base} within ${ms / 1000} s (log: ${logFile})`);
 }
 
 // Last, so every module-level constant above is initialised before it starts.

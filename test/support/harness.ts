@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import { Authority, JudgeService, KeyEncryptionKey, SoftwareKeyCustody } from '@anvil/ca';
 import { openStore, type DrizzleStore } from '@anvil/db';
 import type { KeyAlgorithm } from '@anvil/pki';
+import type { AcmeLimits, ValidationSettings } from '@anvil/ca';
 import { createApp } from '../../apps/server/src/app.ts';
 import { createMtlsHandler } from '../../apps/server/src/mtls/app.ts';
 import { startMtlsListener, type MtlsListener } from '../../apps/server/src/mtls/listener.ts';
@@ -84,6 +85,10 @@ export interface TestAnvilOptions {
   sessions?: { idleMs?: number; absoluteMs?: number };
   /** ANVIL_ISSUE_RATE_LIMIT: the default issuance limit per token and minute (default: none). */
   issueRateLimit?: number;
+  /** ACME challenge validation settings (ANVIL_ACME_* parsed; default: challenges.ts's defaults). */
+  acmeValidation?: ValidationSettings;
+  /** ACME rate limits (default: DEFAULT_ACME_LIMITS). */
+  acmeLimits?: Partial<AcmeLimits>;
 }
 
 export async function freePort(): Promise<number> {
@@ -107,12 +112,14 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
   const authority = new Authority({
     store,
     custody: new SoftwareKeyCustody(kek),
+    kek,
     config: {
       publicUrl,
       caKeyAlgorithm: options.caKeyAlgorithm ?? 'EC-P256',
       organization: 'Anvil Test',
       sessions: options.sessions,
       issueRateLimit: options.issueRateLimit,
+      acme: options.acmeLimits,
     },
     now: options.now,
   });
@@ -120,11 +127,23 @@ export async function createTestAnvil(options: TestAnvilOptions = {}): Promise<T
   const boot = await authority.bootstrap({ adminToken: ADMIN_TOKEN, adminPassword });
   const judge = new JudgeService({ authority });
   const log = options.log ?? pino({ level: 'silent' });
-  const app = createApp({ authority, log, judge, trustedProxies: options.trustedProxies, publicUrl: options.consoleUrl ?? publicUrl });
+  const app = createApp({
+    authority,
+    log,
+    judge,
+    trustedProxies: options.trustedProxies,
+    publicUrl: options.consoleUrl ?? publicUrl,
+    acmeValidation: options.acmeValidation,
+  });
   const mtls = options.mtls
     ? await startMtlsListener({
         authority,
-        handler: createMtlsHandler({ authority, judge, log }),
+        handler: createMtlsHandler({
+          authority,
+          judge,
+          log,
+          acme: options.acmeValidation ? { hostnames: ['localhost', '127.0.0.1'], validation: options.acmeValidation } : undefined,
+        }),
         log,
         port: 0,
         host: '127.0.0.1',

@@ -15,6 +15,7 @@ import { listCommand } from './commands/list.ts';
 import { renewCommand } from './commands/renew.ts';
 import { revokeCommand } from './commands/revoke.ts';
 import { tokenCommand } from './commands/token.ts';
+import { acmeCommand } from './commands/acme.ts';
 import { configPath, DEFAULT_URL } from './config.ts';
 import { CliError, describeError } from './errors.ts';
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   program.addCommand(doctorCommand());
   program.addCommand(caCommand());
   program.addCommand(issuerCommand());
+  program.addCommand(acmeCommand());
   return program;
 }
 

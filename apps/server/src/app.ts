@@ -25,6 +25,8 @@ import { verifyRoutes } from './routes/judge/verify.ts';
 import { uiRoutes } from './routes/ui/index.ts';
 import { enrollRoutes } from './routes/enroll.tsx';
 import { estRoutes } from './routes/est/index.ts';
+import { acmeRoutes, validatorOf } from './routes/acme/index.ts';
+import { parseValidationSettings, type ValidationSettings } from '@anvil/ca';
 
 export interface AppDeps {
   authority: Authority;
@@ -38,6 +40,8 @@ export interface AppDeps {
   trustedProxies?: string[];
   /** ANVIL_PUBLIC_URL: where people reach the console (https makes its cookies Secure and __Host-). */
   publicUrl?: string;
+  /** ACME challenge validation (ANVIL_ACME_*); absent: challenges.ts's defaults (ports 80/443, private networks). */
+  acmeValidation?: ValidationSettings;
 }
 
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -116,6 +120,8 @@ export function createApp(deps: AppDeps) {
   );
 
   app.route('/enroll', enrollRoutes({ authority: deps.authority, publicUrl }));
+  const acmeValidation = deps.acmeValidation ?? parseValidationSettings({});
+  app.route('/acme', acmeRoutes({ authority: deps.authority, baseUrl: publicUrl, validator: validatorOf(acmeValidation) }));
   // EST's public half (cacerts, csrattrs); enrollment answers 403 here and works on the mTLS listener.
   app.route('/.well-known/est', estRoutes({ authority: deps.authority, judge, metrics, channel: 'http', source: () => ({ chain: [] }) }));
   app.route('/', uiRoutes({ authority: deps.authority, judge, publicUrl }));

@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '@anvil/pki';
-import { OCSP_SIGNER_CHOICES, type OcspSignerChoice } from '@anvil/ca';
+import { OCSP_SIGNER_CHOICES, parseValidationSettings, type AcmeLimits, type OcspSignerChoice, type ValidationSettings } from '@anvil/ca';
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -56,6 +56,11 @@ const schema = z.object({
   /** A CA key backup (`anvil ca export`) restored into an empty database at first start, and its passphrase file. */
   ANVIL_RESTORE_FILE: z.string().optional(),
   ANVIL_RESTORE_PASSPHRASE_FILE: z.string().optional(),
+  // ---- ACME (routes/acme; validation settings ANVIL_ACME_HTTP_PORT … are read by challenges.ts parseValidationSettings) ----
+  /** Orders one ACME account may create an hour; 0: no limit. */
+  ANVIL_ACME_ORDERS_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(300),
+  /** Certificates ACME may issue for one name a week (per profile); 0: no limit. */
+  ANVIL_ACME_CERTS_PER_NAME_PER_WEEK: z.coerce.number().int().min(0).max(1_000_000).default(50),
 });
 
 export type Config = {
@@ -85,6 +90,8 @@ export type Config = {
   logLevel: string;
   /** Worker processes (1: the process serves itself; more: a supervisor and that many workers, see main.ts). */
   workers: number;
+  /** ACME: where challenge validations may connect (challenges.ts) and the rate limits (acme/service.ts). */
+  acme: { validation: ValidationSettings; limits: AcmeLimits };
   /** CA key custody; see custody.ts. The PIN is read from its file there, not kept here. */
   custody: {
     keyStore: 'software' | 'pkcs11';
@@ -107,6 +114,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration:\n${problems}`);
   }
   const e = parsed.data;
+  let acmeValidation: ValidationSettings;
+  try {
+    acmeValidation = parseValidationSettings(env);
+  } catch (err) {
+    throw new Error(`invalid configuration:\n  ${(err as Error).message}`);
+  }
   const publicUrl = e.ANVIL_PUBLIC_URL.replace(/\/+$/, '');
   return {
     port: e.PORT,
@@ -132,6 +145,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     workers: workersOf(e.ANVIL_WORKERS, e.DATABASE_URL),
     custody: custodyOf(e),
+    acme: {
+      validation: acmeValidation,
+      limits: { ordersPerAccountPerHour: e.ANVIL_ACME_ORDERS_PER_HOUR, certificatesPerNamePerWeek: e.ANVIL_ACME_CERTS_PER_NAME_PER_WEEK },
+    },
   };
 }
 

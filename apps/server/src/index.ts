@@ -12,4 +12,5 @@ export type { VerdictBody as Verdict } from './routes/judge/pasted.ts';
 export type { GatewayConfig } from './gateway/index.ts';
 export type { CreatedToken, CreateTokenRequest, TokenView } from './routes/api/tokens.ts';
 export type { CreatedInvitation, CreateInvitationRequest, InvitationView } from './routes/api/invitations.ts';
+export type { CreatedEab, CreateEabRequest, EabView } from './routes/api/acme-eab.ts';
 export type { ImportIssuerRequest, IssuerCertificateRequest, PendingIssuerRequest, PendingIssuerView } from './routes/api/issuer-import.ts';

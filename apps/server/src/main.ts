@@ -80,6 +80,7 @@ async function openAuthority(
   const authority = new Authority({
     store,
     custody: await createCustody(config, kek, { store, log }),
+    kek,
     config: {
       publicUrl: config.pkiUrl,
       sessions: { idleMs: config.sessionIdleMinutes * 60_000, absoluteMs: config.sessionMaxHours * 3600_000 },
@@ -88,6 +89,7 @@ async function openAuthority(
       crl: { validityMs: config.crlValidityHours * 3600_000 },
       ocspSigner: config.ocspSigner,
       issueRateLimit: config.issueRateLimit,
+      acme: config.acme.limits,
       ...(responders ? { ocspResponders: (issuer) => responders(issuer.record.id) } : {}),
     },
   });
@@ -129,6 +131,7 @@ async function serveBoth(
     judge,
     trustedProxies: config.trustedProxies,
     publicUrl: config.publicUrl,
+    acmeValidation: config.acme.validation,
   });
   let server: ReturnType<typeof serve> | undefined;
   const httpPort = await new Promise<number>((resolveListening, reject) => {
@@ -146,7 +149,13 @@ async function serveBoth(
   try {
     mtls = await startMtlsListener({
       authority,
-      handler: createMtlsHandler({ authority, judge, log, metrics }),
+      handler: createMtlsHandler({
+        authority,
+        judge,
+        log,
+        metrics,
+        acme: { hostnames: config.hostnames, validation: config.acme.validation },
+      }),
       log,
       port: config.mtlsPort,
       host: config.host,

@@ -5,8 +5,11 @@
  */
 import { toPem, type KeyAlgorithm, type KeyBackup } from '@anvil/pki';
 import { audit, type Actor } from './audit.ts';
+import { AcmeService, DEFAULT_ACME_LIMITS, type AcmeLimits } from './acme/service.ts';
 import { verifyAuditChain, type AuditChainReport } from './audit-chain.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
+import { AcmeEab } from './acme/eab.ts';
+import { renewalInfoFor, type RenewalWindow } from './acme/renewal-info.ts';
 import { createKeyBackup } from './custody/backup.ts';
 import { CaError, conflict, invalid, notFound } from './errors.ts';
 import {
@@ -31,7 +34,7 @@ import {
 import { IssuerRegistry, type CreateIssuerParams } from './issuer-registry.ts';
 import { IssuerRotation, type LoadedCrossCertificate, type RotationResult } from './issuer-rotation.ts';
 import { chainPem, stillPublishes, type LoadedIssuer } from './issuers.ts';
-import type { KeyCustody } from './key-custody.ts';
+import type { KeyCustody, KeyEncryptionKey } from './key-custody.ts';
 import { ProfileCatalog, type ProfileParams } from './profile-catalog.ts';
 import { effectiveRateLimit } from './rate-limit.ts';
 import type { Profile } from './profiles.ts';
@@ -85,6 +88,8 @@ export interface AuthorityConfig {
    * (ANVIL_ISSUE_RATE_LIMIT); admin tokens are exempt. Unset or 0: no default limit.
    */
   issueRateLimit?: number;
+  /** ACME rate limits (acme/service.ts DEFAULT_ACME_LIMITS where absent). */
+  acme?: Partial<AcmeLimits>;
 }
 
 export class Authority {
@@ -95,6 +100,26 @@ export class Authority {
   readonly revocationNotices: RevocationNotices;
   /** Console accounts and sessions (users.ts). */
   readonly users: Users;
+  /** ACME External Account Binding credentials (acme/eab.ts). */
+  readonly acmeEab: AcmeEab;
+  // ---- ACME
+  private acmeService: AcmeService | null = null;
+  /** The ACME server (acme/service.ts) the /acme routes drive, made on first use. */
+  get acme(): AcmeService {
+    return (this.acmeService ??= new AcmeService({
+      store: this.deps.store,
+      authority: {
+        profile: (name) => this.profile(name),
+        issue: (req, actor) => this.issue(req, actor),
+        revoke: (id, reason, actor) => this.revocations.revoke(id, reason, actor),
+        issuers: () => this.issuers(),
+        pemsOf: (record) => this.pemsOf(record),
+      },
+      eab: () => this.acmeEab,
+      limits: { ...DEFAULT_ACME_LIMITS, ...this.deps.config.acme },
+      now: () => this.now(),
+    }));
+  }
   private readonly registry: IssuerRegistry;
   private readonly catalog: ProfileCatalog;
   private readonly issuance: Issuance;
@@ -106,6 +131,8 @@ export class Authority {
       custody: KeyCustody;
       config: AuthorityConfig;
       now?: () => Date;
+      /** The key-encryption key, for secrets other than CA keys (EAB HMAC keys); without it EAB is unavailable. */
+      kek?: KeyEncryptionKey;
     },
   ) {
     const { store, custody, config } = deps;
@@ -139,6 +166,13 @@ export class Authority {
       now,
     });
     this.users = new Users({ store, now, policy: { ...DEFAULT_SESSION_POLICY, ...config.sessions } });
+    // ---- ACME EAB
+    this.acmeEab = new AcmeEab({
+      store,
+      kek: deps.kek ?? null,
+      now,
+      profileExists: async (name) => (await this.knownProfile(name)) !== null,
+    });
     this.crls = new CrlPublisher(store, now, { ...DEFAULT_CRL_POLICY, ...config.crl });
     this.revocationNotices = new RevocationNotices(store);
     const responderTtl = config.ocspResponderTtlMs ?? 48 * 3600_000;
@@ -467,6 +501,17 @@ export class Authority {
       if (page.length < pageSize) return;
       afterId = page[page.length - 1].id;
     }
+  }
+
+  // ---- ACME Renewal Information (acme/renewal-info.ts) -------------------------------------
+
+  /** The renewal window of the certificate a certID names; throws AcmeProblem (404 `malformed` when unknown). */
+  renewalInfo(certId: string): Promise<RenewalWindow> {
+    const lookup = {
+      issuers: () => this.issuers(),
+      certificateBySerial: (id: string, serial: string) => this.deps.store.getCertificateBySerial(id, serial),
+    };
+    return renewalInfoFor(certId, lookup, this.now());
   }
 
   // ---- scoped API tokens (tokens.ts) ---------------------------------------------------------

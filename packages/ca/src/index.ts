@@ -26,3 +26,8 @@ export * from './revocation/propagation.ts';
 export * from './judge-service.ts';
 export * from './users.ts';
 export * from './acme/problems.ts';
+export * from './acme/store.ts';
+export * from './acme/service.ts';
+export * from './acme/challenges.ts';
+export * from './acme/eab.ts';
+export * from './acme/renewal-info.ts';

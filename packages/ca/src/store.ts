@@ -1,6 +1,8 @@
 /** The Store interface the authority needs (db/ implements it) and its record types. */
 import { isRevocationReason, type NameConstraints, type PackedRevokedEntries, type RevocationReason, type Sans } from '@anvil/pki';
+import type { AcmeEabStoreTx } from './acme/eab.ts';
 import type { TokenLimits } from './token-limits.ts';
+import type { AcmeStoreTx } from './acme/store.ts';
 
 /** The store speaks RFC 5280 reason names; implementations (db/) take the type from here. */
 export type { RevocationReason };
@@ -234,6 +236,8 @@ export interface IdempotencyRecord {
 }
 
 export interface StoreTx {
+  /** ACME External Account Binding credentials (acme/eab.ts). */
+  readonly acmeEab: AcmeEabStoreTx;
   insertIssuer(issuer: Omit<IssuerRecord, 'id' | 'status' | 'revokedAt' | 'revocationReason'>): Promise<IssuerRecord>;
   listIssuers(): Promise<IssuerRecord[]>;
 
@@ -379,6 +383,9 @@ export interface StoreTx {
   insertPendingIssuer(pending: Omit<PendingIssuerRecord, 'id' | 'createdAt'>): Promise<PendingIssuerRecord>;
   /** Deletes a pending issuer; false when it was gone already (another process completed it first). */
   deletePendingIssuer(id: string): Promise<boolean>;
+
+  // ---- ACME (acme/store.ts) ----
+  readonly acme: AcmeStoreTx;
 }
 
 /** A root Anvil trusts but holds no key for: published in the trust bundle, never signing. */

@@ -113,8 +113,8 @@ export function checkTokenLimits(limits: TokenLimits): TokenLimits {
   return out;
 }
 
-/** Whose limits refused a request: the problem codes and messages name it (`token_…`, `invitation_…`). */
-export type LimitsHolder = 'token' | 'invitation';
+/** Whose limits refused a request: the problem codes and messages name it (`token_…`, `invitation_…`, `eab_…` for an ACME account's binding). */
+export type LimitsHolder = 'token' | 'invitation' | 'eab';
 
 /** 403 `token_profile_not_allowed` (or `invitation_…`) when the holder may not issue under `profile`. */
 export function checkTokenProfile(limits: TokenLimits | null | undefined, profile: string, holder: LimitsHolder = 'token'): void {

@@ -62,6 +62,7 @@ export const ROUTE_SCOPES = {
   'POST /judge': 'judge',
   '* /tokens': 'admin',
   '* /invitations': 'admin',
+  '* /acme/eab': 'admin',
 } as const satisfies Record<string, TokenScope>;
 
 /** Whether a token with `scopes` may use a route needing `needed` (admin carries everything). */

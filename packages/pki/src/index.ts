@@ -29,6 +29,7 @@ export * from './csr-builder.ts';
 export * from './csr-attributes.ts';
 export * from './ca-import.ts';
 export * from './lint.ts';
+export * from './jws.ts';
 export * from './bundles/pkcs7.ts';
 export * from './bundles/pkcs12.ts';
 export { BundleError } from './bundles/inputs.ts';

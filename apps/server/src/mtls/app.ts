@@ -8,7 +8,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
-import type { Authority, JudgeService } from '@anvil/ca';
+import type { Authority, JudgeService, ValidationSettings } from '@anvil/ca';
 import type { AppEnv } from '../env.ts';
 import type { Metrics } from '../metrics.ts';
 import { databaseUnavailableCode } from '@anvil/db';
@@ -18,6 +18,7 @@ import { requestLog } from '../middleware/request-log.ts';
 import { securityHeaders, securityHeadersFor } from '../middleware/security-headers.ts';
 import { renewRoutes } from './renew-route.ts';
 import { estRoutes } from '../routes/est/index.ts';
+import { acmeRoutes, hostBaseUrl, validatorOf } from '../routes/acme/index.ts';
 import { answerVerify, verifyRoutes } from '../routes/judge/verify.ts';
 import { tlsSocketSource, tlsSource } from './tls-source.ts';
 
@@ -26,6 +27,8 @@ export interface MtlsAppDeps {
   judge: JudgeService;
   log: Logger;
   metrics?: Metrics;
+  /** ACME on this listener (routes/acme): its URLs are https://<Host> for a Host among `hostnames` (ANVIL_HOSTNAMES). */
+  acme?: { hostnames: string[]; validation: ValidationSettings };
 }
 
 const VERIFY_PATHS: ReadonlySet<string> = new Set(['/verify']);
@@ -52,6 +55,11 @@ export function createMtlsApp(deps: MtlsAppDeps) {
   app.route('/', verifyRoutes({ judge: deps.judge, metrics: deps.metrics, source: tlsSource }));
   app.route('/api/v1', renewRoutes(deps));
   app.route('/.well-known/est', estRoutes({ ...deps, channel: 'tls', source: tlsSource }));
+  if (deps.acme)
+    app.route(
+      '/acme',
+      acmeRoutes({ authority: deps.authority, baseUrl: hostBaseUrl(deps.acme.hostnames), validator: validatorOf(deps.acme.validation) }),
+    );
   app.notFound((c) =>
     problem(
       c,

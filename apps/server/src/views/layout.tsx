@@ -25,6 +25,7 @@ const SECTIONS: Array<{ path: string; label: string; show: (u: UserRecord) => bo
   { path: '/profiles', label: 'Profiles', show: () => true },
   { path: '/users', label: 'Users', show: (u) => can(u.role, 'users') },
   { path: '/tokens', label: 'Tokens', show: (u) => can(u.role, 'tokens') },
+  { path: '/acme-eab', label: 'ACME', show: (u) => can(u.role, 'tokens') },
   { path: '/invitations', label: 'Invitations', show: (u) => can(u.role, 'issue') },
   { path: '/audit', label: 'Audit log', show: () => true },
 ];

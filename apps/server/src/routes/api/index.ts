@@ -11,6 +11,7 @@ import { bearerAuth } from '../../middleware/auth.ts';
 import { requireScope } from '../../middleware/scope.ts';
 import { validationHook } from '../../validation.ts';
 import { judgeRoutes } from '../judge/pasted.ts';
+import { acmeEabRoutes } from './acme-eab.ts';
 import { auditRoutes } from './audit.ts';
 import { backupRoutes } from './backup.ts';
 import { certificateRoutes } from './certificates.ts';
@@ -44,5 +45,6 @@ export function apiRoutes(deps: { authority: Authority; judge: JudgeService; met
   api.route('/judge', judgeRoutes(deps.judge, metrics));
   api.route('/tokens', tokenRoutes(authority));
   api.route('/invitations', invitationRoutes(authority, deps.publicUrl));
+  api.route('/acme/eab', acmeEabRoutes(authority));
   return api;
 }

@@ -19,6 +19,7 @@ import { judgePages } from './judge.tsx';
 import { profilePages } from './profiles.tsx';
 import { revokePages } from './revoke.tsx';
 import { tokenPages } from './tokens.tsx';
+import { acmeEabPages } from './acme-eab.tsx';
 import { userPages } from './users.tsx';
 import { errorPage, forbiddenPage, notFoundPage } from './render.tsx';
 
@@ -49,6 +50,7 @@ export const CONSOLE_PATHS = [
   '/profiles',
   '/users',
   '/tokens',
+  '/acme-eab',
   '/invitations',
   '/audit',
   '/revoke',
@@ -101,6 +103,7 @@ export function uiRoutes(deps: UiDeps) {
   ui.route('/profiles', profilePages(deps));
   ui.route('/users', userPages(deps));
   ui.route('/tokens', tokenPages(deps));
+  ui.route('/acme-eab', acmeEabPages(deps));
   ui.route('/invitations', invitationPages(deps));
   ui.route('/audit', auditPages(deps));
 
