@@ -1,2 +1,2 @@
--- ACME (RFC 8555): nonces, accounts, orders, authorizations, challenges. Filled in by the ACME change.
+-- Reserved and left empty (it was applied as a placeholder before the ACME tables existed): they are in 0016_acme.sql.
 SELECT 1;

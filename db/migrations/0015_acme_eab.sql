@@ -1,2 +1,2 @@
--- ACME External Account Binding credentials (RFC 8555 section 7.3.4). Filled in by the EAB change.
+-- Reserved and left empty (it was applied as a placeholder before the EAB table existed): it is in 0017_acme_eab.sql.
 SELECT 1;
