@@ -180,8 +180,9 @@ export class Authority {
       store,
       notices: this.revocationNotices,
       now,
+      issuers: () => this.issuers(),
       // A retired issuer whose last certificate has expired answers nothing more (`unauthorized`).
-      issuers: () => this.issuers().filter((issuer) => stillPublishes(issuer, now())),
+      publishes: (issuer) => stillPublishes(issuer, now()),
       issueResponder: config.ocspResponders ?? ((issuer) => this.issuance.issueOcspResponder(issuer, responderTtl)),
       signsOwnAnswers: signsOwnAnswers(config.ocspSigner ?? 'auto'),
       renewBeforeMs: responderTtl / 2,

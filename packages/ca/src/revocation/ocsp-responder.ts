@@ -82,6 +82,8 @@ export class OcspResponder {
       issueResponder: (issuer: LoadedIssuer) => Promise<ResponderCredentials>;
       /** Renew the responder certificate when less than this remains. */
       renewBeforeMs?: number;
+      /** Whether an issuer still answers for its certificates (false: `unauthorized`); default: always. */
+      publishes?: (issuer: LoadedIssuer) => boolean;
       /** Issuers whose own key signs their answers (RFC 6960 2.2 case 1: no responder certificate sent). */
       signsOwnAnswers?: (issuer: LoadedIssuer) => boolean;
     },
@@ -131,7 +133,7 @@ export class OcspResponder {
     // One response has one signer, so every CertID must name the same issuer.
     const owners = request.certIds.map((id) => this.issuerOf(id));
     const issuer = owners[0];
-    if (!issuer || owners.some((o) => o !== issuer)) return errorAnswer('unauthorized');
+    if (!issuer || owners.some((o) => o !== issuer) || this.deps.publishes?.(issuer) === false) return errorAnswer('unauthorized');
 
     // Read before any status: if a revocation commits while this answer is built, the
     // invalidation that follows it bumps the generation and the answer is not cached.
