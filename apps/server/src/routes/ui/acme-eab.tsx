@@ -11,6 +11,7 @@ import { DataTable, Field, FormError, Notice, TextArea, Time, type FieldErrors }
 import { Csrf } from '../../views/layout.tsx';
 import { CheckGroup } from '../../views/profile-parts.tsx';
 import type { UiDeps } from './index.ts';
+import { limitFieldOf, limitParamsOf } from './tokens.tsx';
 import { forbiddenPage, formList, formText, notFoundPage, page, type UiContext } from './render.tsx';
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -180,34 +181,14 @@ function EabOnce(props: { name: string; keyId: string; hmacKey: string }) {
   );
 }
 
+/** The field of the form an authority refusal belongs beside (the limit fields as on the tokens page; else profiles). */
 function fieldOf(err: CaError): keyof EabDraft {
-  switch (err.code) {
-    case 'invalid_token_name':
-      return 'name';
-    case 'invalid_san_pattern':
-      return 'sanPatterns';
-    case 'invalid_token_subject':
-      return 'subjectO';
-    case 'invalid_expiry':
-    case 'expiry_in_past':
-      return 'expiresAt';
-    default:
-      if (err.message.startsWith('sanPatterns')) return 'sanPatterns';
-      if (err.message.startsWith('subject')) return 'subjectO';
-      return 'profiles';
-  }
+  return limitFieldOf(err) ?? 'profiles';
 }
 
+/** The form's values as the API's body (what is left empty is not sent). */
 function paramsOf(draft: EabDraft): EabCreateParams {
-  const sanPatterns = draft.sanPatterns
-    .split(/\r?\n/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const params: EabCreateParams = { name: draft.name, profiles: draft.profiles };
-  if (sanPatterns.length) params.sanPatterns = sanPatterns;
-  if (draft.subjectO) params.subject = { O: draft.subjectO };
-  if (draft.expiresAt) params.expiresAt = /^\d{4}-\d{2}-\d{2}$/.test(draft.expiresAt) ? `${draft.expiresAt}T00:00:00Z` : draft.expiresAt;
-  return params;
+  return { name: draft.name, profiles: draft.profiles, ...limitParamsOf(draft) };
 }
 
 export function acmeEabPages(deps: UiDeps) {

@@ -218,15 +218,11 @@ function TokenOnce(props: { name: string; scopes: string[]; token: string }) {
   );
 }
 
-/** The field of the form an authority refusal belongs beside. */
-function fieldOf(err: CaError): keyof TokenDraft {
+/** The limit fields a token's and an ACME credential's forms share (token-limits.ts): the one an authority refusal belongs beside, if any. */
+export function limitFieldOf(err: CaError): 'name' | 'sanPatterns' | 'subjectO' | 'expiresAt' | null {
   switch (err.code) {
     case 'invalid_token_name':
       return 'name';
-    case 'invalid_scope':
-      return 'scopes';
-    case 'unknown_profile':
-      return 'profiles';
     case 'invalid_san_pattern':
       return 'sanPatterns';
     case 'invalid_token_subject':
@@ -234,27 +230,50 @@ function fieldOf(err: CaError): keyof TokenDraft {
     case 'invalid_expiry':
     case 'expiry_in_past':
       return 'expiresAt';
-    case 'invalid_rate_limit':
-      return 'rateLimit';
     default:
       if (err.message.startsWith('sanPatterns')) return 'sanPatterns';
       if (err.message.startsWith('subject')) return 'subjectO';
-      if (err.message.startsWith('profiles')) return 'profiles';
+      return null;
+  }
+}
+
+/** The shared limit fields as the API's body (what is left empty is not sent). */
+export function limitParamsOf(draft: { sanPatterns: string; subjectO: string; expiresAt: string }): {
+  sanPatterns?: string[];
+  subject?: { O: string };
+  expiresAt?: string;
+} {
+  const sanPatterns = draft.sanPatterns
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return {
+    ...(sanPatterns.length ? { sanPatterns } : {}),
+    ...(draft.subjectO ? { subject: { O: draft.subjectO } } : {}),
+    ...(draft.expiresAt
+      ? { expiresAt: /^\d{4}-\d{2}-\d{2}$/.test(draft.expiresAt) ? `${draft.expiresAt}T00:00:00Z` : draft.expiresAt }
+      : {}),
+  };
+}
+
+/** The field of the form an authority refusal belongs beside. */
+function fieldOf(err: CaError): keyof TokenDraft {
+  switch (err.code) {
+    case 'invalid_scope':
       return 'scopes';
+    case 'unknown_profile':
+      return 'profiles';
+    case 'invalid_rate_limit':
+      return 'rateLimit';
+    default:
+      return limitFieldOf(err) ?? (err.message.startsWith('profiles') ? 'profiles' : 'scopes');
   }
 }
 
 /** The form's values as the API's body (what is left empty is not sent). */
 function paramsOf(draft: TokenDraft): ScopedTokenParams {
-  const sanPatterns = draft.sanPatterns
-    .split(/\r?\n/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const params: ScopedTokenParams = { name: draft.name, scopes: draft.scopes };
+  const params: ScopedTokenParams = { name: draft.name, scopes: draft.scopes, ...limitParamsOf(draft) };
   if (draft.profiles.length) params.profiles = draft.profiles;
-  if (sanPatterns.length) params.sanPatterns = sanPatterns;
-  if (draft.subjectO) params.subject = { O: draft.subjectO };
-  if (draft.expiresAt) params.expiresAt = /^\d{4}-\d{2}-\d{2}$/.test(draft.expiresAt) ? `${draft.expiresAt}T00:00:00Z` : draft.expiresAt;
   // Not a whole number (NaN, 1.5) is the authority's invalid_rate_limit, beside the field.
   if (draft.rateLimit) params.rateLimit = /^\d+$/.test(draft.rateLimit) ? Number(draft.rateLimit) : Number.NaN;
   return params;
